@@ -1,0 +1,131 @@
+/**
+ * The storage contract: JSON documents in named collections, implemented by the memory, SQLite and
+ * PostgreSQL backends. Sibling modules (queue) depend on these interfaces only.
+ * @module
+ */
+
+/** A stored document: a plain JSON object with its `id`. */
+export type StoredDocument<T extends object = Record<string, unknown>> = T & { id: string };
+
+/** Comparison operators on one top-level field. */
+export interface FieldCondition {
+  gt?: string | number;
+  gte?: string | number;
+  lt?: string | number;
+  lte?: string | number;
+  ne?: string | number | boolean | null;
+  in?: ReadonlyArray<string | number | boolean>;
+}
+
+/** Filter on top-level fields: a plain value means equality. */
+export type Where = Record<string, string | number | boolean | null | FieldCondition>;
+
+/** Options of {@link StorageAdapter.find}. */
+export interface FindOptions {
+  where?: Where;
+  /** Sort field and direction (default: `id` ascending). */
+  orderBy?: { field: string; direction?: 'asc' | 'desc' };
+  /** Page size (default 100, at most 10,000). */
+  limit?: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+/** One page of {@link StorageAdapter.find}; `nextCursor` is undefined on the last page. */
+export interface FindResult<T extends object> {
+  items: StoredDocument<T>[];
+  nextCursor: string | undefined;
+}
+
+/** Options of {@link StorageAdapter.update}. */
+export interface UpdateOptions {
+  /** Fail with `ConflictError` unless the stored version equals this. */
+  expectedVersion?: number;
+}
+
+/** Result of {@link StorageAdapter.health}. */
+export interface StorageHealth {
+  ok: boolean;
+  /** Round-trip time of the probe, in ms. */
+  latencyMs: number;
+  error?: string;
+}
+
+/** Plain-number statistics of an adapter (pool figures are 0/1 for single-connection backends). */
+export interface StorageStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  [extra: string]: number;
+}
+
+/**
+ * Low-level SQL access for sibling modules (the job queue) that keep their own tables in the same
+ * database and must share the adapter's connection and transactions. Parameters are always bound.
+ */
+export interface SqlAccess {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs one statement with bound parameters and returns its rows (`RETURNING` rows for writes).
+   * SQLite placeholders are `?`, PostgreSQL `$1…`. `name` makes it a named prepared statement on PostgreSQL.
+   */
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: { name?: string },
+  ): Promise<R[]>;
+  /** Runs `fn` in one transaction on one connection; commit on return, rollback on throw. */
+  transaction<T>(fn: (sql: SqlAccess) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: subscribes to `LISTEN channel` on a dedicated connection (re-established after
+   * it drops). Returns an unsubscribe function.
+   */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
+/** A document store over one backend. Every method validates its input before touching state. */
+export interface StorageAdapter {
+  /** Which backend this is. */
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  /** SQL access for SQL backends, bound to the transaction inside `transaction(fn)`; undefined for memory. */
+  readonly sql: SqlAccess | undefined;
+  /** The document with this id, or undefined. */
+  get<T extends object = Record<string, unknown>>(
+    collection: string,
+    id: string,
+  ): Promise<StoredDocument<T> | undefined>;
+  /** Inserts or replaces a document; returns its id (`doc.id`, `options.id`, or a new sortable id). */
+  put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string>;
+  /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
+  putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]>;
+  /**
+   * Shallow-merges `patch` into the document atomically and bumps its version; returns the new document,
+   * or undefined when there is no such document.
+   * @throws ConflictError when `expectedVersion` does not match.
+   */
+  update<T extends object = Record<string, unknown>>(
+    collection: string,
+    id: string,
+    patch: Partial<T>,
+    options?: UpdateOptions,
+  ): Promise<StoredDocument<T> | undefined>;
+  /** Deletes a document; returns whether it existed. */
+  delete(collection: string, id: string): Promise<boolean>;
+  /** Queries a collection with keyset pagination. */
+  find<T extends object = Record<string, unknown>>(collection: string, options?: FindOptions): Promise<FindResult<T>>;
+  /** Counts the documents matching `where`. */
+  count(collection: string, where?: Where): Promise<number>;
+  /** Runs `fn` in a transaction: commit on return, rollback on throw. `tx` sees its own writes. */
+  transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T>;
+  /** Creates an index on a top-level field so `find` on it is indexed. Idempotent. */
+  ensureIndex(collection: string, field: string): Promise<void>;
+  /** Names of the collections that exist. */
+  collections(): Promise<string[]>;
+  /** Probes the backend. Never throws. */
+  health(): Promise<StorageHealth>;
+  /** Pool statistics. */
+  stats(): StorageStats;
+  /** Releases connections and timers; idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
