@@ -48,6 +48,7 @@ export {
   TimeoutError,
 } from './errors.js';
 export { type EventMap, TypedEmitter } from './events.js';
+export { Heap, type HeapEntry } from './heap.js';
 export { sortableId } from './ids.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
