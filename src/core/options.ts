@@ -120,7 +120,7 @@ export function validateOptions(scope: string, options: unknown, schema: OptionS
   for (const key of Object.keys(record)) {
     if (!Object.hasOwn(schema, key)) {
       const known = Object.keys(schema).join(', ');
-      throw new ConfigError(`${scope}.${key}`, `${scope}: unknown option "${key}" (known options: ${known})`);
+      throw new ConfigError(`${scope}.${key}`, `${scope}.${key} is not a known option (known options: ${known})`);
     }
   }
   for (const [key, rule] of Object.entries(schema)) {

@@ -1,0 +1,118 @@
+import { abortable, anySignal, ManualClock, sleep, TimeoutError, throwIfAborted, withTimeout } from 'hotpath/core';
+import { describe, expect, it } from 'vitest';
+
+describe('sleep', () => {
+  it('resolves after the time on the given clock', async () => {
+    const clock = new ManualClock();
+    let done = false;
+    const waiting = sleep(100, { clock }).then(() => {
+      done = true;
+    });
+    await clock.advance(99);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await waiting;
+    expect(done).toBe(true);
+  });
+
+  it('rejects with the signal reason on abort and clears its timer', async () => {
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    const reason = new Error('user cancelled');
+    const waiting = sleep(1000, { clock, signal: controller.signal });
+    expect(clock.pendingTimers).toBe(1);
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('rejects at once when already aborted', async () => {
+    const reason = new Error('already');
+    await expect(sleep(10, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+});
+
+describe('withTimeout', () => {
+  it('aborts the inner work through its signal and rejects with TimeoutError', async () => {
+    const clock = new ManualClock();
+    let innerSignal: AbortSignal | undefined;
+    const running = withTimeout(
+      (signal) => {
+        innerSignal = signal;
+        return new Promise<string>(() => {});
+      },
+      50,
+      { clock },
+    );
+    const outcome = running.catch((error: unknown) => error);
+    await clock.advance(50);
+    const error = await outcome;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).timeoutMs).toBe(50);
+    expect(innerSignal?.aborted).toBe(true);
+    expect(innerSignal?.reason).toBe(error);
+  });
+
+  it('returns the value when the work finishes first and leaves no timer', async () => {
+    const clock = new ManualClock();
+    await expect(withTimeout(async () => 'ok', 50, { clock })).resolves.toBe('ok');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('propagates the caller abort to the inner signal', async () => {
+    const controller = new AbortController();
+    let innerSignal: AbortSignal | undefined;
+    const running = withTimeout(
+      (signal) => {
+        innerSignal = signal;
+        return new Promise<void>(() => {});
+      },
+      10_000,
+      { signal: controller.signal },
+    );
+    const reason = new Error('shutdown');
+    controller.abort(reason);
+    await expect(running).rejects.toBe(reason);
+    expect(innerSignal?.aborted).toBe(true);
+  });
+
+  it('propagates errors of the inner work', async () => {
+    const boom = new Error('boom');
+    await expect(
+      withTimeout(async () => {
+        throw boom;
+      }, 100),
+    ).rejects.toBe(boom);
+  });
+});
+
+describe('abortable / anySignal / throwIfAborted', () => {
+  it('abortable rejects the wait without cancelling the shared promise', async () => {
+    let resolveShared: (value: number) => void = () => {};
+    const shared = new Promise<number>((resolve) => {
+      resolveShared = resolve;
+    });
+    const controller = new AbortController();
+    const mine = abortable(shared, controller.signal);
+    const theirs = abortable(shared, undefined);
+    controller.abort(new Error('mine only'));
+    await expect(mine).rejects.toThrow('mine only');
+    resolveShared(7);
+    await expect(theirs).resolves.toBe(7);
+  });
+
+  it('anySignal fires when any input fires', () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const any = anySignal([a.signal, undefined, b.signal]);
+    expect(any?.aborted).toBe(false);
+    b.abort('b');
+    expect(any?.aborted).toBe(true);
+    expect(anySignal([undefined])).toBeUndefined();
+  });
+
+  it('throwIfAborted throws the reason', () => {
+    expect(() => throwIfAborted(AbortSignal.abort(new Error('r')))).toThrow('r');
+    expect(() => throwIfAborted(undefined)).not.toThrow();
+  });
+});
