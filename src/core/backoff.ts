@@ -96,7 +96,14 @@ export function backoffDelay(retry: number, options: ResolvedRetryOptions, rando
 }
 
 /** What a retry decision may say: retry or not, and optionally a delay that overrides the policy. */
-export type RetryDecision = boolean | { retry: boolean; delayMs?: number };
+export type RetryDecision =
+  | boolean
+  | {
+      /** Whether to try again. */
+      retry: boolean;
+      /** Wait this many ms instead of the policy's delay (e.g. a server's `Retry-After`). */
+      delayMs?: number;
+    };
 
 /** Options of {@link retryAsync}. */
 export interface RetryAsyncOptions extends WaitOptions {

@@ -6,15 +6,25 @@
 
 /** Stable error codes; `err.code` is always one of these. */
 export const ErrorCode = {
+  /** {@link ConfigError} */
   Config: 'ERR_HOTPATH_CONFIG',
+  /** {@link TimeoutError} */
   Timeout: 'ERR_HOTPATH_TIMEOUT',
+  /** {@link RateLimitError} */
   RateLimit: 'ERR_HOTPATH_RATE_LIMIT',
+  /** {@link HttpError} */
   Http: 'ERR_HOTPATH_HTTP',
+  /** {@link CircuitOpenError} */
   CircuitOpen: 'ERR_HOTPATH_CIRCUIT_OPEN',
+  /** {@link StorageError} */
   Storage: 'ERR_HOTPATH_STORAGE',
+  /** {@link ConflictError} */
   Conflict: 'ERR_HOTPATH_CONFLICT',
+  /** {@link JobFailedError} */
   JobFailed: 'ERR_HOTPATH_JOB_FAILED',
+  /** {@link JobCancelledError} */
   JobCancelled: 'ERR_HOTPATH_JOB_CANCELLED',
+  /** {@link ClosedError} */
   Closed: 'ERR_HOTPATH_CLOSED',
 } as const;
 
@@ -128,8 +138,11 @@ export function redactUrl(url: string): string {
 
 /** Fields of an {@link HttpError}. */
 export interface HttpErrorInit {
+  /** HTTP status code. */
   status: number;
+  /** Request method. */
   method: string;
+  /** Request URL (redacted by the constructor). */
   url: string;
   /** Response body as text; truncated to 2,048 characters. */
   body?: string;
@@ -137,12 +150,15 @@ export interface HttpErrorInit {
   headers?: Record<string, string | string[] | undefined>;
   /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
   retryAfterMs?: number;
+  /** Underlying error, if any. */
   cause?: unknown;
 }
 
 /** An HTTP response with a non-success status (after retries, if any). */
 export class HttpError extends HotpathError {
+  /** HTTP status code of the response. */
   readonly status: number;
+  /** Request method, upper case. */
   readonly method: string;
   /** Request URL with credentials and secret query parameters masked. */
   readonly url: string;
@@ -199,7 +215,9 @@ export class StorageError extends HotpathError {
 
 /** An optimistic-concurrency check failed: the stored version differs from the expected one. */
 export class ConflictError extends HotpathError {
+  /** The version the caller expected. */
   readonly expectedVersion: number | undefined;
+  /** The version actually stored (undefined when the document is gone). */
   readonly actualVersion: number | undefined;
   constructor(message: string, expectedVersion?: number, actualVersion?: number) {
     super(ErrorCode.Conflict, message);
@@ -213,7 +231,9 @@ export class ConflictError extends HotpathError {
 
 /** A job ended in `failed`; `wait()` rejects with it. */
 export class JobFailedError extends HotpathError {
+  /** Id of the failed job. */
   readonly jobId: string;
+  /** Attempts made before giving up. */
   readonly attempts: number;
   constructor(jobId: string, message: string, attempts: number, options?: HotpathErrorOptions) {
     super(ErrorCode.JobFailed, message, options);
@@ -227,6 +247,7 @@ export class JobFailedError extends HotpathError {
 
 /** A job was cancelled; `wait()` rejects with it. */
 export class JobCancelledError extends HotpathError {
+  /** Id of the cancelled job. */
   readonly jobId: string;
   constructor(jobId: string, message = `job ${jobId} was cancelled`) {
     super(ErrorCode.JobCancelled, message);

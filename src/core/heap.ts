@@ -7,6 +7,7 @@
 
 /** Handle of an entry in a {@link Heap}; pass it to {@link Heap.remove}. */
 export interface HeapEntry<T> {
+  /** The stored value. */
   readonly value: T;
   /** Position in the heap array, -1 once removed. */
   index: number;

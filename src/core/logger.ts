@@ -6,9 +6,13 @@
 
 /** A structured logger; `obj` carries fields, `msg` the human-readable text. */
 export interface Logger {
+  /** Verbose diagnostics. */
   debug(obj: object, msg?: string): void;
+  /** Normal operation worth noting. */
   info(obj: object, msg?: string): void;
+  /** Something degraded but handled (e.g. a stalled job, a slow operation). */
   warn(obj: object, msg?: string): void;
+  /** A failure that lost work or needs attention. */
   error(obj: object, msg?: string): void;
 }
 

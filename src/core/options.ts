@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 
 /** Rule for a numeric option. */
 export interface NumberRule {
+  /** Rule kind. */
   type: 'number';
   /** Smallest allowed value (inclusive). */
   min?: number;
@@ -21,8 +22,11 @@ export interface NumberRule {
 }
 /** Rule for a string option. */
 export interface StringRule {
+  /** Rule kind. */
   type: 'string';
+  /** Allowed values. */
   oneOf?: readonly string[];
+  /** Pattern the value must match. */
   pattern?: RegExp;
   /** Longest allowed length in characters. */
   maxLength?: number;
@@ -31,10 +35,14 @@ export interface StringRule {
 }
 /** Rule for options that are booleans, functions or objects (checked for type only). */
 export interface TypeRule {
+  /** Expected `typeof` (`any` accepts every value). */
   type: 'boolean' | 'function' | 'object' | 'any';
 }
 /** A validation rule; `required` makes `undefined` an error. */
-export type OptionRule = (NumberRule | StringRule | TypeRule) & { required?: boolean };
+export type OptionRule = (NumberRule | StringRule | TypeRule) & {
+  /** Reject `undefined`. */
+  required?: boolean;
+};
 /** Map from option name to its rule; options not listed are rejected as unknown. */
 export type OptionSchema = Record<string, OptionRule>;
 
