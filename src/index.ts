@@ -4,3 +4,4 @@
  * @module
  */
 export * from './core/index.js';
+export * from './profiling/index.js';
