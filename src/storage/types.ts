@@ -37,6 +37,17 @@ export interface FindResult<T extends object> {
   nextCursor: string | undefined;
 }
 
+/** A document with its bookkeeping columns, from {@link StorageAdapter.getWithMeta}. */
+export interface DocumentWithMeta<T extends object = Record<string, unknown>> {
+  doc: StoredDocument<T>;
+  /** Starts at 1; every put/update of this id adds 1. Pass it as `expectedVersion` to `update`. */
+  version: number;
+  /** When the id was first written, epoch ms (from the adapter's clock). */
+  createdAt: number;
+  /** When it was last written, epoch ms. */
+  updatedAt: number;
+}
+
 /** Options of {@link StorageAdapter.update}. */
 export interface UpdateOptions {
   /** Fail with `ConflictError` unless the stored version equals this. */
@@ -94,6 +105,11 @@ export interface StorageAdapter {
     collection: string,
     id: string,
   ): Promise<StoredDocument<T> | undefined>;
+  /** The document with its version and timestamps, or undefined. */
+  getWithMeta<T extends object = Record<string, unknown>>(
+    collection: string,
+    id: string,
+  ): Promise<DocumentWithMeta<T> | undefined>;
   /** Inserts or replaces a document; returns its id (`doc.id`, `options.id`, or a new sortable id). */
   put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string>;
   /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
@@ -129,3 +145,9 @@ export interface StorageAdapter {
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/**
+ * The table map of `adapter.db` (the Kysely instance): any table, any column. For typed access use
+ * `adapter.db as unknown as Kysely<YourDatabase>`.
+ */
+export type UntypedDatabase = Record<string, Record<string, unknown>>;

@@ -1,0 +1,41 @@
+/**
+ * Loads an optional peer dependency (better-sqlite3, pg) only when a backend is constructed, so
+ * `hotpath/storage` imports without them and a missing driver names the package to install.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { ConfigError } from '../core/index.js';
+
+declare const require: NodeRequire | undefined;
+
+let cachedRequire: NodeRequire | undefined;
+
+function nodeRequire(): NodeRequire {
+  if (cachedRequire) return cachedRequire;
+  // CommonJS builds have `require`; ESM builds resolve from this module's URL.
+  cachedRequire = typeof require === 'function' ? require : createRequire(import.meta.url);
+  return cachedRequire;
+}
+
+/**
+ * Requires `packageName`, returning its default export when it has one.
+ * @throws ConfigError naming the package and the install command when it is not installed.
+ */
+export function loadDriver<T>(packageName: string, forWhat: string): T {
+  let loaded: unknown;
+  try {
+    loaded = nodeRequire()(packageName);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
+      throw new ConfigError(
+        'driver',
+        `${forWhat} needs the "${packageName}" package: run \`npm install ${packageName}\``,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const withDefault = loaded as { default?: unknown };
+  return (withDefault.default ?? loaded) as T;
+}

@@ -1,0 +1,33 @@
+/**
+ * hotpath/storage: JSON documents in named collections over memory, SQLite (better-sqlite3) and
+ * PostgreSQL (pg) with one API, plus `StorageManager` (typed collections read through a cache) and
+ * `copyStorage` (migration between backends).
+ * @module
+ */
+export type { StorageCommonOptions } from './common-options.js';
+export type {
+  PgClient,
+  PgConnectionConfig,
+  PgPool,
+  PgPoolClient,
+  PgQueryable,
+  PgQueryConfig,
+  PgQueryResult,
+} from './postgres-driver-types.js';
+export { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
+export type { SqliteDatabase, SqliteStatement } from './sqlite-driver-types.js';
+export { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';
+export type {
+  DocumentWithMeta,
+  FieldCondition,
+  FindOptions,
+  FindResult,
+  SqlAccess,
+  StorageAdapter,
+  StorageHealth,
+  StorageStats,
+  StoredDocument,
+  UntypedDatabase,
+  UpdateOptions,
+  Where,
+} from './types.js';
