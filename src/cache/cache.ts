@@ -1,0 +1,984 @@
+/**
+ * `Cache<V>`: an in-process LRU + TTL cache (on lru-cache v11) that never stampedes, serves stale values
+ * while it refreshes (`staleWhileRevalidateMs`) or when the source fails (`graceMs`), indexes tags, and
+ * can sit in front of a shared second level ({@link CacheTier}).
+ * @module
+ */
+import { LRUCache } from 'lru-cache';
+import {
+  abortReason,
+  type Clock,
+  ClosedError,
+  ConfigError,
+  describeValue,
+  type LatencyRecorder,
+  type Logger,
+  type OptionSchema,
+  silentLogger,
+  systemClock,
+  TimeoutError,
+  type TimerHandle,
+  validateOptions,
+} from '../core/index.js';
+import { checkKey, checkTags } from './cache-input.js';
+import type { CacheTier, CacheTierEntry } from './cache-tier.js';
+import { TagIndex } from './tag-index.js';
+
+/** Options of {@link Cache}. Every duration is in milliseconds. */
+export interface CacheOptions<V> {
+  /** Name used in errors, logs, `stats()` of a registry and the profiler metric `cache.<name>.load` (default `"default"`). */
+  name?: string;
+  /**
+   * Most entries kept (least recently used dropped first). lru-cache preallocates typed arrays of this
+   * length (about 20 bytes per slot), so size it to what you will use. At least one of `max`/`maxSize` is required.
+   */
+  max?: number;
+  /** Most total size (in the units `sizeOf` returns) kept; needs `sizeOf`. An entry larger than this is not stored. */
+  maxSize?: number;
+  /** Size of one value for `maxSize`: a positive integer (e.g. bytes of its JSON). Called once per store. */
+  sizeOf?: (value: V, key: string) => number;
+  /** How long a stored value stays fresh, > 0 (or `Infinity`). Required. */
+  ttlMs: number;
+  /**
+   * For this long after expiry, `getOrSet` answers at once with the stale value and starts exactly one
+   * background refresh (default 0: off).
+   */
+  staleWhileRevalidateMs?: number;
+  /**
+   * For this long after expiry, a stale value is served instead of an error when the loader throws or
+   * is slower than `loadTimeoutMs` (default 0: off).
+   */
+  graceMs?: number;
+  /**
+   * Fraction (0–0.9) by which each entry's TTL is randomly shortened, so entries written together do not
+   * all expire together (default 0). `ttlMs` stays the upper bound of freshness.
+   */
+  jitter?: number;
+  /**
+   * How long callers wait for a load. Then they get the stale value (within `graceMs`, the load keeps
+   * running until grace ends and its result is stored) or a `TimeoutError` (the load is aborted).
+   * Default: no limit.
+   */
+  loadTimeoutMs?: number;
+  /** Remember a loader error for this long, so callers fail fast instead of hammering a broken source (default 0: errors are not cached). */
+  errorTtlMs?: number;
+  /**
+   * Period of the background purge of entries past `ttlMs + max(staleWhileRevalidateMs, graceMs)`; one
+   * unref'd timer per cache. 0 turns it off (entries then leave only through LRU pressure or access).
+   * Default: `ttlMs` clamped to 1 s … 60 s.
+   */
+  purgeIntervalMs?: number;
+  /**
+   * `false` makes the cache a pass-through: nothing is stored, every `getOrSet` calls its loader (no
+   * dedupe), `get` always misses. The rollback switch; e.g. `enabled: process.env.HOTPATH_CACHE_ENABLED !== 'false'`.
+   * Default `true`.
+   */
+  enabled?: boolean;
+  /** A second level consulted on an L1 miss before the loader, and written after each load. */
+  tier?: CacheTier<V>;
+  /** Time source; tests pass a `ManualClock` (default: the system clock). */
+  clock?: Clock;
+  /** Receives the duration of every loader call as `cache.<name>.load` (errors flagged). */
+  profiler?: LatencyRecorder;
+  /** Receives warnings for swallowed failures: background refresh errors, grace fallbacks, tier errors (default: silent). */
+  logger?: Logger;
+}
+
+/** Options of {@link Cache.set}. */
+export interface CacheSetOptions {
+  /** Freshness of this entry, > 0 or `Infinity` (default: the cache's `ttlMs`). */
+  ttlMs?: number;
+  /** Tags for {@link Cache.invalidateTags} (at most 64). */
+  tags?: readonly string[];
+}
+
+/** Options of {@link Cache.getOrSet}; read only when a load has to start (never on a hit). */
+export interface GetOrSetOptions extends CacheSetOptions {
+  /** Aborts this caller's wait only (rejecting with `signal.reason`); the shared load goes on for the others. */
+  signal?: AbortSignal;
+}
+
+/** What a loader receives. */
+export interface LoaderContext<V> {
+  /** Aborted when the load is abandoned (timeout without a usable stale value, or `close()`). */
+  signal: AbortSignal;
+  /** The expired value still held for this key, if any (e.g. for conditional requests). */
+  staleValue: V | undefined;
+}
+
+/**
+ * Produces the value of a missing key. Returning `undefined` means "nothing to cache": callers get
+ * `undefined` and nothing is stored (return `null` to cache a negative answer).
+ */
+export type CacheLoader<V> = (context: LoaderContext<V>) => Promise<V> | V;
+
+/** Options of {@link Cache.wrap}. */
+export interface WrapOptions<A extends unknown[]> {
+  /** Builds the cache key from the call's arguments; include a prefix when several functions share a cache. */
+  key: (...args: A) => string;
+  /** Freshness of results, > 0 or `Infinity` (default: the cache's `ttlMs`). */
+  ttlMs?: number;
+  /** Tags of every result, or a function of the arguments returning them. */
+  tags?: readonly string[] | ((...args: A) => readonly string[]);
+}
+
+/** Counters of a {@link Cache}; plain numbers. Each `get`/`getOrSet` call counts once in `hits`, `misses` or `staleHits`. */
+export interface CacheStats {
+  /** Calls answered with a fresh value. */
+  hits: number;
+  /** Calls that found no usable value (they waited for a load, or `get` returned `undefined`). */
+  misses: number;
+  /** Calls answered with an expired value (stale-while-revalidate or grace). */
+  staleHits: number;
+  /** Loader calls (background refreshes included). */
+  loads: number;
+  /** Loader calls that threw, rejected or timed out. */
+  loadErrors: number;
+  /** Entries dropped by LRU pressure (`max`/`maxSize`). */
+  evictions: number;
+  /** Entries dropped because they expired (on access or by the background purge). */
+  expirations: number;
+  /** Entries held, expired ones kept for stale serving included. */
+  size: number;
+  /** Loads in flight. */
+  inflight: number;
+  /** Distinct tags indexed. */
+  tags: number;
+  /** L1 misses answered by the tier. */
+  tierHits: number;
+  /** Tier calls that failed (or writes dropped because too many were pending). */
+  tierErrors: number;
+  /** `(hits + staleHits) / (hits + staleHits + misses)`, 0 before the first call. */
+  hitRate: number;
+}
+
+/** Largest `max` accepted: lru-cache allocates its arrays up front, 2^24 slots is already ~350 MB. */
+const MAX_ENTRIES_LIMIT = 2 ** 24;
+/** Tier writes in flight beyond which new ones are dropped (and counted), so a stuck tier cannot grow memory. */
+const MAX_PENDING_TIER_WRITES = 10_000;
+
+const OPTION_SCHEMA: OptionSchema = {
+  name: { type: 'string', nonEmpty: true, maxLength: 100 },
+  max: { type: 'number', min: 1, max: MAX_ENTRIES_LIMIT, integer: true },
+  maxSize: { type: 'number', min: 1, integer: true },
+  sizeOf: { type: 'function' },
+  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true, required: true },
+  staleWhileRevalidateMs: { type: 'number', min: 0 },
+  graceMs: { type: 'number', min: 0 },
+  jitter: { type: 'number', min: 0, max: 0.9 },
+  loadTimeoutMs: { type: 'number', min: 0, exclusiveMin: true },
+  errorTtlMs: { type: 'number', min: 0 },
+  purgeIntervalMs: { type: 'number', min: 0 },
+  enabled: { type: 'boolean' },
+  tier: { type: 'object' },
+  clock: { type: 'object' },
+  profiler: { type: 'object' },
+  logger: { type: 'object' },
+};
+
+const GET_OR_SET_SCHEMA: OptionSchema = {
+  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
+  tags: { type: 'any' },
+  signal: { type: 'object' },
+};
+
+const SET_SCHEMA: OptionSchema = {
+  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
+  tags: { type: 'any' },
+};
+
+const noop = (): void => {};
+
+/** One stored value with the times (clock ms) at which it goes stale and stops being servable. */
+class Entry<V> {
+  constructor(
+    readonly value: V,
+    readonly staleAt: number,
+    readonly dropAt: number,
+    readonly tags: readonly string[] | undefined,
+  ) {}
+}
+
+/** A loader call shared by every caller of one key. */
+class Load<V> {
+  readonly controller = new AbortController();
+  readonly context: LoaderContext<V>;
+  readonly promise: Promise<V>;
+  resolve: (value: V) => void = noop;
+  reject: (error: unknown) => void = noop;
+  /** Callers waiting on `promise` (each counted as a miss until a stale value answers them). */
+  waiters = 0;
+  /** Waiters have been answered (value, stale value or error). */
+  isSettled = false;
+  /** The result must not be stored (the key was set, deleted or invalidated meanwhile). */
+  isDetached = false;
+  /** Timed out: the loader was told to stop and its late result is ignored. */
+  isAbandoned = false;
+  isRecorded = false;
+  /** `performance.now()` when the loader was called; 0 while the tier is consulted. */
+  startedAt = 0;
+  timer: TimerHandle | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly stale: Entry<V> | undefined,
+    readonly ttlMs: number,
+    readonly tags: readonly string[] | undefined,
+  ) {
+    this.context = { signal: this.controller.signal, staleValue: stale?.value };
+    this.promise = new Promise<V>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Every waiter may have aborted (or none existed: a background refresh); the rejection is still counted and logged.
+    this.promise.catch(noop);
+  }
+}
+
+interface CachedError {
+  error: unknown;
+}
+
+/**
+ * A stampede-safe in-process cache. Keys are strings; `undefined` is never stored (see {@link CacheLoader}).
+ *
+ * @example
+ * ```ts
+ * const quotes = new Cache<Quote>({ name: 'quotes', max: 500, ttlMs: 60_000, staleWhileRevalidateMs: 10_000 });
+ * const quote = await quotes.getOrSet(symbol, ({ signal }) => fetchQuote(symbol, { signal }));
+ * ```
+ */
+export class Cache<V> {
+  /** The name given in the options (`"default"` when none). */
+  readonly name: string;
+  readonly #scope: string;
+  readonly #lru: LRUCache<string, Entry<V>>;
+  readonly #errors: LRUCache<string, CachedError> | undefined;
+  readonly #inflight = new Map<string, Load<V>>();
+  readonly #tagIndex = new TagIndex();
+  readonly #clock: Clock;
+  readonly #profiler: LatencyRecorder | undefined;
+  readonly #logger: Logger;
+  readonly #tier: CacheTier<V> | undefined;
+  readonly #loadMetric: string;
+  readonly #ttlMs: number;
+  readonly #swrMs: number;
+  readonly #graceMs: number;
+  readonly #retainMs: number;
+  readonly #jitter: number;
+  readonly #loadTimeoutMs: number | undefined;
+  readonly #purgeIntervalMs: number;
+  readonly #hasMaxSize: boolean;
+  readonly #isEnabled: boolean;
+  // Reused for every lru-cache call that needs options, so no call allocates an options object.
+  readonly #setOptions: LRUCache.SetOptions<string, Entry<V>, unknown> = { ttl: 0, status: undefined };
+  readonly #staleGetOptions: LRUCache.GetOptions<string, Entry<V>, unknown> = {
+    allowStale: true,
+    noDeleteOnStaleGet: true,
+    status: undefined,
+  };
+  readonly #stalePeekOptions: LRUCache.PeekOptions<string, Entry<V>, unknown> = { allowStale: true, status: undefined };
+  readonly #pendingTier = new Set<Promise<void>>();
+  #hits = 0;
+  #misses = 0;
+  #staleHits = 0;
+  #loads = 0;
+  #loadErrors = 0;
+  #evictions = 0;
+  #expirations = 0;
+  #tierHits = 0;
+  #tierErrors = 0;
+  #taggedLoads = 0;
+  #isPurging = false;
+  #isClosed = false;
+  #closing: Promise<void> | undefined;
+  #purgeTimer: TimerHandle | undefined;
+
+  /**
+   * @throws ConfigError for an unknown option, a value out of range, neither `max` nor `maxSize`, or
+   * `maxSize` without `sizeOf` (and the reverse).
+   */
+  constructor(options: CacheOptions<V>) {
+    validateOptions('Cache', options, OPTION_SCHEMA);
+    if (options.max === undefined && options.maxSize === undefined) {
+      throw new ConfigError('Cache.max', 'Cache needs max (entries) and/or maxSize (with sizeOf) so memory is bounded');
+    }
+    if ((options.maxSize === undefined) !== (options.sizeOf === undefined)) {
+      throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
+    }
+    this.name = options.name ?? 'default';
+    this.#scope = `Cache "${this.name}"`;
+    this.#clock = options.clock ?? systemClock;
+    this.#profiler = options.profiler;
+    this.#logger = options.logger ?? silentLogger;
+    this.#tier = options.tier;
+    this.#loadMetric = `cache.${this.name}.load`;
+    this.#ttlMs = options.ttlMs;
+    this.#swrMs = options.staleWhileRevalidateMs ?? 0;
+    this.#graceMs = options.graceMs ?? 0;
+    this.#retainMs = Math.max(this.#swrMs, this.#graceMs);
+    this.#jitter = options.jitter ?? 0;
+    this.#loadTimeoutMs = options.loadTimeoutMs;
+    this.#hasMaxSize = options.maxSize !== undefined;
+    this.#isEnabled = options.enabled ?? true;
+    this.#purgeIntervalMs =
+      options.purgeIntervalMs ??
+      (Number.isFinite(this.#ttlMs) ? Math.min(Math.max(this.#ttlMs, 1_000), 60_000) : 60_000);
+    // lru-cache memoises perf.now() for ttlResolution ms with a real timer; a test clock must be read every time.
+    const ttlResolution = this.#clock === systemClock ? 1 : 0;
+    const sizeOf = options.sizeOf;
+    this.#lru = new LRUCache<string, Entry<V>>({
+      max: options.max,
+      maxSize: options.maxSize,
+      sizeCalculation: sizeOf === undefined ? undefined : (entry, key) => sizeOf(entry.value, key),
+      ttlResolution,
+      perf: this.#clock,
+      allowStale: false,
+      updateAgeOnGet: false,
+      // Expired entries stay (for stale serving) only when a stale window exists; the purge drops them later.
+      noDeleteOnStaleGet: this.#retainMs > 0,
+      dispose: (entry, key, reason) => this.#onDispose(entry, key, reason),
+      // Validation above guarantees max or maxSize; lru-cache's union type cannot see that.
+    } as LRUCache.Options<string, Entry<V>, unknown>);
+    const errorTtlMs = options.errorTtlMs ?? 0;
+    this.#errors =
+      errorTtlMs > 0
+        ? new LRUCache<string, CachedError>({
+            max: Math.min(options.max ?? 10_000, 10_000),
+            ttl: Math.max(1, Math.ceil(errorTtlMs)),
+            ttlResolution,
+            perf: this.#clock,
+          })
+        : undefined;
+    if (this.#isEnabled) this.#schedulePurge();
+  }
+
+  /**
+   * The fresh value under `key`, or `undefined` (missing or expired). Never calls a loader.
+   * @throws TypeError when `key` is not a string; ClosedError after `close()`.
+   */
+  get(key: string): V | undefined {
+    const entry = this.#lru.get(key);
+    if (entry !== undefined) {
+      this.#hits++;
+      return entry.value;
+    }
+    return this.#getMiss(key);
+  }
+
+  /**
+   * True when a fresh value is stored under `key`. Does not count in stats or refresh recency.
+   * @throws TypeError when `key` is not a string; ClosedError after `close()`.
+   */
+  has(key: string): boolean {
+    if (this.#lru.has(key)) return true;
+    checkKey(`${this.#scope}.has`, key);
+    this.#throwIfClosed();
+    return false;
+  }
+
+  /**
+   * Stores `value` under `key` (and in the tier, in the background). A load in flight for the key is
+   * not stored when it finishes (this value is newer).
+   * @throws TypeError for a non-string key, an `undefined` value or bad tags; ConfigError for a bad
+   * `ttlMs`; ClosedError after `close()`; TypeError from lru-cache when `sizeOf` returns a non-positive-integer.
+   */
+  set(key: string, value: V, options?: CacheSetOptions): void {
+    const scope = `${this.#scope}.set`;
+    checkKey(scope, key);
+    if (value === undefined) {
+      throw new TypeError(`${scope}: undefined is not cacheable (use delete(), or null for a negative answer)`);
+    }
+    validateOptions(scope, options, SET_SCHEMA);
+    const tags = copyTags(scope, options?.tags);
+    this.#throwIfClosed();
+    if (!this.#isEnabled) return;
+    const ttlMs = options?.ttlMs ?? this.#ttlMs;
+    const running = this.#inflight.get(key);
+    if (running !== undefined) this.#detach(running);
+    this.#errors?.delete(key);
+    this.#store(key, value, ttlMs, tags);
+    const tier = this.#tier;
+    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }));
+  }
+
+  /**
+   * The value under `key`; on a miss, runs `loader` once for all concurrent callers and stores its
+   * result. Stale values are served per `staleWhileRevalidateMs`/`graceMs`. A hit allocates nothing
+   * but the returned promise.
+   * @throws (rejects) the loader's error (shared by all waiters), `TimeoutError` after `loadTimeoutMs`,
+   * the signal's reason when this caller aborts, TypeError for a non-string key, ClosedError after `close()`.
+   */
+  getOrSet(key: string, loader: CacheLoader<V>, options?: GetOrSetOptions): Promise<V> {
+    const entry = this.#lru.get(key);
+    if (entry !== undefined) {
+      this.#hits++;
+      return Promise.resolve(entry.value);
+    }
+    return this.#getOrSetSlow(key, loader, options);
+  }
+
+  /**
+   * A cached version of `fn`: calls with the same `key(...args)` share one call of `fn` and its
+   * stored result, with the same stampede safety and stale serving as {@link getOrSet}.
+   * @throws ConfigError when `key` is missing or `ttlMs`/`tags` are invalid.
+   */
+  wrap<A extends unknown[]>(fn: (...args: A) => Promise<V> | V, options: WrapOptions<A>): (...args: A) => Promise<V> {
+    const scope = `${this.#scope}.wrap`;
+    if (typeof fn !== 'function')
+      throw new ConfigError(scope, `${scope}: fn must be a function, got ${describeValue(fn)}`);
+    validateOptions(scope, options, {
+      key: { type: 'function', required: true },
+      ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
+      tags: { type: 'any' },
+    });
+    const keyOf = options.key;
+    const ttlMs = options.ttlMs;
+    const tagsOption = options.tags;
+    const staticTags = typeof tagsOption === 'function' ? undefined : copyTags(scope, tagsOption);
+    return (...args: A): Promise<V> => {
+      let key: string;
+      try {
+        key = keyOf(...args);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const entry = this.#lru.get(key);
+      if (entry !== undefined) {
+        this.#hits++;
+        return Promise.resolve(entry.value);
+      }
+      try {
+        const tags = typeof tagsOption === 'function' ? copyTags(scope, tagsOption(...args)) : staticTags;
+        return this.#getOrSetMiss(key, () => fn(...args), ttlMs, tags, undefined);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
+
+  /**
+   * Removes `key` (and from the tier, in the background). A load in flight for it still answers its
+   * waiters but is not stored. Returns whether L1 held the key.
+   * @throws TypeError when `key` is not a string; ClosedError after `close()`.
+   */
+  delete(key: string): boolean {
+    checkKey(`${this.#scope}.delete`, key);
+    this.#throwIfClosed();
+    const running = this.#inflight.get(key);
+    if (running !== undefined) this.#detach(running);
+    this.#errors?.delete(key);
+    const had = this.#lru.delete(key);
+    const tier = this.#tier;
+    if (tier !== undefined && this.#isEnabled) this.#tierWrite(() => tier.delete(key));
+    return had;
+  }
+
+  /** Removes every entry (and clears the tier when it supports it). Loads in flight are not stored. */
+  clear(): void {
+    if (this.#isClosed) return;
+    for (const load of this.#inflight.values()) this.#detach(load);
+    this.#errors?.clear();
+    this.#lru.clear();
+    this.#tagIndex.clear();
+    const tier = this.#tier;
+    if (tier?.clear !== undefined && this.#isEnabled) this.#tierWrite(() => (tier.clear as () => Promise<void>)());
+  }
+
+  /**
+   * Removes every entry carrying any of `tags`, in time proportional to the entries removed; loads in
+   * flight with those tags are not stored. L1 is invalidated before this returns; the promise resolves
+   * (with the number of L1 entries removed) once the tier has been invalidated too.
+   * @throws (rejects) TypeError for bad tags, ClosedError after `close()`, or the tier's error.
+   */
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    const scope = `${this.#scope}.invalidateTags`;
+    checkTags(scope, tags);
+    this.#throwIfClosed();
+    if (!this.#isEnabled) return 0;
+    let removed = 0;
+    for (const tag of tags) {
+      const keys = this.#tagIndex.take(tag);
+      if (keys === undefined) continue;
+      for (const key of keys) if (this.#lru.delete(key)) removed++;
+    }
+    if (this.#taggedLoads > 0) {
+      for (const load of this.#inflight.values()) {
+        if (load.tags?.some((tag) => tags.includes(tag))) this.#detach(load);
+      }
+    }
+    if (this.#tier !== undefined) {
+      try {
+        await this.#tier.deleteTags(tags);
+      } catch (error) {
+        this.#tierErrors++;
+        this.#logger.warn({ cache: this.name, tags, err: error }, 'cache tier tag invalidation failed');
+        throw error;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Drops entries past their stale window now (the background purge calls this). Returns how many.
+   */
+  purgeStale(): number {
+    if (this.#isClosed) return 0;
+    const lru = this.#lru;
+    if (this.#retainMs === 0) {
+      const before = lru.size;
+      lru.purgeStale();
+      return before - lru.size;
+    }
+    const now = this.#clock.now();
+    const expired: string[] = [];
+    // lru-cache's iterators skip stale entries unless its public `allowStale` field is set; entries
+    // inside the stale window must survive, so we pick the ones past `dropAt` ourselves.
+    lru.allowStale = true;
+    try {
+      for (const key of lru.rkeys()) {
+        this.#stalePeekOptions.status = undefined;
+        const entry = lru.peek(key, this.#stalePeekOptions);
+        if (entry !== undefined && entry.dropAt <= now) expired.push(key);
+      }
+    } finally {
+      lru.allowStale = false;
+    }
+    this.#isPurging = true;
+    try {
+      for (const key of expired) lru.delete(key);
+    } finally {
+      this.#isPurging = false;
+    }
+    return expired.length;
+  }
+
+  /** Plain-number counters; see {@link CacheStats}. */
+  stats(): CacheStats {
+    const answered = this.#hits + this.#staleHits + this.#misses;
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      staleHits: this.#staleHits,
+      loads: this.#loads,
+      loadErrors: this.#loadErrors,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      size: this.#lru.size,
+      inflight: this.#inflight.size,
+      tags: this.#tagIndex.size,
+      tierHits: this.#tierHits,
+      tierErrors: this.#tierErrors,
+      hitRate: answered === 0 ? 0 : (this.#hits + this.#staleHits) / answered,
+    };
+  }
+
+  /**
+   * Stops the purge timer, aborts loads in flight (their waiters reject with `ClosedError`), drops every
+   * entry and waits for pending tier writes. Idempotent; later calls of other methods throw `ClosedError`.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#isClosed = true;
+    if (this.#purgeTimer !== undefined) this.#clock.clearTimeout(this.#purgeTimer);
+    this.#purgeTimer = undefined;
+    const error = new ClosedError(this.#scope);
+    for (const load of this.#inflight.values()) {
+      this.#clearTimer(load);
+      load.isDetached = true;
+      load.isAbandoned = true;
+      load.controller.abort(error);
+      if (!load.isSettled) {
+        load.isSettled = true;
+        load.reject(error);
+      }
+    }
+    this.#inflight.clear();
+    this.#taggedLoads = 0;
+    this.#lru.clear();
+    this.#errors?.clear();
+    this.#tagIndex.clear();
+    this.#closing = Promise.allSettled([...this.#pendingTier]).then(noop);
+    return this.#closing;
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- slow paths -------------------------------------------------------------------------------
+
+  #getMiss(key: string): undefined {
+    checkKey(`${this.#scope}.get`, key);
+    this.#throwIfClosed();
+    this.#misses++;
+    return undefined;
+  }
+
+  #getOrSetSlow(key: string, loader: CacheLoader<V>, options: GetOrSetOptions | undefined): Promise<V> {
+    try {
+      const scope = `${this.#scope}.getOrSet`;
+      checkKey(scope, key);
+      validateOptions(scope, options, GET_OR_SET_SCHEMA);
+      const tags = copyTags(scope, options?.tags);
+      return this.#getOrSetMiss(key, loader, options?.ttlMs, tags, options?.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Everything after an L1 fresh miss; throws synchronously (callers turn that into a rejection). */
+  #getOrSetMiss(
+    key: string,
+    loader: CacheLoader<V>,
+    ttlMs: number | undefined,
+    tags: readonly string[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<V> {
+    if (typeof loader !== 'function') {
+      throw new TypeError(`${this.#scope}.getOrSet: loader must be a function, got ${describeValue(loader)}`);
+    }
+    this.#throwIfClosed();
+    if (signal?.aborted) throw abortReason(signal);
+    if (!this.#isEnabled) return this.#passThrough(loader, signal);
+    const now = this.#clock.now();
+    this.#staleGetOptions.status = undefined;
+    const stale = this.#lru.get(key, this.#staleGetOptions);
+    if (stale !== undefined && now < stale.staleAt) {
+      this.#hits++;
+      return Promise.resolve(stale.value);
+    }
+    if (stale !== undefined && now - stale.staleAt < this.#swrMs) {
+      this.#staleHits++;
+      if (!this.#inflight.has(key) && this.#errors?.has(key) !== true) {
+        this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags);
+      }
+      return Promise.resolve(stale.value);
+    }
+    const running = this.#inflight.get(key);
+    if (running !== undefined) return this.#join(running, signal);
+    const cached = this.#errors?.get(key);
+    if (cached !== undefined) {
+      if (stale !== undefined && now - stale.staleAt < this.#graceMs) {
+        this.#staleHits++;
+        return Promise.resolve(stale.value);
+      }
+      this.#misses++;
+      return Promise.reject(cached.error);
+    }
+    return this.#join(this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags), signal);
+  }
+
+  #join(load: Load<V>, signal: AbortSignal | undefined): Promise<V> {
+    if (load.isSettled) {
+      // A late load whose waiters already got the grace value: answer the same way at once.
+      this.#staleHits++;
+      return load.promise;
+    }
+    this.#misses++;
+    load.waiters++;
+    if (signal === undefined) return load.promise;
+    return new Promise<V>((resolve, reject) => {
+      const onAbort = () => {
+        // This caller stays a miss; it must not be converted to a stale hit if grace answers the others.
+        if (!load.isSettled) load.waiters--;
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      load.promise.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #startLoad(
+    key: string,
+    loader: CacheLoader<V>,
+    stale: Entry<V> | undefined,
+    ttlMs: number,
+    tags: readonly string[] | undefined,
+  ): Load<V> {
+    const load = new Load(key, stale, ttlMs, tags);
+    this.#inflight.set(key, load);
+    if (tags !== undefined) this.#taggedLoads++;
+    const timeoutMs = this.#loadTimeoutMs;
+    if (timeoutMs !== undefined) {
+      load.timer = this.#clock.setTimeout(() => this.#onLate(load, timeoutMs), timeoutMs, { unref: true });
+    }
+    void this.#run(load, loader);
+    return load;
+  }
+
+  async #run(load: Load<V>, loader: CacheLoader<V>): Promise<void> {
+    try {
+      if (this.#tier !== undefined) {
+        const found = await this.#tierGet(load.key);
+        if (load.isAbandoned) return;
+        if (found !== undefined) {
+          this.#tierHits++;
+          const ttlMs = Math.min(load.ttlMs, found.ttlMs > 0 ? found.ttlMs : load.ttlMs);
+          const tags = found.tags === undefined ? load.tags : copyTags(`${this.#scope} tier`, found.tags);
+          this.#finish(load, found.value, ttlMs, tags, false);
+          return;
+        }
+      }
+      this.#loads++;
+      load.startedAt = performance.now();
+      const value = await loader(load.context);
+      this.#finish(load, value, load.ttlMs, load.tags, true);
+    } catch (error) {
+      this.#fail(load, error);
+    }
+  }
+
+  /** Stores a load's result (unless detached) and answers its waiters. Throws when `sizeOf` does. */
+  #finish(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, writeTier: boolean): void {
+    if (load.isAbandoned) return;
+    this.#clearTimer(load);
+    this.#removeInflight(load);
+    this.#record(load, false);
+    if (!load.isDetached) {
+      this.#errors?.delete(load.key);
+      if (value === undefined) {
+        this.#lru.delete(load.key);
+      } else {
+        this.#store(load.key, value, ttlMs, tags);
+        const tier = this.#tier;
+        if (writeTier && tier !== undefined) {
+          this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
+        }
+      }
+    }
+    if (!load.isSettled) {
+      load.isSettled = true;
+      load.resolve(value);
+    }
+  }
+
+  #fail(load: Load<V>, error: unknown): void {
+    if (load.isAbandoned) return;
+    this.#clearTimer(load);
+    this.#removeInflight(load);
+    this.#record(load, true);
+    this.#loadErrors++;
+    if (!load.isDetached && this.#errors !== undefined) this.#errors.set(load.key, { error });
+    if (load.isSettled) {
+      this.#logger.warn(
+        { cache: this.name, key: load.key, err: error },
+        'cache load failed after a stale value was served',
+      );
+      return;
+    }
+    const stale = load.stale;
+    if (stale !== undefined && this.#clock.now() - stale.staleAt < this.#graceMs) {
+      this.#logger.warn(
+        { cache: this.name, key: load.key, err: error },
+        'cache load failed; serving the stale value (grace)',
+      );
+      this.#serveStale(load, stale);
+      return;
+    }
+    if (load.waiters === 0) {
+      this.#logger.warn({ cache: this.name, key: load.key, err: error }, 'cache background refresh failed');
+    }
+    load.isSettled = true;
+    load.reject(error);
+  }
+
+  /** `loadTimeoutMs` elapsed: serve the grace value and let the loader finish, or give up on it. */
+  #onLate(load: Load<V>, timeoutMs: number): void {
+    load.timer = undefined;
+    if (load.isSettled || load.isAbandoned) return;
+    const stale = load.stale;
+    const now = this.#clock.now();
+    const message = `${this.#scope}: load of key ${describeValue(load.key)} took longer than ${timeoutMs} ms`;
+    if (stale !== undefined && now - stale.staleAt < this.#graceMs) {
+      this.#logger.warn(
+        { cache: this.name, key: load.key, timeoutMs },
+        'cache load is slow; serving the stale value (grace)',
+      );
+      this.#serveStale(load, stale);
+      // The loader keeps running so its result is stored, but not past the end of grace: bounded work.
+      const graceLeftMs = stale.staleAt + this.#graceMs - now;
+      load.timer = this.#clock.setTimeout(
+        () => {
+          load.timer = undefined;
+          this.#abandon(load, new TimeoutError(`${message} and outlived graceMs`, timeoutMs));
+        },
+        graceLeftMs,
+        { unref: true },
+      );
+      return;
+    }
+    this.#abandon(load, new TimeoutError(message, timeoutMs));
+  }
+
+  #abandon(load: Load<V>, error: TimeoutError): void {
+    if (load.isAbandoned) return;
+    this.#clearTimer(load);
+    this.#removeInflight(load);
+    this.#record(load, true);
+    this.#loadErrors++;
+    load.isAbandoned = true;
+    load.isDetached = true;
+    load.controller.abort(error);
+    if (!load.isSettled) {
+      load.isSettled = true;
+      load.reject(error);
+    }
+  }
+
+  #serveStale(load: Load<V>, stale: Entry<V>): void {
+    load.isSettled = true;
+    this.#misses -= load.waiters;
+    this.#staleHits += load.waiters;
+    load.waiters = 0;
+    load.resolve(stale.value);
+  }
+
+  #passThrough(loader: CacheLoader<V>, signal: AbortSignal | undefined): Promise<V> {
+    this.#misses++;
+    this.#loads++;
+    const start = performance.now();
+    // A fresh controller per call: a shared never-aborted signal would collect loaders' listeners forever.
+    const context: LoaderContext<V> = { signal: signal ?? new AbortController().signal, staleValue: undefined };
+    let result: Promise<V>;
+    try {
+      result = Promise.resolve(loader(context));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    return result.then(
+      (value) => {
+        this.#profiler?.record(this.#loadMetric, performance.now() - start, false);
+        return value;
+      },
+      (error: unknown) => {
+        this.#loadErrors++;
+        this.#profiler?.record(this.#loadMetric, performance.now() - start, true);
+        throw error;
+      },
+    );
+  }
+
+  #store(key: string, value: V, ttlMs: number, tags: readonly string[] | undefined): void {
+    let ttl = ttlMs;
+    if (this.#jitter > 0 && ttl !== Number.POSITIVE_INFINITY) ttl -= ttl * this.#jitter * Math.random();
+    const staleAt = this.#clock.now() + ttl;
+    const entry = new Entry(value, staleAt, staleAt + this.#retainMs, tags);
+    const setOptions = this.#setOptions;
+    setOptions.ttl = ttl === Number.POSITIVE_INFINITY ? 0 : ttl;
+    setOptions.status = undefined;
+    this.#lru.set(key, entry, setOptions);
+    if (tags === undefined) return;
+    if (this.#hasMaxSize) {
+      // lru-cache silently refuses an entry larger than maxSize; index tags only for what it kept.
+      this.#stalePeekOptions.status = undefined;
+      if (this.#lru.peek(key, this.#stalePeekOptions) !== entry) return;
+    }
+    this.#tagIndex.add(key, tags);
+  }
+
+  #onDispose(entry: Entry<V>, key: string, reason: LRUCache.DisposeReason): void {
+    if (entry.tags !== undefined) this.#tagIndex.remove(key, entry.tags);
+    if (reason === 'evict') this.#evictions++;
+    else if (reason === 'expire' || this.#isPurging) this.#expirations++;
+  }
+
+  #detach(load: Load<V>): void {
+    load.isDetached = true;
+    this.#removeInflight(load);
+  }
+
+  #removeInflight(load: Load<V>): void {
+    if (this.#inflight.get(load.key) !== load) return;
+    this.#inflight.delete(load.key);
+    if (load.tags !== undefined) this.#taggedLoads--;
+  }
+
+  #clearTimer(load: Load<V>): void {
+    if (load.timer === undefined) return;
+    this.#clock.clearTimeout(load.timer);
+    load.timer = undefined;
+  }
+
+  #record(load: Load<V>, isError: boolean): void {
+    if (load.isRecorded || load.startedAt === 0) return;
+    load.isRecorded = true;
+    this.#profiler?.record(this.#loadMetric, performance.now() - load.startedAt, isError);
+  }
+
+  async #tierGet(key: string): Promise<CacheTierEntry<V> | undefined> {
+    try {
+      const found = await (this.#tier as CacheTier<V>).get(key);
+      return found === undefined || found === null || found.value === undefined ? undefined : found;
+    } catch (error) {
+      this.#tierErrors++;
+      this.#logger.warn({ cache: this.name, key, err: error }, 'cache tier read failed; calling the loader');
+      return undefined;
+    }
+  }
+
+  #tierWrite(write: () => Promise<void>): void {
+    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES) {
+      this.#tierErrors++;
+      this.#logger.warn(
+        { cache: this.name, pending: this.#pendingTier.size },
+        'cache tier write dropped: too many pending',
+      );
+      return;
+    }
+    let result: Promise<void>;
+    try {
+      result = Promise.resolve(write());
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    const tracked: Promise<void> = result.then(
+      () => {
+        this.#pendingTier.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#pendingTier.delete(tracked);
+        this.#tierErrors++;
+        this.#logger.warn({ cache: this.name, err: error }, 'cache tier write failed');
+      },
+    );
+    this.#pendingTier.add(tracked);
+  }
+
+  #schedulePurge(): void {
+    if (this.#purgeIntervalMs === 0 || this.#isClosed) return;
+    this.#purgeTimer = this.#clock.setTimeout(this.#onPurgeTimer, this.#purgeIntervalMs, { unref: true });
+  }
+
+  readonly #onPurgeTimer = (): void => {
+    this.#purgeTimer = undefined;
+    if (this.#isClosed) return;
+    try {
+      this.purgeStale();
+    } catch (error) {
+      this.#logger.error({ cache: this.name, err: error }, 'cache purge failed');
+    }
+    this.#schedulePurge();
+  };
+
+  #throwIfClosed(): void {
+    if (this.#isClosed) throw new ClosedError(this.#scope);
+  }
+}
+
+/** Validates tags and copies them, so a caller mutating its array later cannot corrupt the tag index. */
+function copyTags(scope: string, tags: unknown): readonly string[] | undefined {
+  if (tags === undefined) return undefined;
+  checkTags(scope, tags);
+  return tags.length === 0 ? undefined : Object.freeze([...tags]);
+}

@@ -1,0 +1,19 @@
+/**
+ * hotpath/cache: a stampede-safe LRU + TTL cache with stale-while-revalidate, grace, tags, a
+ * second-level tier interface and a registry of named caches.
+ * @module
+ */
+export {
+  Cache,
+  type CacheLoader,
+  type CacheOptions,
+  type CacheSetOptions,
+  type CacheStats,
+  type GetOrSetOptions,
+  type LoaderContext,
+  type WrapOptions,
+} from './cache.js';
+export { MAX_TAGS_PER_ENTRY } from './cache-input.js';
+export { CacheRegistry, type CacheRegistryOptions, type CacheRegistryStats } from './cache-registry.js';
+export type { CacheTier, CacheTierEntry, CacheTierSetOptions } from './cache-tier.js';
+export { MapCacheTier, type MapCacheTierOptions, type MapCacheTierStats } from './map-cache-tier.js';
