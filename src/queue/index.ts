@@ -1,0 +1,31 @@
+/**
+ * hotpath/queue: a priority job queue over memory, SQLite and PostgreSQL with leases, fencing,
+ * retries, timeouts, cancellation, progress, recurring jobs and a staged shutdown.
+ * @module
+ */
+export { JobQueue } from './job-queue.js';
+export {
+  type EnqueueManyEntry,
+  type EnqueueOptions,
+  JOB_STATUSES,
+  type JobBackoff,
+  type JobContext,
+  type JobDefaults,
+  type JobErrorInfo,
+  type JobEventInfo,
+  type JobHandler,
+  type JobInfo,
+  type JobPage,
+  type JobProgress,
+  type JobQueueEvents,
+  type JobQueueHealth,
+  type JobQueueOptions,
+  type JobQueueStats,
+  type JobStatus,
+  type JobTypeOptions,
+  type ListOptions,
+  type ScheduleOptions,
+  type ScheduleSpec,
+  type StopOptions,
+  type WaitForJobOptions,
+} from './types.js';

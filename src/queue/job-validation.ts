@@ -1,0 +1,204 @@
+/**
+ * Enqueue-time validation: a job that could not be stored faithfully (data that is not JSON, a bad
+ * type name, a negative delay, a priority out of range) is refused with `ConfigError` before anything
+ * is written.
+ * @module
+ */
+import { ConfigError, checkNumber, checkString, describeValue, resolveRetryOptions } from '../core/index.js';
+import type { NewJob } from './backend.js';
+import type { EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
+
+/** Longest job type name, in characters. */
+export const MAX_TYPE_LENGTH = 128;
+/** Longest dedupe key, in characters. */
+export const MAX_KEY_LENGTH = 256;
+/** Priorities are integers in [-MAX_PRIORITY, MAX_PRIORITY]. */
+export const MAX_PRIORITY = 1000;
+/** Largest time limit: Node timers overflow above 2^31-1 ms (about 24.8 days). */
+export const MAX_TIMER_MS = 2_147_483_647;
+/** Longest stored error stack, in characters (a deep stack is rarely useful beyond this). */
+const MAX_STACK_CHARS = 8_000;
+
+const ENQUEUE_KEYS = new Set([
+  'priority',
+  'delayMs',
+  'runAt',
+  'attempts',
+  'backoff',
+  'timeoutMs',
+  'key',
+  'keyRetentionMs',
+  'tx',
+  'type',
+  'data',
+]);
+
+/**
+ * Serialises `value` as JSON, refusing what would not come back equal: functions, symbols, BigInt,
+ * non-finite numbers, Maps/Sets/class instances and cycles. `undefined` object properties are dropped
+ * (as JSON does); top-level `undefined` is stored as `null`.
+ * @throws ConfigError naming `what` and the offending path.
+ */
+export function toJson(value: unknown, what: string): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ConfigError(what, `${what} must be JSON-serialisable, got ${value}`);
+    return JSON.stringify(value);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, jsonGuard);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(what, `${what} ${error.message}`);
+    throw new ConfigError(what, `${what} must be JSON-serialisable: ${(error as Error).message}`, { cause: error });
+  }
+  if (text === undefined) throw new ConfigError(what, `${what} must be JSON-serialisable, got ${describeValue(value)}`);
+  return text;
+}
+
+// Replacer run on every value JSON.stringify visits; `this` is the holder. Throws on lossy values.
+function jsonGuard(this: unknown, key: string, value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new ConfigError('', `must be JSON-serialisable, "${key}" is ${value}`);
+      return value;
+    case 'object': {
+      if (value === null || Array.isArray(value)) return value;
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new ConfigError('', `must be JSON-serialisable plain data, "${key}" is a ${describeCtor(value)}`);
+      }
+      return value;
+    }
+    case 'undefined':
+      if (Array.isArray(this))
+        throw new ConfigError('', `must be JSON-serialisable, "${key}" is undefined in an array`);
+      return value;
+    default:
+      throw new ConfigError('', `must be JSON-serialisable, "${key}" is ${describeValue(value)}`);
+  }
+}
+
+function describeCtor(value: object): string {
+  const name = (value as { constructor?: { name?: string } }).constructor?.name;
+  return name ? `${name} instance` : 'non-plain object';
+}
+
+/** Checks a job type name. @throws ConfigError for non-strings, empty or over-long names. */
+export function checkJobType(type: unknown, what = 'type'): string {
+  return checkString(what, type, { nonEmpty: true, maxLength: MAX_TYPE_LENGTH });
+}
+
+/** Validates backoff options and returns their JSON. @throws ConfigError */
+export function backoffJson(backoff: JobBackoff | undefined, what: string): string | null {
+  if (backoff === undefined) return null;
+  if (backoff === null || typeof backoff !== 'object' || 'retries' in backoff) {
+    throw new ConfigError(what, `${what} must be { baseDelayMs?, maxDelayMs?, factor?, jitter? }`);
+  }
+  resolveRetryOptions(what, backoff);
+  return JSON.stringify(backoff);
+}
+
+/**
+ * Validates one enqueue call and builds the row to write.
+ * @throws ConfigError for any bad input; nothing has been written.
+ */
+export function buildJob(
+  type: unknown,
+  data: unknown,
+  options: EnqueueOptions | undefined,
+  now: number,
+  id: string,
+  defaultKeyRetentionMs: number,
+  scope: string,
+): NewJob {
+  checkJobType(type, `${scope}.type`);
+  const serialised = toJson(data, `${scope}.data`);
+  let priority = 0;
+  let runAt = now;
+  let maxAttempts: number | null = null;
+  let timeoutMs: number | null = null;
+  let backoff: string | null = null;
+  let key: string | null = null;
+  let keyRetentionMs = defaultKeyRetentionMs;
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigError(scope, `${scope} options must be an object, got ${describeValue(options)}`);
+    }
+    for (const name in options) {
+      if (!ENQUEUE_KEYS.has(name)) {
+        throw new ConfigError(
+          `${scope}.${name}`,
+          `${scope}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, tx)`,
+        );
+      }
+    }
+    if (options.priority !== undefined) {
+      priority = checkNumber(`${scope}.priority`, options.priority, {
+        integer: true,
+        min: -MAX_PRIORITY,
+        max: MAX_PRIORITY,
+      });
+    }
+    if (options.delayMs !== undefined && options.runAt !== undefined) {
+      throw new ConfigError(`${scope}.runAt`, `${scope}: give delayMs or runAt, not both`);
+    }
+    if (options.delayMs !== undefined) runAt = now + checkNumber(`${scope}.delayMs`, options.delayMs, { min: 0 });
+    if (options.runAt !== undefined) {
+      const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
+      runAt = checkNumber(`${scope}.runAt`, at, { min: 0 });
+    }
+    if (options.attempts !== undefined) {
+      maxAttempts = checkNumber(`${scope}.attempts`, options.attempts, { integer: true, min: 1, max: 1000 });
+    }
+    if (options.timeoutMs !== undefined) {
+      timeoutMs = checkNumber(`${scope}.timeoutMs`, options.timeoutMs, {
+        min: 0,
+        exclusiveMin: true,
+        max: MAX_TIMER_MS,
+      });
+    }
+    if (options.backoff !== undefined) backoff = backoffJson(options.backoff, `${scope}.backoff`);
+    if (options.key !== undefined) {
+      key = checkString(`${scope}.key`, options.key, { nonEmpty: true, maxLength: MAX_KEY_LENGTH });
+    }
+    if (options.keyRetentionMs !== undefined) {
+      keyRetentionMs = checkNumber(`${scope}.keyRetentionMs`, options.keyRetentionMs, { min: 0 });
+    }
+  }
+  return {
+    id,
+    type: type as string,
+    data: serialised,
+    priority,
+    runAt: Math.round(runAt),
+    createdAt: Math.round(now),
+    maxAttempts,
+    timeoutMs,
+    backoff,
+    key,
+    keyRetentionMs: Math.round(keyRetentionMs),
+  };
+}
+
+/** The stored form of an error: name, message, stack (capped) and code. */
+export function errorJson(error: unknown): string {
+  return JSON.stringify(errorInfo(error));
+}
+
+/** Describes any thrown value as a {@link JobErrorInfo}. */
+export function errorInfo(error: unknown): JobErrorInfo {
+  if (error instanceof Error) {
+    const info: JobErrorInfo = { name: error.name, message: error.message };
+    if (error.stack) info.stack = error.stack.slice(0, MAX_STACK_CHARS);
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string') info.code = code;
+    return info;
+  }
+  if (error instanceof DOMException) return { name: error.name, message: error.message };
+  return { name: 'Error', message: typeof error === 'string' ? error : describeValue(error) };
+}
