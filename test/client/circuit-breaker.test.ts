@@ -1,0 +1,126 @@
+import { APIClient, CircuitBreaker } from 'hotpath/client';
+import { CircuitOpenError, ConfigError, HttpError, ManualClock } from 'hotpath/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { until } from './drive.js';
+import { type Handler, json, type ScriptedServer, startServer } from './scripted-server.js';
+
+describe('CircuitBreaker', () => {
+  it('opens after failureThreshold consecutive failures, half-opens, and closes on a good probe', async () => {
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 3, halfOpenAfterMs: 1000, clock });
+    for (let i = 0; i < 2; i++) breaker.failure(breaker.enter());
+    breaker.success(breaker.enter()); // a success resets the count
+    for (let i = 0; i < 3; i++) breaker.failure(breaker.enter());
+    expect(breaker.state).toBe('open');
+    expect(() => breaker.enter()).toThrow(CircuitOpenError);
+    await clock.advance(999);
+    const early = (() => {
+      try {
+        breaker.enter();
+      } catch (error) {
+        return error as CircuitOpenError;
+      }
+    })();
+    expect(early?.retryAfterMs).toBe(1);
+    await clock.advance(1);
+    expect(breaker.state).toBe('half-open');
+    const isProbe = breaker.enter();
+    expect(isProbe).toBe(true);
+    expect(() => breaker.enter()).toThrow(/probe is still running/); // exactly one probe
+    breaker.success(isProbe);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.enter()).toBe(false);
+    expect(breaker.stats()).toMatchObject({ state: 0, opened: 1, rejected: 3, consecutiveFailures: 0 });
+  });
+
+  it('a failed probe re-opens for another full wait; a cancelled probe frees the slot', async () => {
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, halfOpenAfterMs: 500, clock });
+    breaker.failure(breaker.enter());
+    await clock.advance(500);
+    breaker.cancel(breaker.enter()); // caller gave up: no verdict
+    const probe = breaker.enter();
+    breaker.failure(probe);
+    expect(breaker.state).toBe('open');
+    await clock.advance(499);
+    expect(() => breaker.enter()).toThrow(CircuitOpenError);
+    await clock.advance(1);
+    expect(breaker.enter()).toBe(true);
+  });
+
+  it('validates its options', () => {
+    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(ConfigError);
+    expect(() => new CircuitBreaker({ halfOpenAfterMs: -1 })).toThrow(/halfOpenAfterMs/);
+    expect(() => new CircuitBreaker({ bogus: 1 } as never)).toThrow(/bogus/);
+  });
+});
+
+describe('APIClient with a circuit breaker', () => {
+  let s: ScriptedServer;
+  let api: APIClient | undefined;
+  afterEach(async () => {
+    await api?.close();
+    await s.close();
+  });
+
+  it('opens after N failing calls, fails fast without touching the server, probes once, closes', async () => {
+    const clock = new ManualClock();
+    s = await startServer(json(500, { down: true }));
+    api = new APIClient({
+      baseUrl: s.url,
+      clock,
+      retry: false,
+      circuitBreaker: { failureThreshold: 2, halfOpenAfterMs: 1000 },
+    });
+    await expect(api.get('/x')).rejects.toBeInstanceOf(HttpError);
+    await expect(api.get('/x')).rejects.toBeInstanceOf(HttpError);
+    const fast = await api.get('/x').catch((e: unknown) => e);
+    expect(fast).toBeInstanceOf(CircuitOpenError);
+    expect((fast as CircuitOpenError).retryAfterMs).toBe(1000);
+    expect(s.seen).toHaveLength(2);
+    expect(api.stats()).toMatchObject({ circuitState: 1, circuitRejected: 1 });
+
+    await clock.advance(1000);
+    let answer: (() => void) | undefined;
+    const held: Handler = (req, res) => {
+      answer = () => json(200, { back: true })(req, res, '');
+    };
+    s.script(held);
+    const probe = api.get('/x');
+    await until(() => answer !== undefined, 'the probe to arrive');
+    await expect(api.get('/x')).rejects.toBeInstanceOf(CircuitOpenError); // one probe only
+    answer?.();
+    await expect(probe).resolves.toEqual({ back: true });
+    expect(api.stats().circuitState).toBe(0);
+    s.setDefault(json(200, { fine: true }));
+    await expect(api.get('/x')).resolves.toEqual({ fine: true });
+    expect(s.seen).toHaveLength(4);
+  });
+
+  it('stops a retry loop as soon as the circuit opens', async () => {
+    s = await startServer(json(503, {}));
+    api = new APIClient({
+      baseUrl: s.url,
+      retry: { retries: 10, baseDelayMs: 1, maxDelayMs: 2 },
+      circuitBreaker: { failureThreshold: 3, halfOpenAfterMs: 60_000 },
+    });
+    await expect(api.get('/x')).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(s.seen).toHaveLength(3);
+  });
+
+  it('does not count 4xx or 429 as upstream failures, and a shared breaker spans clients', async () => {
+    s = await startServer(json(404, {}));
+    const breaker = new CircuitBreaker({ failureThreshold: 2, halfOpenAfterMs: 60_000 });
+    api = new APIClient({ baseUrl: s.url, retry: false, circuitBreaker: breaker });
+    for (let i = 0; i < 3; i++) await expect(api.get('/x')).rejects.toMatchObject({ status: 404 });
+    s.setDefault(json(429, {}));
+    for (let i = 0; i < 3; i++) await expect(api.get('/x')).rejects.toMatchObject({ status: 429 });
+    expect(breaker.state).toBe('closed');
+    s.setDefault(json(500, {}));
+    const other = new APIClient({ baseUrl: s.url, retry: false, circuitBreaker: breaker });
+    await expect(other.get('/x')).rejects.toMatchObject({ status: 500 });
+    await expect(api.get('/x')).rejects.toMatchObject({ status: 500 });
+    await expect(other.get('/x')).rejects.toBeInstanceOf(CircuitOpenError);
+    await other.close();
+  });
+});

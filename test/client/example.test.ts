@@ -1,0 +1,16 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+it('examples/client/resilient-upstream.ts runs and reports what it did', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '--import',
+    'tsx',
+    'examples/client/resilient-upstream.ts',
+  ]);
+  expect(stdout).toContain('quote AAPL = 101.5 after 3 attempts');
+  expect(stdout).toContain('waited about 1 s as the server asked; limiter paused for 1100 ms; remaining quota 57');
+  expect(stdout).toContain('10 identical GETs -> 10 answers, 9 shared an in-flight request');
+  expect(stdout).toContain('cache hits: 1');
+  expect(stdout).toContain('profiled routes: client.request GET /quotes/:symbol, client.request GET /symbols/MSFT');
+});
