@@ -5,6 +5,15 @@
  * @module
  */
 export type { StorageCommonOptions } from './common-options.js';
+export {
+  type CollectionCopyResult,
+  type CopyProgress,
+  type CopyStorageOptions,
+  type CopyStorageResult,
+  copyStorage,
+} from './copy-storage.js';
+export { type CreateStorageOptions, createStorage } from './create-storage.js';
+export { MemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
 export type {
   PgClient,
   PgConnectionConfig,
@@ -17,6 +26,13 @@ export type {
 export { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
 export type { SqliteDatabase, SqliteStatement } from './sqlite-driver-types.js';
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';
+export {
+  Collection,
+  type CollectionOptions,
+  type DocumentCache,
+  StorageManager,
+  type StorageManagerOptions,
+} from './storage-manager.js';
 export type {
   DocumentWithMeta,
   FieldCondition,

@@ -1,0 +1,273 @@
+/**
+ * `StorageManager`: typed collections over any adapter, reading through an optional cache that every
+ * write invalidates.
+ * @module
+ */
+import { ConfigError, type LatencyRecorder, validateOptions } from '../core/index.js';
+import { checkCollection, checkField } from './names.js';
+import type {
+  DocumentWithMeta,
+  FindOptions,
+  FindResult,
+  StorageAdapter,
+  StoredDocument,
+  UpdateOptions,
+  Where,
+} from './types.js';
+
+/**
+ * The cache `StorageManager` reads through: anything with `get`/`set`/`delete` by string key —
+ * hotpath's `Cache` fits, as does a `Map` or an lru-cache instance.
+ */
+export interface DocumentCache {
+  get(key: string): unknown;
+  set(key: string, value: object): unknown;
+  delete(key: string): unknown;
+}
+
+/** Options of {@link StorageManager}. */
+export interface StorageManagerOptions {
+  /** Read-through cache for `get`; keys are `<collection>:<id>`. */
+  cache?: DocumentCache;
+  /** Receives `storage.<collection>.<op>` latencies (ms), cache hits included. */
+  profiler?: LatencyRecorder;
+}
+
+/** Options of {@link StorageManager.collection}. */
+export interface CollectionOptions {
+  /** Top-level fields to index (created once, before the collection's first operation). */
+  indexes?: readonly string[];
+}
+
+/** Most distinct collections one manager hands out (bounds its map). */
+const MAX_COLLECTIONS = 10_000;
+
+/**
+ * A typed collection. Every method validates its input before touching storage; writes invalidate
+ * the cache entry of each id they touch.
+ */
+export class Collection<T extends object> {
+  /** Collection name. */
+  readonly name: string;
+  readonly #adapter: StorageAdapter;
+  readonly #cache: DocumentCache | undefined;
+  readonly #profiler: LatencyRecorder | undefined;
+  #indexes: Set<string>;
+  #ready: Promise<void> | undefined;
+  #isReady = false;
+  // Bumped by every write; a read that started before a write must not fill the cache (it may be stale).
+  #writeEpoch = 0;
+
+  /** @internal Use {@link StorageManager.collection}. */
+  constructor(adapter: StorageAdapter, name: string, indexes: readonly string[], options: StorageManagerOptions) {
+    this.#adapter = adapter;
+    this.name = name;
+    this.#indexes = new Set(indexes);
+    this.#cache = options.cache;
+    this.#profiler = options.profiler;
+  }
+
+  /** @internal Adds indexes requested by a later `collection()` call. */
+  addIndexes(indexes: readonly string[]): void {
+    let added = false;
+    for (const field of indexes) {
+      if (!this.#indexes.has(field)) {
+        this.#indexes.add(field);
+        added = true;
+      }
+    }
+    if (added) {
+      this.#isReady = false;
+      this.#ready = undefined;
+    }
+  }
+
+  #ensureReady(): Promise<void> | undefined {
+    if (this.#isReady) return undefined;
+    this.#ready ??= (async () => {
+      for (const field of this.#indexes) await this.#adapter.ensureIndex(this.name, field);
+      this.#isReady = true;
+    })().catch((error: unknown) => {
+      this.#ready = undefined; // try again on the next call
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  async #timed<R>(op: string, fn: () => Promise<R>): Promise<R> {
+    const ready = this.#ensureReady();
+    if (ready) await ready;
+    if (!this.#profiler) return fn();
+    const start = performance.now();
+    try {
+      const result = await fn();
+      this.#profiler.record(`storage.${this.name}.${op}`, performance.now() - start, false);
+      return result;
+    } catch (error) {
+      this.#profiler.record(`storage.${this.name}.${op}`, performance.now() - start, true);
+      throw error;
+    }
+  }
+
+  #key(id: string): string {
+    return `${this.name}:${id}`;
+  }
+
+  #invalidate(ids: readonly string[]): void {
+    this.#writeEpoch++;
+    if (!this.#cache) return;
+    for (const id of ids) this.#cache.delete(this.#key(id));
+  }
+
+  /** Inserts or replaces a document; returns its id (given or generated). */
+  save(doc: T & { id?: string }): Promise<string> {
+    return this.#timed('save', async () => {
+      const id = (doc as { id?: unknown }).id;
+      if (typeof id === 'string') this.#invalidate([id]);
+      try {
+        const saved = await this.#adapter.put(this.name, doc);
+        this.#invalidate([saved]);
+        return saved;
+      } catch (error) {
+        if (typeof id === 'string') this.#invalidate([id]);
+        throw error;
+      }
+    });
+  }
+
+  /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
+  saveMany(docs: ReadonlyArray<T & { id?: string }>): Promise<string[]> {
+    return this.#timed('saveMany', async () => {
+      this.#writeEpoch++;
+      try {
+        const ids = await this.#adapter.putMany(this.name, docs);
+        this.#invalidate(ids);
+        return ids;
+      } catch (error) {
+        const ids = Array.isArray(docs)
+          ? docs.map((d) => (d as { id?: unknown }).id).filter((id): id is string => typeof id === 'string')
+          : [];
+        this.#invalidate(ids);
+        throw error;
+      }
+    });
+  }
+
+  /** The document, from the cache when present; a fresh copy every call. */
+  get(id: string): Promise<StoredDocument<T> | undefined> {
+    return this.#timed('get', async () => {
+      const cache = this.#cache;
+      if (!cache) return this.#adapter.get<T>(this.name, id);
+      if (typeof id !== 'string') return this.#adapter.get<T>(this.name, id); // lets the adapter reject it
+      const key = this.#key(id);
+      const hit = (await cache.get(key)) as StoredDocument<T> | undefined;
+      // Copies in and out, so a caller mutating its result cannot change what others read.
+      if (hit !== undefined) return structuredClone(hit);
+      const epoch = this.#writeEpoch;
+      const doc = await this.#adapter.get<T>(this.name, id);
+      if (doc !== undefined && epoch === this.#writeEpoch) cache.set(key, structuredClone(doc));
+      return doc;
+    });
+  }
+
+  /** The document with its version and timestamps (never cached). */
+  getWithMeta(id: string): Promise<DocumentWithMeta<T> | undefined> {
+    return this.#timed('getWithMeta', () => this.#adapter.getWithMeta<T>(this.name, id));
+  }
+
+  /** Queries the collection (not cached). */
+  find(options?: FindOptions): Promise<FindResult<T>> {
+    return this.#timed('find', () => this.#adapter.find<T>(this.name, options));
+  }
+
+  /** Counts matching documents. */
+  count(where?: Where): Promise<number> {
+    return this.#timed('count', () => this.#adapter.count(this.name, where));
+  }
+
+  /**
+   * Shallow-merges `patch` and bumps the version.
+   * @throws ConflictError when `expectedVersion` is given and does not match.
+   */
+  update(id: string, patch: Partial<T>, options?: UpdateOptions): Promise<StoredDocument<T> | undefined> {
+    return this.#timed('update', async () => {
+      this.#invalidate([id]);
+      try {
+        return await this.#adapter.update<T>(this.name, id, patch, options);
+      } finally {
+        this.#invalidate([id]);
+      }
+    });
+  }
+
+  /** Deletes a document; returns whether it existed. */
+  delete(id: string): Promise<boolean> {
+    return this.#timed('delete', async () => {
+      this.#invalidate([id]);
+      try {
+        return await this.#adapter.delete(this.name, id);
+      } finally {
+        this.#invalidate([id]);
+      }
+    });
+  }
+}
+
+/**
+ * Typed collections over one adapter, optionally reading through a cache.
+ *
+ * @example
+ * ```ts
+ * interface Forecast { city: string; tempC: number }
+ * const manager = new StorageManager(new SqliteStorage({ filename: 'app.db' }), { cache: new Cache({ max: 10_000, ttlMs: 60_000 }) });
+ * const forecasts = manager.collection<Forecast>('forecasts', { indexes: ['city'] });
+ * const id = await forecasts.save({ city: 'Oslo', tempC: 4 });
+ * const again = await forecasts.get(id); // from the cache
+ * ```
+ */
+export class StorageManager {
+  /** The adapter underneath. */
+  readonly adapter: StorageAdapter;
+  readonly #options: StorageManagerOptions;
+  readonly #collections = new Map<string, Collection<object>>();
+
+  /** @throws ConfigError on invalid options. */
+  constructor(adapter: StorageAdapter, options: StorageManagerOptions = {}) {
+    if (adapter === null || typeof adapter !== 'object' || typeof adapter.get !== 'function') {
+      throw new ConfigError('StorageManager.adapter', 'StorageManager needs a StorageAdapter');
+    }
+    validateOptions('StorageManager', options, { cache: { type: 'object' }, profiler: { type: 'object' } });
+    const cache = options.cache;
+    if (
+      cache &&
+      (typeof cache.get !== 'function' || typeof cache.set !== 'function' || typeof cache.delete !== 'function')
+    ) {
+      throw new ConfigError('StorageManager.cache', 'StorageManager.cache must have get, set and delete methods');
+    }
+    this.adapter = adapter;
+    this.#options = options;
+  }
+
+  /**
+   * The collection of this name (the same object for the same name).
+   * @throws ConfigError on an invalid collection or index field name.
+   */
+  collection<T extends object>(name: string, options: CollectionOptions = {}): Collection<T> {
+    checkCollection(name);
+    validateOptions('StorageManager.collection', options, { indexes: { type: 'object' } });
+    const indexes = options.indexes ?? [];
+    if (!Array.isArray(indexes)) throw new ConfigError('indexes', 'indexes must be an array of field names');
+    for (const field of indexes) checkField(field, 'indexes[]');
+    let collection = this.#collections.get(name);
+    if (collection) {
+      collection.addIndexes(indexes);
+    } else {
+      if (this.#collections.size >= MAX_COLLECTIONS) {
+        throw new ConfigError('collection', `StorageManager holds at most ${MAX_COLLECTIONS} collections`);
+      }
+      collection = new Collection<object>(this.adapter, name, indexes, this.#options);
+      this.#collections.set(name, collection);
+    }
+    return collection as unknown as Collection<T>;
+  }
+}
