@@ -10,6 +10,7 @@ import {
   type Clock,
   ClosedError,
   ConfigError,
+  checkNumber,
   describeValue,
   type LatencyRecorder,
   type Logger,
@@ -176,12 +177,6 @@ const OPTION_SCHEMA: OptionSchema = {
   logger: { type: 'object' },
 };
 
-const GET_OR_SET_SCHEMA: OptionSchema = {
-  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
-  tags: { type: 'any' },
-  signal: { type: 'object' },
-};
-
 const SET_SCHEMA: OptionSchema = {
   ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
   tags: { type: 'any' },
@@ -201,7 +196,8 @@ class Entry<V> {
 
 /** A loader call shared by every caller of one key. */
 class Load<V> {
-  readonly controller = new AbortController();
+  // Created on first use: most loaders never read their signal, and an AbortController costs ~0.7 µs.
+  #controller: AbortController | undefined;
   readonly context: LoaderContext<V>;
   readonly promise: Promise<V>;
   resolve: (value: V) => void = noop;
@@ -225,13 +221,36 @@ class Load<V> {
     readonly ttlMs: number,
     readonly tags: readonly string[] | undefined,
   ) {
-    this.context = { signal: this.controller.signal, staleValue: stale?.value };
+    const load = this;
+    this.context = {
+      staleValue: stale?.value,
+      get signal(): AbortSignal {
+        return load.signal;
+      },
+    };
     this.promise = new Promise<V>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    // Every waiter may have aborted (or none existed: a background refresh); the rejection is still counted and logged.
-    this.promise.catch(noop);
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.#controller ??= new AbortController();
+    this.#controller.abort(reason);
+  }
+
+  /** Answers the waiters with an error. */
+  fail(error: unknown): void {
+    this.isSettled = true;
+    // Nobody holds the promise (a background refresh, or every waiter aborted): the error is counted
+    // and logged by the cache, so keep it from surfacing as an unhandled rejection.
+    if (this.waiters === 0) this.promise.catch(noop);
+    this.reject(error);
   }
 }
 
@@ -252,6 +271,7 @@ export class Cache<V> {
   /** The name given in the options (`"default"` when none). */
   readonly name: string;
   readonly #scope: string;
+  readonly #getOrSetScope: string;
   readonly #lru: LRUCache<string, Entry<V>>;
   readonly #errors: LRUCache<string, CachedError> | undefined;
   readonly #inflight = new Map<string, Load<V>>();
@@ -308,6 +328,7 @@ export class Cache<V> {
     }
     this.name = options.name ?? 'default';
     this.#scope = `Cache "${this.name}"`;
+    this.#getOrSetScope = `${this.#scope}.getOrSet`;
     this.#clock = options.clock ?? systemClock;
     this.#profiler = options.profiler;
     this.#logger = options.logger ?? silentLogger;
@@ -449,7 +470,8 @@ export class Cache<V> {
         return Promise.resolve(entry.value);
       }
       try {
-        const tags = typeof tagsOption === 'function' ? copyTags(scope, tagsOption(...args)) : staticTags;
+        const tags = typeof tagsOption === 'function' ? tagsOption(...args) : staticTags;
+        if (tags !== staticTags && tags !== undefined) checkTags(scope, tags);
         return this.#getOrSetMiss(key, () => fn(...args), ttlMs, tags, undefined);
       } catch (error) {
         return Promise.reject(error);
@@ -587,11 +609,8 @@ export class Cache<V> {
       this.#clearTimer(load);
       load.isDetached = true;
       load.isAbandoned = true;
-      load.controller.abort(error);
-      if (!load.isSettled) {
-        load.isSettled = true;
-        load.reject(error);
-      }
+      load.abort(error);
+      if (!load.isSettled) load.fail(error);
     }
     this.#inflight.clear();
     this.#taggedLoads = 0;
@@ -610,7 +629,7 @@ export class Cache<V> {
   // ---- slow paths -------------------------------------------------------------------------------
 
   #getMiss(key: string): undefined {
-    checkKey(`${this.#scope}.get`, key);
+    if (typeof key !== 'string') checkKey(`${this.#scope}.get`, key);
     this.#throwIfClosed();
     this.#misses++;
     return undefined;
@@ -618,11 +637,12 @@ export class Cache<V> {
 
   #getOrSetSlow(key: string, loader: CacheLoader<V>, options: GetOrSetOptions | undefined): Promise<V> {
     try {
-      const scope = `${this.#scope}.getOrSet`;
-      checkKey(scope, key);
-      validateOptions(scope, options, GET_OR_SET_SCHEMA);
-      const tags = copyTags(scope, options?.tags);
-      return this.#getOrSetMiss(key, loader, options?.ttlMs, tags, options?.signal);
+      // Hand-written checks instead of validateOptions: in a stampede every one of the callers passes
+      // here; the generic validator allocated per call (1,000 callers on 100 cold keys: 1.05 ms → 0.43 ms to issue).
+      if (typeof key !== 'string') checkKey(this.#getOrSetScope, key);
+      if (options === undefined) return this.#getOrSetMiss(key, loader, undefined, undefined, undefined);
+      checkCallOptions(this.#getOrSetScope, options);
+      return this.#getOrSetMiss(key, loader, options.ttlMs, options.tags, options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -642,6 +662,17 @@ export class Cache<V> {
     this.#throwIfClosed();
     if (signal?.aborted) throw abortReason(signal);
     if (!this.#isEnabled) return this.#passThrough(loader, signal);
+    const running = this.#inflight.get(key);
+    if (running !== undefined) {
+      // The load's stale entry is the key's current one (a set/delete detaches the load), so joiners
+      // need no second lookup: within the SWR window they get it at once, otherwise they wait.
+      const runningStale = running.stale;
+      if (runningStale !== undefined && this.#swrMs > 0 && this.#clock.now() - runningStale.staleAt < this.#swrMs) {
+        this.#staleHits++;
+        return Promise.resolve(runningStale.value);
+      }
+      return this.#join(running, signal);
+    }
     const now = this.#clock.now();
     this.#staleGetOptions.status = undefined;
     const stale = this.#lru.get(key, this.#staleGetOptions);
@@ -651,13 +682,9 @@ export class Cache<V> {
     }
     if (stale !== undefined && now - stale.staleAt < this.#swrMs) {
       this.#staleHits++;
-      if (!this.#inflight.has(key) && this.#errors?.has(key) !== true) {
-        this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags);
-      }
+      if (this.#errors?.has(key) !== true) this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags);
       return Promise.resolve(stale.value);
     }
-    const running = this.#inflight.get(key);
-    if (running !== undefined) return this.#join(running, signal);
     const cached = this.#errors?.get(key);
     if (cached !== undefined) {
       if (stale !== undefined && now - stale.staleAt < this.#graceMs) {
@@ -706,9 +733,9 @@ export class Cache<V> {
     ttlMs: number,
     tags: readonly string[] | undefined,
   ): Load<V> {
-    const load = new Load(key, stale, ttlMs, tags);
+    const load = new Load(key, stale, ttlMs, ownTags(tags));
     this.#inflight.set(key, load);
-    if (tags !== undefined) this.#taggedLoads++;
+    if (load.tags !== undefined) this.#taggedLoads++;
     const timeoutMs = this.#loadTimeoutMs;
     if (timeoutMs !== undefined) {
       load.timer = this.#clock.setTimeout(() => this.#onLate(load, timeoutMs), timeoutMs, { unref: true });
@@ -789,8 +816,7 @@ export class Cache<V> {
     if (load.waiters === 0) {
       this.#logger.warn({ cache: this.name, key: load.key, err: error }, 'cache background refresh failed');
     }
-    load.isSettled = true;
-    load.reject(error);
+    load.fail(error);
   }
 
   /** `loadTimeoutMs` elapsed: serve the grace value and let the loader finish, or give up on it. */
@@ -829,11 +855,8 @@ export class Cache<V> {
     this.#loadErrors++;
     load.isAbandoned = true;
     load.isDetached = true;
-    load.controller.abort(error);
-    if (!load.isSettled) {
-      load.isSettled = true;
-      load.reject(error);
-    }
+    load.abort(error);
+    if (!load.isSettled) load.fail(error);
   }
 
   #serveStale(load: Load<V>, stale: Entry<V>): void {
@@ -980,5 +1003,39 @@ export class Cache<V> {
 function copyTags(scope: string, tags: unknown): readonly string[] | undefined {
   if (tags === undefined) return undefined;
   checkTags(scope, tags);
-  return tags.length === 0 ? undefined : Object.freeze([...tags]);
+  return ownTags(tags);
+}
+
+/** A frozen copy of already validated tags (frozen arrays are kept as they are); none → `undefined`. */
+function ownTags(tags: readonly string[] | undefined): readonly string[] | undefined {
+  if (tags === undefined || tags.length === 0) return undefined;
+  return Object.isFrozen(tags) ? tags : Object.freeze([...tags]);
+}
+
+/**
+ * Checks the per-call options of `getOrSet` without allocating.
+ * @throws ConfigError for an unknown key, a bad `ttlMs` or a `signal` that is not an AbortSignal; TypeError for bad tags.
+ */
+function checkCallOptions(scope: string, options: GetOrSetOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(scope, `${scope} options must be an object, got ${describeValue(options)}`);
+  }
+  for (const name in options) {
+    if (name !== 'ttlMs' && name !== 'tags' && name !== 'signal') {
+      throw new ConfigError(
+        `${scope}.${name}`,
+        `${scope}: unknown option "${name}" (known options: ttlMs, tags, signal)`,
+      );
+    }
+  }
+  if (options.ttlMs !== undefined) {
+    checkNumber(`${scope}.ttlMs`, options.ttlMs, { min: 0, exclusiveMin: true, allowInfinity: true });
+  }
+  if (options.tags !== undefined) checkTags(scope, options.tags);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new ConfigError(
+      `${scope}.signal`,
+      `${scope}.signal must be an AbortSignal, got ${describeValue(options.signal)}`,
+    );
+  }
 }
