@@ -1,0 +1,20 @@
+/**
+ * hotpath/ratelimit: a sliding-window rate limiter with concurrency, spacing, priorities, weights and
+ * upstream feedback, a per-key variant, and the store interface that lets the limit be shared.
+ * @module
+ */
+export {
+  MemoryRateLimitStore,
+  type MemoryRateLimitStoreOptions,
+  type MemoryRateLimitStoreStats,
+} from './memory-store.js';
+export {
+  type AcquireOptions,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+  type Release,
+  type ScheduleOptions,
+  type TryAcquireResult,
+} from './rate-limiter.js';
+export type { RateLimitStore } from './store.js';

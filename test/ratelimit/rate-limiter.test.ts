@@ -1,0 +1,386 @@
+import { ClosedError, ConfigError, isHotpathError, ManualClock, RateLimitError, sleep } from 'hotpath/core';
+import { RateLimiter } from 'hotpath/ratelimit';
+import { describe, expect, it } from 'vitest';
+
+interface Start {
+  at: number;
+  weight: number;
+  priority: number;
+  seq: number;
+}
+
+/** Largest total weight started in any window [t, t + intervalMs) that begins at a recorded start. */
+function maxWindowWeight(starts: ReadonlyArray<{ at: number; weight: number }>, intervalMs: number): number {
+  const sorted = [...starts].sort((a, b) => a.at - b.at);
+  let max = 0;
+  let sum = 0;
+  let tail = 0;
+  for (let head = 0; head < sorted.length; head++) {
+    sum += (sorted[head] as { weight: number }).weight;
+    while ((sorted[head] as { at: number }).at - (sorted[tail] as { at: number }).at >= intervalMs) {
+      sum -= (sorted[tail] as { weight: number }).weight;
+      tail++;
+    }
+    max = Math.max(max, sum);
+  }
+  return max;
+}
+
+/** A small deterministic PRNG so failures reproduce. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+async function advanceUntil(clock: ManualClock, done: () => boolean, stepMs: number, maxSteps = 100_000) {
+  for (let i = 0; i < maxSteps && !done(); i++) await clock.advance(stepMs);
+  if (!done()) throw new Error('did not finish');
+}
+
+describe('RateLimiter sliding window', () => {
+  it('never starts more than 20 units in any 200 ms, with priorities and weights (ManualClock, 300 tasks)', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 20, intervalMs: 200, clock });
+    const random = prng(7);
+    const starts: Start[] = [];
+    const tasks: Promise<unknown>[] = [];
+    let seq = 0;
+    // Arrivals are spread over time (bursts every 37 ms) so the window slides over uneven start times.
+    for (let burst = 0; burst < 30; burst++) {
+      for (let i = 0; i < 10; i++) {
+        const weight = 1 + Math.floor(random() * 3);
+        const priority = Math.floor(random() * 3);
+        const mySeq = seq++;
+        tasks.push(
+          limiter.schedule(
+            async () => {
+              starts.push({ at: clock.now(), weight, priority, seq: mySeq });
+              await sleep(Math.floor(random() * 50), { clock });
+            },
+            { weight, priority },
+          ),
+        );
+      }
+      await clock.advance(37);
+    }
+    await advanceUntil(clock, () => starts.length === 300 && limiter.stats().running === 0, 5);
+    await Promise.all(tasks);
+    expect(starts).toHaveLength(300);
+    const max = maxWindowWeight(starts, 200);
+    expect(max).toBeLessThanOrEqual(20);
+    // Not vacuous: the limit was reached.
+    expect(max).toBe(20);
+    expect(limiter.stats()).toMatchObject({ running: 0, queued: 0, done: 300, started: 300 });
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('starts waiters by priority, FIFO within a priority', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, clock });
+    const order: string[] = [];
+    const run = (name: string, priority: number, weight = 1) =>
+      limiter.schedule(() => void order.push(name), { priority, weight });
+    const all = [
+      run('a0', 0),
+      run('b0', 0), // a0 and b0 start at once (limit 2)
+      run('c0', 0),
+      run('d5', 5),
+      run('e1', 1),
+      run('f5', 5, 2),
+      run('g1', 1),
+      run('h9', 9),
+    ];
+    await advanceUntil(clock, () => order.length === 8, 10);
+    await Promise.all(all);
+    expect(order).toEqual(['a0', 'b0', 'h9', 'd5', 'f5', 'e1', 'g1', 'c0']);
+  });
+
+  it('holds the window on real start times (real clock, 20 per 200 ms, 200 tasks)', async () => {
+    const limiter = new RateLimiter({ limit: 20, intervalMs: 200 });
+    const starts: { at: number; weight: number }[] = [];
+    const tasks: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      tasks.push(
+        limiter.schedule(
+          () => {
+            starts.push({ at: performance.timeOrigin + performance.now(), weight: 1 });
+          },
+          { priority: i % 3 },
+        ),
+      );
+    }
+    await Promise.all(tasks);
+    expect(maxWindowWeight(starts, 200)).toBeLessThanOrEqual(20);
+    await limiter.close();
+  });
+});
+
+describe('RateLimiter concurrency and spacing', () => {
+  it('never runs more than maxConcurrent, and spaces starts by minTimeMs', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1000, intervalMs: 1000, maxConcurrent: 3, minTimeMs: 10, clock });
+    const random = prng(11);
+    let running = 0;
+    let maxRunning = 0;
+    const startTimes: number[] = [];
+    const tasks = Array.from({ length: 200 }, () =>
+      limiter.schedule(async () => {
+        startTimes.push(clock.now());
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await sleep(5 + Math.floor(random() * 40), { clock });
+        running--;
+      }),
+    );
+    await advanceUntil(clock, () => startTimes.length === 200 && running === 0, 3);
+    await Promise.all(tasks);
+    expect(maxRunning).toBe(3);
+    for (let i = 1; i < startTimes.length; i++) {
+      expect((startTimes[i] as number) - (startTimes[i - 1] as number)).toBeGreaterThanOrEqual(10);
+    }
+    expect(limiter.stats()).toMatchObject({ running: 0, done: 200 });
+  });
+
+  it('acquire → release frees the slot; release is idempotent', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, maxConcurrent: 1, clock });
+    const first = await limiter.acquire();
+    let secondStarted = false;
+    const second = limiter.acquire().then((release) => {
+      secondStarted = true;
+      return release;
+    });
+    const third = limiter.acquire();
+    await clock.advance(1);
+    expect(secondStarted).toBe(false);
+    first();
+    first();
+    await clock.advance(0);
+    expect(secondStarted).toBe(true);
+    expect(limiter.stats()).toMatchObject({ running: 1, queued: 1 });
+    (await second)();
+    (await third)();
+    expect(limiter.stats()).toMatchObject({ running: 0, queued: 0, done: 3 });
+  });
+
+  it('a task that throws synchronously or rejects frees its slot', async () => {
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, maxConcurrent: 1, clock: new ManualClock() });
+    await expect(
+      limiter.schedule(() => {
+        throw new Error('sync');
+      }),
+    ).rejects.toThrow('sync');
+    await expect(limiter.schedule(() => Promise.reject(new Error('async')))).rejects.toThrow('async');
+    await expect(limiter.schedule(() => 42)).resolves.toBe(42);
+    expect(limiter.stats()).toMatchObject({ running: 0, done: 3 });
+  });
+});
+
+describe('RateLimiter abort, maxQueued, penalize, feedback, tryAcquire', () => {
+  it('an aborted waiter leaves the line at once and its turn goes to the next', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, clock });
+    await limiter.acquire({ weight: 3 });
+    const controller = new AbortController();
+    const heavy = limiter.acquire({ weight: 5, signal: controller.signal }); // needs a full window
+    let lightStarted = false;
+    const light = limiter.acquire({ weight: 1 }).then((release) => {
+      lightStarted = true;
+      return release;
+    });
+    await clock.advance(10);
+    expect(lightStarted).toBe(false); // FIFO: light waits behind heavy
+    expect(limiter.stats().queued).toBe(2);
+    const reason = new Error('user gave up');
+    controller.abort(reason);
+    await expect(heavy).rejects.toBe(reason);
+    await clock.advance(0);
+    expect(lightStarted).toBe(true); // 3 + 1 <= 5: starts without waiting for the window
+    expect(limiter.stats()).toMatchObject({ queued: 0, aborted: 1, queuedWeight: 0 });
+    (await light)();
+  });
+
+  it('rejects with the reason of an already aborted signal, without queueing', async () => {
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 100, clock: new ManualClock() });
+    await expect(limiter.schedule(() => 1, { signal: AbortSignal.abort('gone') })).rejects.toBe('gone');
+    expect(limiter.stats()).toMatchObject({ queued: 0, started: 0 });
+  });
+
+  it('maxQueued exceeded → RateLimitError with a useful retryAfterMs', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, maxQueued: 2, clock });
+    const first = limiter.schedule(() => 'first');
+    const queued = [limiter.schedule(() => 'a'), limiter.schedule(() => 'b')];
+    await clock.advance(250);
+    const error = await limiter.schedule(() => 'c').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect(isHotpathError(error, 'ERR_HOTPATH_RATE_LIMIT')).toBe(true);
+    // The head of the line starts 1000 ms after the first start, i.e. 750 ms from now.
+    expect((error as RateLimitError).retryAfterMs).toBe(750);
+    expect(limiter.stats()).toMatchObject({ queued: 2, rejected: 1 });
+    await clock.advance(2000);
+    await expect(Promise.all([first, ...queued])).resolves.toEqual(['first', 'a', 'b']);
+  });
+
+  it('maxQueued 0 never waits', async () => {
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, maxQueued: 0, clock: new ManualClock() });
+    await expect(limiter.schedule(() => 1)).resolves.toBe(1);
+    await expect(limiter.schedule(() => 2)).rejects.toBeInstanceOf(RateLimitError);
+  });
+
+  it('penalize pauses every start, including waiters, until the time is up', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    await limiter.schedule(() => 1);
+    limiter.penalize(500);
+    limiter.penalize(100); // a shorter pause does not cut the longer one
+    const started: number[] = [];
+    const tasks = [1, 2, 3].map(() => limiter.schedule(() => void started.push(clock.now())));
+    expect(limiter.tryAcquire()).toMatchObject({ ok: false, retryAfterMs: 500 });
+    await clock.advance(499);
+    expect(started).toEqual([]);
+    expect(limiter.stats()).toMatchObject({ penalties: 2, pausedForMs: 1, queued: 3 });
+    await clock.advance(1);
+    await Promise.all(tasks);
+    expect(started).toHaveLength(3);
+    expect(new Set(started)).toEqual(new Set([clock.now()]));
+  });
+
+  it('updateRemaining caps starts until the upstream reset', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    limiter.updateRemaining(2, 300);
+    const started: number[] = [];
+    const tasks = [1, 2, 3, 4].map(() => limiter.schedule(() => void started.push(clock.now())));
+    await clock.advance(0);
+    expect(started).toHaveLength(2);
+    await clock.advance(299);
+    expect(started).toHaveLength(2);
+    await clock.advance(1);
+    await Promise.all(tasks);
+    expect(started).toHaveLength(4);
+  });
+
+  it('tryAcquire never waits, never queues, and says when to come back', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, maxConcurrent: 5, clock });
+    const a = limiter.tryAcquire();
+    const b = limiter.tryAcquire();
+    expect(a.ok && b.ok).toBe(true);
+    await clock.advance(30);
+    expect(limiter.tryAcquire()).toMatchObject({ ok: false, retryAfterMs: 70 });
+    expect(limiter.stats()).toMatchObject({ running: 2, queued: 0 });
+    a.release();
+    a.release();
+    expect(limiter.stats().running).toBe(1);
+    await clock.advance(70);
+    expect(limiter.tryAcquire(2).ok).toBe(true);
+    expect(() => limiter.tryAcquire(3)).toThrow(ConfigError);
+  });
+
+  it('tryAcquire does not cut the line', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, clock });
+    await limiter.acquire({ weight: 4 });
+    const waiting = limiter.acquire({ weight: 5 });
+    const attempt = limiter.tryAcquire(1);
+    expect(attempt.ok).toBe(false);
+    expect(attempt.retryAfterMs).toBe(100);
+    await clock.advance(100);
+    (await waiting)();
+  });
+});
+
+describe('RateLimiter close and validation', () => {
+  it('close rejects waiters with ClosedError, clears its timer, and is idempotent', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, clock });
+    await limiter.schedule(() => 1);
+    const waiting = limiter.schedule(() => 2);
+    await clock.advance(1);
+    expect(clock.pendingTimers).toBe(1);
+    await limiter.close();
+    await limiter.close();
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
+    expect(clock.pendingTimers).toBe(0);
+    await expect(limiter.schedule(() => 3)).rejects.toBeInstanceOf(ClosedError);
+    await expect(limiter.acquire()).rejects.toBeInstanceOf(ClosedError);
+    expect(() => limiter.tryAcquire()).toThrow(ClosedError);
+    expect(limiter.isClosed).toBe(true);
+  });
+
+  it('supports await using', async () => {
+    const clock = new ManualClock();
+    let waiting: Promise<unknown> | undefined;
+    {
+      await using limiter = new RateLimiter({ limit: 1, intervalMs: 1000, clock });
+      await limiter.schedule(() => 1);
+      waiting = limiter.schedule(() => 2);
+      waiting.catch(() => {});
+    }
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it.each([
+    [{}, 'RateLimiter.limit'],
+    [{ limit: 10 }, 'RateLimiter.intervalMs'],
+    [{ limit: 0, intervalMs: 100 }, 'RateLimiter.limit'],
+    [{ limit: Number.NaN, intervalMs: 100 }, 'RateLimiter.limit'],
+    [{ limit: 10, intervalMs: -1 }, 'RateLimiter.intervalMs'],
+    [{ limit: 10, intervalMs: Number.POSITIVE_INFINITY }, 'RateLimiter.intervalMs'],
+    [{ limit: 10, intervalMs: 100, maxConcurrent: 0 }, 'RateLimiter.maxConcurrent'],
+    [{ limit: 10, intervalMs: 100, maxConcurrent: 1.5 }, 'RateLimiter.maxConcurrent'],
+    [{ limit: 10, intervalMs: 100, minTimeMs: -5 }, 'RateLimiter.minTimeMs'],
+    [{ limit: 10, intervalMs: 100, maxQueued: -1 }, 'RateLimiter.maxQueued'],
+    [{ limit: 10, intervalMs: 100, store: {} }, 'RateLimiter.store'],
+    [{ limit: 10, intervalMs: 100, clock: { now: () => 0 } }, 'RateLimiter.clock'],
+    [{ limit: 10, intervalMs: 100, interval: 100 }, 'RateLimiter.interval'],
+    [{ limit: '10', intervalMs: 100 }, 'RateLimiter.limit'],
+  ])('bad options %j → ConfigError naming %s', (options, option) => {
+    const error = (() => {
+      try {
+        new RateLimiter(options as never);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).option).toBe(option);
+  });
+
+  it('bad per-call input → ConfigError and state unchanged', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, clock });
+    const before = limiter.stats();
+    await expect(limiter.schedule(() => 1, { weight: 6 })).rejects.toBeInstanceOf(ConfigError);
+    await expect(limiter.schedule(() => 1, { weight: -1 })).rejects.toBeInstanceOf(ConfigError);
+    await expect(limiter.schedule(() => 1, { priority: Number.NaN })).rejects.toBeInstanceOf(ConfigError);
+    await expect(limiter.acquire({ wieght: 2 } as never)).rejects.toBeInstanceOf(ConfigError);
+    await expect(limiter.schedule('nope' as never)).rejects.toBeInstanceOf(ConfigError);
+    expect(() => limiter.penalize(-1)).toThrow(ConfigError);
+    expect(() => limiter.penalize(Number.NaN)).toThrow(ConfigError);
+    expect(() => limiter.updateRemaining(-1, 10)).toThrow(ConfigError);
+    expect(limiter.stats()).toEqual(before);
+    await expect(limiter.schedule(() => 'still works', { weight: 5 })).resolves.toBe('still works');
+  });
+
+  it('weight 0 counts for concurrency only', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, clock });
+    await limiter.schedule(() => 1);
+    await expect(limiter.schedule(() => 2, { weight: 0 })).resolves.toBe(2);
+  });
+
+  it('limit Infinity turns the window off (concurrency only)', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: Number.POSITIVE_INFINITY, intervalMs: 1, maxConcurrent: 2, clock });
+    const releases = await Promise.all([limiter.acquire({ weight: 1e9 }), limiter.acquire()]);
+    expect(limiter.tryAcquire().ok).toBe(false);
+    for (const release of releases) release();
+    expect(limiter.tryAcquire().ok).toBe(true);
+  });
+});
