@@ -67,10 +67,10 @@ export interface JobRow {
 export type Completion =
   | { kind: 'succeeded'; id: string; token: number; result: string; at: number }
   | { kind: 'failed'; id: string; token: number; error: string; at: number }
-  | { kind: 'retry'; id: string; token: number; error: string; runAt: number }
+  | { kind: 'retry'; id: string; token: number; error: string; runAt: number; at: number }
   | { kind: 'cancelled'; id: string; token: number; error: string; at: number }
   /** Hand the lease back without spending the attempt (graceful stop). */
-  | { kind: 'released'; id: string; token: number };
+  | { kind: 'released'; id: string; token: number; at: number };
 
 /** One lease to renew. */
 export interface Lease {

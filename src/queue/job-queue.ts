@@ -844,7 +844,7 @@ export class JobQueue<
   #handBack(jobs: readonly ClaimedJob[]): void {
     for (const job of jobs) {
       this.#stats.released++;
-      this.#pushCompletion({ kind: 'released', id: job.id, token: job.token }, () => {});
+      this.#pushCompletion({ kind: 'released', id: job.id, token: job.token, at: this.#clock.now() }, () => {});
     }
   }
 
@@ -930,7 +930,14 @@ export class JobQueue<
       const delay = backoffDelay(job.attempt, policy);
       this.#finalize(
         job,
-        { kind: 'retry', id: job.id, token: job.token, error: text, runAt: Math.round(this.#clock.now() + delay) },
+        {
+          kind: 'retry',
+          id: job.id,
+          token: job.token,
+          error: text,
+          runAt: Math.round(this.#clock.now() + delay),
+          at: this.#clock.now(),
+        },
         error,
       );
     } else {
@@ -1014,7 +1021,7 @@ export class JobQueue<
   }
 
   #release(job: RunningJob): void {
-    this.#finalize(job, { kind: 'released', id: job.id, token: job.token });
+    this.#finalize(job, { kind: 'released', id: job.id, token: job.token, at: this.#clock.now() });
   }
 
   #onTimeout(job: RunningJob, timeoutMs: number): void {

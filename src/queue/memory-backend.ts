@@ -270,13 +270,21 @@ export class MemoryBackend implements QueueBackend {
           job.error = completion.error;
           break;
         case 'retry':
+        case 'released':
+          if (job.cancelRequested) {
+            // Cancel was requested while it ran: it is not retried or handed back but cancelled.
+            this.#finish(job, 'cancelled', completion.at);
+            if (completion.kind === 'retry') job.error = completion.error;
+            break;
+          }
+          if (completion.kind === 'released') {
+            job.attempts--;
+            job.token++;
+            this.#enqueue(job, Number.NEGATIVE_INFINITY);
+            break;
+          }
           job.error = completion.error;
           job.runAt = completion.runAt;
-          this.#enqueue(job, Number.NEGATIVE_INFINITY);
-          break;
-        case 'released':
-          job.attempts--;
-          job.token++;
           this.#enqueue(job, Number.NEGATIVE_INFINITY);
           break;
       }
