@@ -1,0 +1,50 @@
+/**
+ * Shapes shared by the batch primitives: per-item results, progress reports, and the structural
+ * interfaces through which `batch` consumes a rate limiter and a cache without importing them.
+ * @module
+ */
+
+/** The outcome of one item: its value, or the error it failed with. One entry per input item. */
+export type ItemResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** What a handler receives next to its input. */
+export interface HandlerContext {
+  /**
+   * Fires when the run is aborted (caller's signal, `stopOnError`, `close()`); stop work and reject.
+   * One signal is shared by all handlers of a run (a controller per item would cost more than the
+   * work of a no-op item), so remove the listeners you add once your item is done.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A progress report: items finished so far (`failed` included in `done`). */
+export interface BatchProgress {
+  /** Items finished, successfully or not. */
+  done: number;
+  /** Items in the run; `undefined` for `stream()`, whose source length is unknown. */
+  total: number | undefined;
+  /** Items that failed (after their retries). */
+  failed: number;
+}
+
+/**
+ * Anything that can gate calls: hotpath's `RateLimiter` fits, so does any object whose `acquire`
+ * resolves to a `release` function once a call may start.
+ */
+export interface BatchRateLimiter {
+  /** Waits for a slot; rejects with `signal.reason` when aborted. Resolves to the function that frees it. */
+  acquire(options: { signal?: AbortSignal | undefined }): Promise<() => unknown>;
+}
+
+/**
+ * A cache the {@link Batcher} reads before batching and fills after: hotpath's `Cache` fits, so does a `Map`.
+ * `get` may return a promise (for caches with a remote tier).
+ */
+export interface BatcherCache<V> {
+  /** The cached value, or `undefined` on a miss. */
+  get(key: string): V | undefined | Promise<V | undefined>;
+  /** Stores a loaded value. */
+  set(key: string, value: V): unknown;
+  /** Forgets one key. */
+  delete(key: string): unknown;
+}
