@@ -33,7 +33,7 @@ export interface PgPoolClient extends PgQueryable {
 
 /** A pg Pool. */
 export interface PgPool extends PgQueryable {
-  connect(): Promise<PgPoolClient>;
+  connect(callback: (error: Error | undefined, client: PgPoolClient | undefined) => void): void;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
   readonly totalCount: number;

@@ -76,6 +76,8 @@ export interface PostgresStorageOptions extends StorageCommonOptions {
   statementTimeoutMs?: number;
   /** Documents per `putMany` statement (default 1,000). */
   batchSize?: number;
+  /** `application_name` of the connections, shown in `pg_stat_activity` (default `hotpath`). */
+  applicationName?: string;
 }
 
 const SCHEMA = {
@@ -89,6 +91,7 @@ const SCHEMA = {
   maxLifetimeMs: { type: 'number', min: 0, max: 604_800_000, integer: true },
   statementTimeoutMs: { type: 'number', min: 0, max: 86_400_000, integer: true },
   batchSize: { type: 'number', min: 1, max: 100_000, integer: true },
+  applicationName: { type: 'string', maxLength: 63 },
 } as const;
 
 /** JSON text of one `putMany` chunk is kept below this many characters (pg sends it as one parameter). */
@@ -517,25 +520,36 @@ class PostgresSession implements StorageAdapter {
     this.#check();
     if (this.#tx) return this.#savepoint(fn);
     const shared = this.shared;
-    let client: PgPoolClient;
-    try {
-      client = await shared.pool.connect();
-    } catch (error) {
-      throw this.#wrap('transaction', undefined, error);
-    }
     // A checked-out client has no error listener of the pool's; without one an 'error' event (the
-    // server terminating it while idle in our transaction) would crash the process.
+    // server terminating it while idle in our transaction) would crash the process. The listener is
+    // attached inside the connect callback: with the promise form a FATAL message parsed from the same
+    // socket chunk that freed the client arrives before the awaiting code runs (seen under
+    // pg_terminate_backend in the durability test).
     let broken: Error | undefined;
     const onError = (error: Error): void => {
       broken = error;
       shared.counters.connectionErrors++;
       shared.logger.warn({ err: error }, 'storage: connection failed inside a transaction');
     };
-    client.on('error', onError);
+    let client: PgPoolClient;
+    try {
+      client = await new Promise<PgPoolClient>((resolve, reject) => {
+        shared.pool.connect((error, connected) => {
+          if (error || !connected) reject(error ?? new Error('pool returned no client'));
+          else {
+            connected.on('error', onError);
+            resolve(connected);
+          }
+        });
+      });
+    } catch (error) {
+      throw this.#wrap('transaction', undefined, error);
+    }
     const state: TxState = { client, finished: false };
     const release = (): void => {
-      client.removeListener('error', onError);
+      // A broken client keeps the listener: it may still emit while pg-pool ends it.
       if (broken) shared.counters.discarded++;
+      else client.removeListener('error', onError);
       client.release(broken ?? false);
     };
     try {
@@ -660,7 +674,7 @@ function openShared(options: PostgresStorageOptions): PgShared {
   const connection: PgConnectionConfig = {
     connectionString: options.connectionString,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-    application_name: 'hotpath',
+    application_name: options.applicationName ?? 'hotpath',
   };
   if (options.statementTimeoutMs) connection.statement_timeout = options.statementTimeoutMs;
   const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0 };
