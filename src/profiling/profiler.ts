@@ -314,22 +314,22 @@ export class Profiler implements LatencyRecorder {
     try {
       result = fn();
     } catch (error) {
-      this.#record(name, now() - startedAt, true, scope);
+      this.#record(name, elapsedSince(now, startedAt), true, scope);
       throw error;
     }
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(
         (value) => {
-          this.#record(name, now() - startedAt, false, scope);
+          this.#record(name, elapsedSince(now, startedAt), false, scope);
           return value;
         },
         (error: unknown) => {
-          this.#record(name, now() - startedAt, true, scope);
+          this.#record(name, elapsedSince(now, startedAt), true, scope);
           throw error;
         },
       ) as T;
     }
-    this.#record(name, now() - startedAt, false, scope);
+    this.#record(name, elapsedSince(now, startedAt), false, scope);
     return result;
   }
 
@@ -387,7 +387,7 @@ export class Profiler implements LatencyRecorder {
     const state = new ScopeState(name, parent, now());
     const finish = (isError: boolean): void => {
       state.ended = true;
-      this.#record(name, now() - state.startedAt, isError, parent);
+      this.#record(name, elapsedSince(now, state.startedAt), isError, parent);
       if (this.#isClosed) return;
       let aggregate = this.#scopes.get(name);
       if (aggregate === undefined) {
@@ -693,6 +693,12 @@ export class Profiler implements LatencyRecorder {
       { unref: true },
     );
   }
+}
+
+/** ms since `startedAt`, never negative (a custom `now` that steps back must not make time() throw). */
+function elapsedSince(now: () => number, startedAt: number): number {
+  const elapsed = now() - startedAt;
+  return elapsed > 0 ? elapsed : 0;
 }
 
 function toStats(metric: Metric): OperationStats {

@@ -118,6 +118,27 @@ describe('Profiler recording', () => {
     expect(profiler.size).toBe(1);
   });
 
+  it('a custom now() that steps back records 0 instead of making time() throw', () => {
+    let t = 100;
+    const profiler = make({ now: () => t });
+    expect(
+      profiler.time('x', () => {
+        t -= 50;
+        return 'ok';
+      }),
+    ).toBe('ok');
+    expect(profiler.stats('x')).toMatchObject({ count: 1, max: 0 });
+  });
+
+  it('past the cap, time() still runs the function and returns its value', async () => {
+    const profiler = make({ maxMetrics: 1 });
+    profiler.record('kept', 1);
+    expect(profiler.time('dropped', () => 7)).toBe(7);
+    await expect(profiler.time('dropped', async () => 8)).resolves.toBe(8);
+    expect(profiler.stats('dropped')).toBeUndefined();
+    expect(profiler.droppedRecords).toBe(2);
+  });
+
   it('caps distinct names: past maxMetrics new names are dropped and counted, known names still record', () => {
     const logger = recordingLogger();
     const profiler = make({ maxMetrics: 3, logger });
@@ -258,6 +279,17 @@ describe('Profiler scopes', () => {
     ).toThrow('x');
     expect(profiler.scopeStats('s')).toMatchObject({ count: 2, errors: 1 });
     expect(profiler.stats('s')).toMatchObject({ count: 2, errors: 1 });
+  });
+
+  it('an invalid scope name throws ConfigError before the function runs', () => {
+    const profiler = make();
+    let ran = false;
+    expect(() =>
+      profiler.scope('', () => {
+        ran = true;
+      }),
+    ).toThrow(ConfigError);
+    expect(ran).toBe(false);
   });
 
   it('start() captured inside a scope attributes to it even when stopped outside', async () => {
