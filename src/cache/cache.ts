@@ -177,11 +177,6 @@ const OPTION_SCHEMA: OptionSchema = {
   logger: { type: 'object' },
 };
 
-const SET_SCHEMA: OptionSchema = {
-  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
-  tags: { type: 'any' },
-};
-
 const noop = (): void => {};
 
 /** One stored value with the times (clock ms) at which it goes stale and stops being servable. */
@@ -410,8 +405,8 @@ export class Cache<V> {
     if (value === undefined) {
       throw new TypeError(`${scope}: undefined is not cacheable (use delete(), or null for a negative answer)`);
     }
-    validateOptions(scope, options, SET_SCHEMA);
-    const tags = copyTags(scope, options?.tags);
+    if (options !== undefined) checkCallOptions(scope, options, false);
+    const tags = ownTags(options?.tags);
     this.#throwIfClosed();
     if (!this.#isEnabled) return;
     const ttlMs = options?.ttlMs ?? this.#ttlMs;
@@ -641,7 +636,7 @@ export class Cache<V> {
       // here; the generic validator allocated per call (1,000 callers on 100 cold keys: 1.05 ms → 0.43 ms to issue).
       if (typeof key !== 'string') checkKey(this.#getOrSetScope, key);
       if (options === undefined) return this.#getOrSetMiss(key, loader, undefined, undefined, undefined);
-      checkCallOptions(this.#getOrSetScope, options);
+      checkCallOptions(this.#getOrSetScope, options, true);
       return this.#getOrSetMiss(key, loader, options.ttlMs, options.tags, options.signal);
     } catch (error) {
       return Promise.reject(error);
@@ -1013,19 +1008,18 @@ function ownTags(tags: readonly string[] | undefined): readonly string[] | undef
 }
 
 /**
- * Checks the per-call options of `getOrSet` without allocating.
+ * Checks the per-call options of `set`/`getOrSet` without allocating (the generic validator allocates
+ * two arrays per call; dropping it took issuing 1,000 cold `getOrSet` calls from 1.05 ms to 0.43 ms).
  * @throws ConfigError for an unknown key, a bad `ttlMs` or a `signal` that is not an AbortSignal; TypeError for bad tags.
  */
-function checkCallOptions(scope: string, options: GetOrSetOptions): void {
+function checkCallOptions(scope: string, options: GetOrSetOptions, allowSignal: boolean): void {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(scope, `${scope} options must be an object, got ${describeValue(options)}`);
   }
   for (const name in options) {
-    if (name !== 'ttlMs' && name !== 'tags' && name !== 'signal') {
-      throw new ConfigError(
-        `${scope}.${name}`,
-        `${scope}: unknown option "${name}" (known options: ttlMs, tags, signal)`,
-      );
+    if (name !== 'ttlMs' && name !== 'tags' && (name !== 'signal' || !allowSignal)) {
+      const known = allowSignal ? 'ttlMs, tags, signal' : 'ttlMs, tags';
+      throw new ConfigError(`${scope}.${name}`, `${scope}: unknown option "${name}" (known options: ${known})`);
     }
   }
   if (options.ttlMs !== undefined) {
