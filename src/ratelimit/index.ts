@@ -3,6 +3,12 @@
  * upstream feedback, a per-key variant, and the store interface that lets the limit be shared.
  * @module
  */
+
+export {
+  KeyedRateLimiter,
+  type KeyedRateLimiterOptions,
+  type KeyedRateLimiterStats,
+} from './keyed-rate-limiter.js';
 export {
   MemoryRateLimitStore,
   type MemoryRateLimitStoreOptions,

@@ -39,8 +39,10 @@ const MIN_SWEEP_AT = 1024;
  * amortised O(1) and allocates nothing once the arrays have grown to the working size.
  */
 class SlidingWindow {
-  times = new Float64Array(INITIAL_ENTRIES);
-  weights = new Float64Array(INITIAL_ENTRIES);
+  // Plain double arrays, not Float64Array: a million small typed arrays (each with its own ArrayBuffer)
+  // made GC 3.6 of 5.3 s in the 1,000,000-key test; double-element arrays are ordinary heap objects.
+  times: number[] = newDoubles(INITIAL_ENTRIES);
+  weights: number[] = newDoubles(INITIAL_ENTRIES);
   head = 0;
   size = 0;
   used = 0;
@@ -125,8 +127,8 @@ class SlidingWindow {
 
   #grow(): void {
     const capacity = this.times.length;
-    const times = new Float64Array(capacity * 2);
-    const weights = new Float64Array(capacity * 2);
+    const times = newDoubles(capacity * 2);
+    const weights = newDoubles(capacity * 2);
     for (let i = 0; i < this.size; i++) {
       const at = (this.head + i) & (capacity - 1);
       times[i] = this.times[at] as number;
@@ -136,6 +138,13 @@ class SlidingWindow {
     this.weights = weights;
     this.head = 0;
   }
+}
+
+/** An array of `length` doubles (kept in V8's unboxed PACKED_DOUBLE representation). */
+function newDoubles(length: number): number[] {
+  const values = [0.5];
+  for (let i = 1; i < length; i++) values.push(0.5);
+  return values;
 }
 
 function nextPowerOfTwo(value: number): number {
