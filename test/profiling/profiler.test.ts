@@ -364,6 +364,33 @@ describe('Profiler N+1 detection', () => {
     expect(events).toEqual([{ scope: 'outer', shape: 'q', count: 3 }]);
   });
 
+  it('bounds what a scope remembers: 1024 distinct shapes, shapes truncated to 1000 characters', async () => {
+    const events: NPlusOneEvent[] = [];
+    const profiler = make({ nPlusOneThreshold: 2, onNPlusOne: (e) => events.push(e) });
+    await profiler.scope('bulk', async () => {
+      for (let i = 0; i < 1100; i++) profiler.noteQuery(`select ${i}`);
+      const long = `select ${'x'.repeat(5000)}`;
+      profiler.noteQuery(`${long} a`);
+      const queries = profiler.currentScope()?.queries ?? {};
+      expect(Object.keys(queries)).toHaveLength(1024);
+    });
+    await profiler.scope('long', async () => {
+      profiler.noteQuery(`select ${'y'.repeat(5000)} a`);
+      profiler.noteQuery(`select ${'y'.repeat(5000)} b`);
+    });
+    // Both long statements share their first 1000 characters, so they count as one shape.
+    expect(events).toHaveLength(1);
+    expect(events[0]?.shape).toHaveLength(1000);
+    expect(profiler.scopeStats('bulk')?.queries).toBe(1101);
+  });
+
+  it('scope names beyond maxMetrics are not aggregated', async () => {
+    const profiler = make({ maxMetrics: 2 });
+    for (const name of ['a', 'b', 'c']) await profiler.scope(name, async () => undefined);
+    expect(profiler.scopeStats('a')?.count).toBe(1);
+    expect(profiler.scopeStats('c')).toBeUndefined();
+  });
+
   it('noteQuery outside a scope is a no-op, and rejects non-strings', () => {
     const events: NPlusOneEvent[] = [];
     const profiler = make({ nPlusOneThreshold: 2, onNPlusOne: (e) => events.push(e) });
