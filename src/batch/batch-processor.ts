@@ -3,6 +3,7 @@
  * backoff policy, an optional rate limiter and throttled progress.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import {
   abortReason,
   type Clock,
@@ -338,7 +339,7 @@ export class BatchProcessor {
       );
     }
     if (this.#isClosed) throw new ClosedError('BatchProcessor is closed');
-    const controller = new AbortController();
+    const controller = this.#newController();
     const context: HandlerContext = { signal: controller.signal };
     const signal = controller.signal;
     const progress = this.#newProgress(undefined);
@@ -464,6 +465,17 @@ export class BatchProcessor {
     }
   }
 
+  /**
+   * The controller whose signal every handler of one call shares. Node warns past 10 listeners on a
+   * signal; here each call in flight may legitimately hold a few (its own, a retry wait, a limiter
+   * wait), so the warning threshold scales with `concurrency` and still flags a real leak.
+   */
+  #newController(): AbortController {
+    const controller = new AbortController();
+    setMaxListeners(4 * this.#concurrency + 10, controller.signal);
+    return controller;
+  }
+
   #newProgress(total: number | undefined): ProgressReporter {
     return new ProgressReporter(total, this.#onProgress, this.#progressIntervalMs, this.#clock, (error) => {
       this.#listenerErrors++;
@@ -473,7 +485,7 @@ export class BatchProcessor {
 
   #startRun<R>(total: number, signal: AbortSignal | undefined): Run<R> {
     if (this.#isClosed) throw new ClosedError('BatchProcessor is closed');
-    const controller = new AbortController();
+    const controller = this.#newController();
     let resolve!: (results: ItemResult<R>[]) => void;
     let reject!: (error: unknown) => void;
     const done = new Promise<ItemResult<R>[]>((res, rej) => {

@@ -69,7 +69,12 @@ export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): Async
     notify();
   };
 
-  const onAbort = (): void => stop(abortReason(signal as AbortSignal));
+  // Everything that stops the stream goes through the controller: the caller's signal, close() of
+  // the processor (which aborts the controller directly), stopOnError and an early exit.
+  const onAbort = (): void => stop(abortReason(controller.signal));
+  const onCallerAbort = (): void => {
+    if (!controller.signal.aborted) controller.abort(abortReason(signal as AbortSignal));
+  };
 
   const complete = (slot: Slot<R> | undefined, result: ItemResult<R>): void => {
     if (hasFailure) return;
@@ -152,10 +157,12 @@ export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): Async
     }
   }
 
-  signal?.addEventListener('abort', onAbort, { once: true });
+  controller.signal.addEventListener('abort', onAbort, { once: true });
+  signal?.addEventListener('abort', onCallerAbort, { once: true });
   let isExhausted = false;
   try {
-    if (signal?.aborted) onAbort();
+    if (signal?.aborted) onCallerAbort();
+    else if (controller.signal.aborted) onAbort();
     pump();
     for (;;) {
       if (hasFailure) throw failure;
@@ -185,7 +192,8 @@ export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): Async
       });
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onCallerAbort);
+    controller.signal.removeEventListener('abort', onAbort);
     if (!isExhausted) {
       // Early exit (break, throw in the loop body, abort, stopOnError): handlers in flight see their
       // signal fire, and the source is closed so its own finally blocks run.

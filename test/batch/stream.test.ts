@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BatchProcessor, type ItemResult } from 'hotpath/batch';
+import { ClosedError } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -126,6 +127,22 @@ describe('BatchProcessor.stream', () => {
     expect(received).toEqual([0]);
     expect(started).toEqual([0, 1, 2]);
     expect(sawAbort).toEqual([1, 2]);
+  });
+
+  it('close() of the processor ends an endless stream with a ClosedError', async () => {
+    const processor = new BatchProcessor({ concurrency: 2 });
+    function* endless() {
+      for (let i = 0; ; i++) yield i;
+    }
+    let received = 0;
+    const consume = async () => {
+      for await (const _ of processor.stream(endless(), async (n) => n)) {
+        if (++received === 100) await processor.close();
+      }
+    };
+    await expect(consume()).rejects.toBeInstanceOf(ClosedError);
+    expect(received).toBe(100);
+    expect(processor.stats().activeRuns).toBe(0);
   });
 
   it('stopOnError throws the first failure', async () => {
