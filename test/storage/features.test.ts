@@ -1,0 +1,358 @@
+/**
+ * StorageManager (typed collections, read-through cache invalidated by writes), createStorage, the
+ * driver loader, Kysely access and migrations, SQLite pragmas and WAL checkpoints, PostgreSQL pool
+ * options and statement timeouts.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cache } from 'hotpath/cache';
+import { ManualClock } from 'hotpath/core';
+import {
+  createStorage,
+  type DocumentCache,
+  MemoryStorage,
+  PostgresStorage,
+  SqliteStorage,
+  type StorageAdapter,
+  StorageManager,
+} from 'hotpath/storage';
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDriver } from '../../src/storage/driver-loader.js';
+import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { BACKENDS } from './backends.js';
+
+/** A Map-backed cache that counts calls, to see what the manager does. */
+class CountingCache implements DocumentCache {
+  readonly map = new Map<string, object>();
+  gets = 0;
+  sets = 0;
+  deletes = 0;
+  get(key: string): unknown {
+    this.gets++;
+    return this.map.get(key);
+  }
+  set(key: string, value: object): void {
+    this.sets++;
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.deletes++;
+    this.map.delete(key);
+  }
+}
+
+interface Forecast {
+  city: string;
+  tempC: number;
+  tags?: string[];
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hp-features-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+for (const backend of BACKENDS) {
+  describe.runIf(backend.available)(`StorageManager over ${backend.name}`, () => {
+    let storage: StorageAdapter;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ storage, cleanup } = await backend.open());
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    it('typed collections with indexes; get reads through the cache; every write invalidates it', async () => {
+      const cache = new CountingCache();
+      const manager = new StorageManager(storage, { cache });
+      const forecasts = manager.collection<Forecast>('forecasts', { indexes: ['city', 'tempC'] });
+      expect(manager.collection<Forecast>('forecasts')).toBe(forecasts);
+      const id = await forecasts.save({ city: 'Oslo', tempC: 4 });
+      expect(await storage.collections()).toContain('forecasts');
+
+      const first = await forecasts.get(id);
+      expect(first).toEqual({ id, city: 'Oslo', tempC: 4 });
+      expect(cache.sets).toBe(1);
+      const second = await forecasts.get(id);
+      expect(second).toEqual(first);
+      expect(cache.sets).toBe(1); // served from the cache
+      // Results are copies: mutating one does not change the cache.
+      (second as Forecast).tempC = 99;
+      expect((await forecasts.get(id))?.tempC).toBe(4);
+
+      await forecasts.update(id, { tempC: 5 });
+      expect((await forecasts.get(id))?.tempC).toBe(5);
+      await forecasts.save({ id, city: 'Oslo', tempC: 6 } as Forecast & { id: string });
+      expect((await forecasts.get(id))?.tempC).toBe(6);
+      await forecasts.saveMany([
+        { id, city: 'Oslo', tempC: 7 } as Forecast & { id: string },
+        { city: 'Rome', tempC: 20 },
+      ]);
+      expect((await forecasts.get(id))?.tempC).toBe(7);
+      expect(await forecasts.delete(id)).toBe(true);
+      expect(await forecasts.get(id)).toBeUndefined();
+
+      expect(await forecasts.count({ city: 'Rome' })).toBe(1);
+      expect((await forecasts.find({ where: { tempC: { gte: 10 } } })).items.map((f) => f.city)).toEqual(['Rome']);
+      expect(() => manager.collection('bad name')).toThrow(expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }));
+      expect(() => manager.collection('ok', { indexes: ['bad field'] })).toThrow(
+        expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }),
+      );
+    });
+
+    it('a read that raced a write does not put a stale value in the cache', async () => {
+      const cache = new CountingCache();
+      const manager = new StorageManager(storage, { cache });
+      const items = manager.collection<{ v: number }>('race_items');
+      await items.save({ id: 'r', v: 1 } as { v: number; id: string });
+      const read = items.get('r');
+      const write = items.update('r', { v: 2 });
+      await Promise.all([read, write]);
+      expect((await items.get('r'))?.v).toBe(2);
+    });
+
+    it("works with hotpath's Cache", async () => {
+      const cache = new Cache<object>({ max: 100, ttlMs: 60_000 });
+      const manager = new StorageManager(storage, { cache });
+      const items = manager.collection<{ v: number }>('with_cache');
+      const id = await items.save({ v: 1 });
+      expect(await items.get(id)).toEqual({ id, v: 1 });
+      expect(cache.has(`with_cache:${id}`)).toBe(true);
+      await items.update(id, { v: 2 });
+      expect(cache.has(`with_cache:${id}`)).toBe(false);
+      expect(await items.get(id)).toEqual({ id, v: 2 });
+      await cache.close();
+    });
+  });
+}
+
+describe('createStorage and driver loading', () => {
+  it('picks the backend from the URL', async () => {
+    const memory = createStorage('memory://');
+    expect(memory.kind).toBe('memory');
+    await memory.close();
+    const sqlite = createStorage(`sqlite://${join(dir, 'url.db')}`, { busyTimeoutMs: 100 });
+    expect(sqlite.kind).toBe('sqlite');
+    await sqlite.put('x', { id: 'a' });
+    await sqlite.close();
+    expect(statSync(join(dir, 'url.db')).size).toBeGreaterThan(0);
+    const inMemory = createStorage('sqlite://:memory:');
+    expect(inMemory.kind).toBe('sqlite');
+    await inMemory.close();
+    expect(() => createStorage('mysql://localhost/db')).toThrow(
+      expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }),
+    );
+    expect(() => createStorage('sqlite://')).toThrow(expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }));
+    expect(() => createStorage('memory://', { bogus: 1 } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }),
+    );
+  });
+
+  it('a missing driver names the package to install', () => {
+    expect(() => loadDriver('hotpath-no-such-driver', 'SqliteStorage')).toThrow(
+      /SqliteStorage needs the "hotpath-no-such-driver" package: run `npm install hotpath-no-such-driver`/,
+    );
+    expect(loadDriver<{ name?: string }>('better-sqlite3', 'SqliteStorage')).toBeTypeOf('function');
+  });
+
+  it('options are validated at construction', () => {
+    const bad: Array<() => unknown> = [
+      () => new SqliteStorage({} as never),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), busyTimeoutMs: -1 }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), synchronous: 'OFF' as never }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), tablePrefix: 'bad-prefix' }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), unknown: 1 } as never),
+      () => new MemoryStorage({ maxDocuments: 0 }),
+      () => new PostgresStorage({}),
+      () => new PostgresStorage({ connectionString: 'postgres://x', max: 0 }),
+      () => new PostgresStorage({ connectionString: 'postgres://x', statementTimeoutMs: -5 }),
+      () => new PostgresStorage({ connectionString: 'postgres://x', schema: 'a;b' }),
+      () => new StorageManager(new MemoryStorage(), { cache: {} as never }),
+    ];
+    for (const make of bad) expect(make).toThrow(expect.objectContaining({ code: 'ERR_HOTPATH_CONFIG' }));
+  });
+
+  it('MemoryStorage refuses writes beyond maxDocuments and leaves the data unchanged', async () => {
+    const storage = new MemoryStorage({ maxDocuments: 3 });
+    await storage.putMany('a', [{ id: '1' }, { id: '2' }]);
+    await expect(storage.putMany('a', [{ id: '3' }, { id: '4' }])).rejects.toMatchObject({
+      code: 'ERR_HOTPATH_STORAGE',
+    });
+    expect(await storage.count('a')).toBe(2);
+    await storage.put('a', { id: '1', replaced: true }); // replacing does not grow
+    await storage.put('a', { id: '3' });
+    await expect(storage.put('a', { id: '5' })).rejects.toMatchObject({ code: 'ERR_HOTPATH_STORAGE' });
+    expect(storage.stats().documents).toBe(3);
+  });
+});
+
+describe('SqliteStorage specifics', () => {
+  it('applies the pragmas and checkpoints the WAL on its (unref) timer', async () => {
+    const clock = new ManualClock();
+    const storage = new SqliteStorage({ filename: join(dir, 'pragmas.db'), clock, checkpointIntervalMs: 1000 });
+    const pragma = async (name: string) => (await storage.sql?.query(`PRAGMA ${name}`))?.[0];
+    expect(await pragma('journal_mode')).toEqual({ journal_mode: 'wal' });
+    expect(await pragma('synchronous')).toEqual({ synchronous: 1 }); // NORMAL
+    expect(await pragma('busy_timeout')).toEqual({ timeout: 5000 });
+    expect(await pragma('temp_store')).toEqual({ temp_store: 2 }); // MEMORY
+    expect(await pragma('cache_size')).toEqual({ cache_size: -65536 });
+    await storage.putMany(
+      'wal',
+      Array.from({ length: 100 }, (_, i) => ({ i })),
+    );
+    expect(storage.stats().checkpoints).toBe(0);
+    await clock.advance(1000);
+    expect(storage.stats().checkpoints).toBe(1);
+    await clock.advance(3000);
+    expect(storage.stats().checkpoints).toBe(4);
+    await storage.close();
+  });
+
+  it('adapter.db (Kysely) and migrate() share the connection and its write lock', async () => {
+    const storage = new SqliteStorage({ filename: join(dir, 'kysely.db') });
+    const migrations = {
+      '001_users': {
+        async up(db: Kysely<unknown>) {
+          await db.schema
+            .createTable('users')
+            .addColumn('id', 'integer', (c) => c.primaryKey())
+            .addColumn('name', 'text')
+            .execute();
+        },
+      },
+    };
+    const results = await storage.migrate(migrations);
+    expect(results.map((r) => [r.migrationName, r.status])).toEqual([['001_users', 'Success']]);
+    expect(await storage.migrate(migrations)).toEqual([]);
+    await storage.db.insertInto('users').values({ id: 1, name: 'ada' }).execute();
+    expect(await storage.db.selectFrom('users').selectAll().execute()).toEqual([{ id: 1, name: 'ada' }]);
+
+    // A Kysely query issued while an adapter transaction is open waits for it instead of joining it.
+    const events: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const tx = storage
+      .transaction(async (t) => {
+        await (t as SqliteStorage).db.insertInto('users').values({ id: 2, name: 'rolled back' }).execute();
+        await gate;
+        events.push('tx-end');
+        throw new Error('undo');
+      })
+      .catch(() => undefined);
+    const outside = storage.db
+      .insertInto('users')
+      .values({ id: 3, name: 'outside' })
+      .execute()
+      .then(() => events.push('outside'));
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    await Promise.all([tx, outside]);
+    expect(events).toEqual(['tx-end', 'outside']);
+    const names = await sql<{ name: string }>`select name from users order by id`.execute(storage.db);
+    expect(names.rows.map((r) => r.name)).toEqual(['ada', 'outside']);
+
+    await expect(
+      storage.migrate({
+        ...migrations,
+        '002_broken': {
+          async up(db: Kysely<unknown>) {
+            await sql`this is not sql`.execute(db);
+          },
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_HOTPATH_STORAGE' });
+    await storage.close();
+  });
+});
+
+describe.runIf(hasPostgres)('PostgresStorage specifics', () => {
+  let schema: Awaited<ReturnType<typeof freshPgSchema>>;
+  beforeAll(async () => {
+    schema = await freshPgSchema('hp_feat');
+  });
+  afterAll(async () => {
+    await schema?.drop();
+  });
+
+  it('statementTimeoutMs cancels slow statements with StorageError; the pool keeps working', async () => {
+    const storage = new PostgresStorage({ connectionString: schema.url, max: 2, statementTimeoutMs: 100 });
+    const error = await storage.sql?.query('SELECT pg_sleep(2)').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_HOTPATH_STORAGE' });
+    expect(((error as Error).cause as { code?: string }).code).toBe('57014');
+    expect((await storage.health()).ok).toBe(true);
+    await storage.close();
+  });
+
+  it('stats report the pool; the pool never exceeds max; waiting callers are counted', async () => {
+    const storage = new PostgresStorage({ connectionString: schema.url, max: 3, idleTimeoutMs: 1000 });
+    await storage.put('pool', { id: 'a' });
+    let peakTotal = 0;
+    let peakWaiting = 0;
+    const calls = Array.from({ length: 30 }, () =>
+      storage.sql?.query('SELECT pg_sleep(0.02)').then(() => {
+        const s = storage.stats();
+        peakTotal = Math.max(peakTotal, s.total);
+        peakWaiting = Math.max(peakWaiting, s.waiting);
+      }),
+    );
+    const during = storage.stats();
+    await Promise.all(calls);
+    expect(during.waiting).toBeGreaterThan(0);
+    expect(peakTotal).toBeLessThanOrEqual(3);
+    expect(peakWaiting).toBeGreaterThanOrEqual(0);
+    const after = storage.stats();
+    expect(after.waiting).toBe(0);
+    expect(after.total).toBeLessThanOrEqual(3);
+    await storage.close();
+    await storage.close();
+  });
+
+  it('schema option qualifies tables; db and migrate work on the same pool', async () => {
+    const storage = new PostgresStorage({ connectionString: schema.url, schema: schema.schema, tablePrefix: 'app_' });
+    await storage.put('things', { id: 't' });
+    const rows = await storage.sql?.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2',
+      [schema.schema, 'app_things'],
+    );
+    expect(rows).toEqual([{ n: 1 }]);
+    expect(await storage.collections()).toEqual(['things']);
+    await storage.migrate({
+      '001': {
+        async up(db: Kysely<unknown>) {
+          await db.schema
+            .createTable('accounts')
+            .addColumn('id', 'serial', (c) => c.primaryKey())
+            .execute();
+        },
+      },
+    });
+    await storage.db.insertInto('accounts').defaultValues().execute();
+    expect(await storage.db.selectFrom('accounts').selectAll().execute()).toEqual([{ id: 1 }]);
+    await storage.close();
+  });
+});
+
+describe('imports without the drivers installed', () => {
+  it('hotpath/storage loads, MemoryStorage works, SQL backends name the package to install', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      'test/storage/fixtures/no-drivers.ts',
+    ]);
+    expect(stdout.trim().split('\n')).toEqual([
+      'better-sqlite3: esm blocked, cjs blocked',
+      'pg: esm blocked, cjs blocked',
+      'memory ok {"id":"x"}',
+      'ERR_HOTPATH_CONFIG SqliteStorage needs the "better-sqlite3" package: run `npm install better-sqlite3`',
+      'ERR_HOTPATH_CONFIG PostgresStorage needs the "pg" package: run `npm install pg`',
+    ]);
+  });
+});
