@@ -262,6 +262,7 @@ export class JobQueue<
 
   #pumping = false;
   #pumpAgain = false;
+  #pumpScheduled = false;
   #pollTimer: TimerHandle | undefined;
   #heartbeatTimer: TimerHandle | undefined;
   #maintenanceTimer: TimerHandle | undefined;
@@ -773,7 +774,14 @@ export class JobQueue<
       this.#pumpAgain = true;
       return;
     }
-    void this.#pump();
+    if (this.#pumpScheduled) return;
+    // Slots freed by one completion batch all wake the pump in the same tick: one claim fills them all.
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      if (!this.#pumping) void this.#pump();
+      else this.#pumpAgain = true;
+    });
   }
 
   async #pump(): Promise<void> {
@@ -1269,7 +1277,7 @@ export class JobQueue<
           const job = buildJob(
             local.type,
             null,
-            local.options,
+            { ...local.options, runAt: row.nextRunAt },
             now,
             sortableId(now),
             this.#defaultKeyRetentionMs,

@@ -1,0 +1,78 @@
+/** Many processes on one PostgreSQL queue: three workers share 5,000 jobs, two processes share a schedule. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JobQueue } from 'hotpath/queue';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresStorage } from '../../src/storage/index.js';
+import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { eventually } from './conformance-suite.js';
+import { readRuns, startWorker, stopWorker } from './fixtures/processes.js';
+
+describe.runIf(hasPostgres)('many processes: postgres', () => {
+  let schema: Awaited<ReturnType<typeof freshPgSchema>>;
+  let dir: string;
+  beforeAll(async () => {
+    schema = await freshPgSchema('queue_chaos');
+    dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-chaos-'));
+  });
+  afterAll(async () => {
+    await schema.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const withFreshSchema = async (fn: (url: string) => Promise<void>): Promise<void> => {
+    const own = await freshPgSchema('queue_chaos');
+    try {
+      await fn(own.url);
+    } finally {
+      await own.drop();
+    }
+  };
+
+  it('three worker processes on one queue run each of 5,000 jobs exactly once', async () => {
+    await withFreshSchema(async (url) => {
+      const storage = new PostgresStorage({ connectionString: url, max: 2 });
+      const producer = new JobQueue({ storage });
+      const log = join(dir, 'three.log');
+      const ids = await producer.enqueueMany(Array.from({ length: 5_000 }, (_, i) => ({ type: 'chaos', data: i })));
+      const env = { BACKEND: 'postgres', DB: url, LOG: log, CONCURRENCY: '100', JOB_MS: '0' };
+      const workers = await Promise.all([startWorker(env), startWorker(env), startWorker(env)]);
+      await eventually(async () => (await producer.health()).counts.succeeded === 5_000, 60_000);
+      await Promise.all(workers.map(stopWorker));
+      const runs = readRuns(log);
+      expect(runs).toHaveLength(5_000);
+      expect(new Set(runs.map((run) => run.id))).toEqual(new Set(ids));
+      expect(runs.every((run) => run.attempt === 1)).toBe(true);
+      // All three took part (SKIP LOCKED lets them claim side by side).
+      expect(new Set(runs.map((run) => run.pid)).size).toBe(3);
+      await producer.close();
+      await storage.close();
+    });
+  });
+
+  it('two processes running one schedule fire each tick once, and a restart fires no tick twice', async () => {
+    await withFreshSchema(async (url) => {
+      const storage = new PostgresStorage({ connectionString: url, max: 2 });
+      const log = join(dir, 'ticks.log');
+      const env = { BACKEND: 'postgres', DB: url, LOG: log, SCHEDULE_EVERY_MS: '100', POLL_MS: '50' };
+      const [a, b] = await Promise.all([startWorker(env), startWorker(env)]);
+      await eventually(() => readRuns(log).length >= 10, 30_000);
+      await stopWorker(a);
+      const restarted = await startWorker(env); // a restart while the other keeps going
+      await eventually(() => readRuns(log).length >= 20, 30_000);
+      await Promise.all([stopWorker(b), stopWorker(restarted)]);
+      const rows = await storage.sql?.query<{ run_at: string; n: string }>(
+        "SELECT run_at, count(*) AS n FROM hotpath_jobs WHERE type = 'tick' GROUP BY run_at",
+      );
+      expect(rows?.length).toBeGreaterThanOrEqual(20);
+      for (const row of rows ?? []) {
+        expect(Number(row.n)).toBe(1);
+        expect(Number(row.run_at) % 100).toBe(0); // aligned ticks
+      }
+      const runs = readRuns(log);
+      expect(new Set(runs.map((run) => run.id)).size).toBe(runs.length);
+      await storage.close();
+    });
+  });
+});
