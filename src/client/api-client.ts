@@ -5,7 +5,8 @@
  * dedupe and GET response caching.
  * @module
  */
-import { Pool } from 'undici';
+import { setMaxListeners } from 'node:events';
+import { type Dispatcher, Pool } from 'undici';
 import {
   abortReason,
   backoffDelay,
@@ -34,12 +35,11 @@ import { responseTtlMs } from './cache-policy.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { CachedResponse, ClientRateLimiter, LimiterAcquireOptions, ResponseCache } from './collaborators.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
+import { BodyTooLargeSignal, Exchange } from './exchange.js';
 import { appendQuery, type BaseUrl, joinPath, parseBaseUrl, type Query, routeTemplate } from './request-url.js';
 import { ResponseParseError } from './response-parse-error.js';
+import type { ClientResponse, ResponseHeaders } from './response-types.js';
 import { hasServerFeedback, parseServerFeedback } from './server-feedback.js';
-
-/** Response headers as undici delivers them: lower-case names. */
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 /** Retry options of the client: the shared backoff shape plus which requests may be retried. */
 export interface ClientRetryOptions extends Partial<RetryOptions> {
@@ -86,6 +86,8 @@ export interface APIClientOptions {
   connectTimeoutMs?: number;
   /** Identical GETs in flight at once share one request (default false). */
   dedupe?: boolean;
+  /** Largest success body read, in bytes; a larger one fails with `ResponseParseError` (default 64 MiB). */
+  maxResponseBytes?: number;
   /** Receives `client.request <METHOD> <route>` latencies (whole call, retries included). */
   profiler?: LatencyRecorder;
   /** Receives debug lines for retries (URLs redacted, never headers). */
@@ -124,13 +126,6 @@ export interface RequestOptions {
   priority?: number;
   /** Limiter weight (units this request consumes). */
   weight?: number;
-}
-
-/** What {@link APIClient.request} resolves with. */
-export interface ClientResponse<T> {
-  status: number;
-  headers: ResponseHeaders;
-  data: T;
 }
 
 /** Counters of an {@link APIClient}; plain numbers. */
@@ -227,9 +222,10 @@ const RETRYABLE_ERROR_CODES = new Set([
   'EHOSTUNREACH',
   'EAI_AGAIN',
 ]);
-/** Error bodies kept for {@link HttpError}: 8 KiB read, the rest drained (up to 1 MiB) so the socket is reused. */
-const MAX_ERROR_BODY_BYTES = 8192;
-const MAX_DRAIN_BYTES = 1_048_576;
+/** Deadline buckets for limiter/gate waits share one AbortSignal per 50 ms (see #deadlineSignal). */
+const DEADLINE_BUCKET_MS = 50;
+/** Marks a TimeoutError raised by the total budget (as opposed to one attempt's). */
+const TOTAL = Symbol('hotpath.client.totalTimeout');
 /** Profiler names per client: 256 distinct routes is plenty for one upstream API; more means ids leak in. */
 const MAX_ROUTE_NAMES = 256;
 const MAX_ROUTE_MEMO = 2048;
@@ -239,8 +235,8 @@ const MAX_SHARED = 10_000;
 const CLIENT_SCHEMA = {
   baseUrl: { type: 'string', required: true, nonEmpty: true, maxLength: 2048 },
   headers: { type: 'object' },
-  timeoutMs: { type: 'number', min: 0, exclusiveMin: true, max: 86_400_000, allowInfinity: true },
-  attemptTimeoutMs: { type: 'number', min: 0, exclusiveMin: true, max: 86_400_000, allowInfinity: true },
+  timeoutMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
+  attemptTimeoutMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
   retry: { type: 'any' },
   rateLimiter: { type: 'object' },
   cache: { type: 'object' },
@@ -252,6 +248,7 @@ const CLIENT_SCHEMA = {
   keepAliveTimeoutMs: { type: 'number', min: 1, max: 3_600_000 },
   connectTimeoutMs: { type: 'number', min: 1, max: 600_000 },
   dedupe: { type: 'boolean' },
+  maxResponseBytes: { type: 'number', min: 1, integer: true, max: 2_147_483_647 },
   profiler: { type: 'object' },
   logger: { type: 'object' },
   clock: { type: 'object' },
@@ -274,6 +271,8 @@ const REQUEST_SCHEMA = {
   weight: { type: 'number', min: 0 },
 } as const;
 
+/** Node timers cannot wait longer (2^31-1 ms, about 24.8 days; longer fires at once): longer budgets arm no timer. */
+const MAX_TIMER_MS = 2_147_483_647;
 /** What undici accepts in a request path (printable Latin-1, no spaces). */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 
@@ -347,32 +346,8 @@ function errorCode(error: unknown): string | undefined {
   return cause === undefined ? undefined : errorCode(cause);
 }
 
-async function readBoundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  let drained = 0;
-  for await (const chunk of body) {
-    if (kept < MAX_ERROR_BODY_BYTES) {
-      chunks.push(chunk);
-      kept += chunk.length;
-    } else if ((drained += chunk.length) > MAX_DRAIN_BYTES) {
-      break; // leaving the loop destroys the body; a fresh socket is cheaper than reading megabytes
-    }
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text.length > MAX_ERROR_BODY_BYTES ? text.slice(0, MAX_ERROR_BODY_BYTES) : text;
-}
-
 function isCachedResponse(value: unknown): value is CachedResponse {
   return value !== null && typeof value === 'object' && typeof (value as CachedResponse).status === 'number';
-}
-
-/** Per-attempt abort controller with one timer; `timeoutError` tells our timeout from other aborts. */
-interface AttemptControl {
-  controller: AbortController;
-  timer: TimerHandle | undefined;
-  timeoutError: TimeoutError | undefined;
-  isTotal: boolean;
 }
 
 /**
@@ -407,6 +382,8 @@ export class APIClient implements AsyncDisposable {
   readonly #pathNames = new Map<string, Map<string, string>>();
   readonly #routeNames = new Map<string, Map<string, string>>();
   readonly #distinctNames = new Set<string>();
+  readonly #deadlineBuckets = new Map<number, { controller: AbortController; timer: TimerHandle }>();
+  readonly #maxResponseBytes: number;
   #closing: Promise<void> | undefined;
   #isClosed = false;
   #requests = 0;
@@ -458,6 +435,7 @@ export class APIClient implements AsyncDisposable {
         ? undefined
         : new ConcurrencyGate(maxConcurrent, options.maxQueued ?? 10_000);
     this.#shared = options.dedupe ? new Map() : undefined;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 67_108_864;
     this.#profiler = options.profiler;
     this.#logger = options.logger ?? silentLogger;
     this.#pool = new Pool(this.#base.origin, {
@@ -506,7 +484,8 @@ export class APIClient implements AsyncDisposable {
     }
     const extraHeaders =
       options.headers === undefined ? undefined : checkHeaders('APIClient.request.headers', options.headers);
-    const name = this.#metricName(verb, path, options.route);
+    // Names are only built when someone records them.
+    const name = this.#profiler === undefined ? '' : this.#metricName(verb, path, options.route);
 
     if (verb !== 'GET' || (this.#cache === undefined && this.#shared === undefined)) {
       return this.#execute(this.#prepare(verb, target, options, extraHeaders, signal), name) as Promise<
@@ -591,6 +570,8 @@ export class APIClient implements AsyncDisposable {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#isClosed = true;
+      for (const { timer } of this.#deadlineBuckets.values()) this.#clock.clearTimeout(timer);
+      this.#deadlineBuckets.clear();
       this.#closing = this.#pool.close();
     }
     return this.#closing;
@@ -672,7 +653,8 @@ export class APIClient implements AsyncDisposable {
   }
 
   async #execute(call: Call, name: string): Promise<ClientResponse<unknown>> {
-    const started = performance.now();
+    const profiler = this.#profiler;
+    const started = profiler === undefined ? 0 : performance.now();
     this.#requests++;
     this.#inFlight++;
     let isError = true;
@@ -684,7 +666,7 @@ export class APIClient implements AsyncDisposable {
       this.#inFlight--;
       if (isError) this.#failed++;
       else this.#succeeded++;
-      this.#profiler?.record(name, performance.now() - started, isError);
+      profiler?.record(name, performance.now() - started, isError);
     }
   }
 
@@ -787,74 +769,81 @@ export class APIClient implements AsyncDisposable {
       }
     }
     const clock = this.#clock;
-    const control: AttemptControl = {
-      controller: new AbortController(),
-      timer: undefined,
-      timeoutError: undefined,
-      isTotal: false,
-    };
-    const signal = control.controller.signal;
+    const exchange = new Exchange(this.#maxResponseBytes);
     const callerSignal = call.signal;
-    const onCallerAbort =
-      callerSignal === undefined ? undefined : () => control.controller.abort(abortReason(callerSignal));
-    if (callerSignal !== undefined) callerSignal.addEventListener('abort', onCallerAbort as () => void, { once: true });
+    let onCallerAbort: (() => void) | undefined;
+    if (callerSignal !== undefined) {
+      onCallerAbort = () => exchange.abort(abortReason(callerSignal));
+      callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    }
     const gate = this.#gate;
     const limiter = this.#limiter;
+    let timer: TimerHandle | undefined;
+    let isTotalTimer = false;
     let holdsGate = false;
     let release: (() => void) | undefined;
     let isJudged = breaker === undefined;
     let wasSent = false;
     try {
-      if ((gate !== undefined || limiter !== undefined) && call.deadline !== Number.POSITIVE_INFINITY) {
+      if (gate !== undefined || limiter !== undefined) {
         // Waiting in line counts against the total budget only, not the attempt's.
-        this.#arm(control, call, attempt, call.deadline - clock.now(), true);
-      }
-      if (gate !== undefined) {
-        const wait = gate.enter(signal);
-        if (wait !== undefined) await wait;
-        holdsGate = true;
-      }
-      if (limiter !== undefined) {
-        release = await limiter.acquire(
-          call.limiterOptions === undefined ? { signal } : { ...call.limiterOptions, signal },
-        );
+        const waitMs = call.deadline - clock.now();
+        if (waitMs <= MAX_TIMER_MS) {
+          timer = this.#arm(exchange, call, attempt, waitMs, true);
+          isTotalTimer = true;
+        }
+        const waitSignal = callerSignal ?? this.#deadlineSignal(call.deadline);
+        if (gate !== undefined) {
+          const wait = gate.enter(waitSignal);
+          if (wait !== undefined) await this.#raceWait(exchange, wait, () => gate.release());
+          holdsGate = true;
+        }
+        if (limiter !== undefined) {
+          const options = call.limiterOptions;
+          const acquiring = limiter.acquire(
+            waitSignal === undefined
+              ? options
+              : options === undefined
+                ? { signal: waitSignal }
+                : { ...options, signal: waitSignal },
+          );
+          release = await this.#raceWait(exchange, acquiring, (lateRelease) => lateRelease());
+        }
       }
       const remainingMs = call.deadline - clock.now();
       if (remainingMs <= 0) {
-        call.isExpired = true;
         this.#timeouts++;
-        throw new TimeoutError(this.#timeoutMessage(call, attempt, true), call.timeoutMs);
+        throw new TimeoutError(this.#timeoutMessage(call, attempt, true, call.timeoutMs), call.timeoutMs);
       }
       const isTotal = remainingMs <= call.attemptTimeoutMs;
       const budgetMs = isTotal ? remainingMs : call.attemptTimeoutMs;
-      if (budgetMs !== Number.POSITIVE_INFINITY && (control.timer === undefined || !isTotal)) {
-        if (control.timer !== undefined) clock.clearTimeout(control.timer);
-        this.#arm(control, call, attempt, budgetMs, isTotal);
+      if (budgetMs <= MAX_TIMER_MS && !(isTotal && isTotalTimer)) {
+        if (timer !== undefined) clock.clearTimeout(timer);
+        timer = this.#arm(exchange, call, attempt, budgetMs, isTotal);
       }
       this.#attempts++;
       wasSent = true;
-      const response = await this.#pool.request({
+      await exchange.send(this.#pool, {
         path: call.path,
-        method: call.method,
+        method: call.method as Dispatcher.HttpMethod,
         headers: call.headers,
         body: call.body,
-        signal,
       });
-      const status = response.statusCode;
-      const headers = response.headers;
+      const status = exchange.status;
+      const headers = exchange.headers;
       const serverWaitMs =
         status === 429 || status === 503 || hasServerFeedback(headers)
           ? this.#applyFeedback(status, headers, attempt)
           : undefined;
       if (status < 400) {
-        const data = await this.#readBody(call, response.body, status, headers);
+        const data = this.#readBody(call, exchange);
         if (!isJudged) {
           isJudged = true;
           breaker?.success(isProbe);
         }
         return { status, headers, data, errorBody: undefined, serverWaitMs };
       }
-      const errorBody = await readBoundedText(response.body);
+      const errorBody = exchange.text();
       if (!isJudged) {
         isJudged = true;
         if (status >= 500) breaker?.failure(isProbe);
@@ -872,75 +861,133 @@ export class APIClient implements AsyncDisposable {
       }
       return { status, headers, data, errorBody, serverWaitMs };
     } catch (error) {
-      let reason = error;
-      if (control.timeoutError !== undefined) {
-        reason = control.timeoutError;
-        if (control.isTotal) call.isExpired = true;
-      } else if (callerSignal?.aborted) {
-        reason = abortReason(callerSignal);
-      }
+      let reason = exchange.abortReason ?? error;
+      if (reason instanceof TimeoutError && (reason as TimeoutError & { [TOTAL]?: boolean })[TOTAL])
+        call.isExpired = true;
+      if (reason instanceof BodyTooLargeSignal) reason = this.#tooLarge(call, exchange, reason);
+      const isCallerAbort = callerSignal?.aborted === true && reason === abortReason(callerSignal);
       if (!isJudged) {
-        const isVerdict = wasSent && !callerSignal?.aborted && !(error instanceof ResponseParseError);
+        const isVerdict = wasSent && !isCallerAbort && !(reason instanceof ResponseParseError);
         if (isVerdict) breaker?.failure(isProbe);
         else breaker?.cancel(isProbe);
       }
       throw reason;
     } finally {
-      if (control.timer !== undefined) clock.clearTimeout(control.timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       if (onCallerAbort !== undefined) callerSignal?.removeEventListener('abort', onCallerAbort);
       release?.();
       if (holdsGate) gate?.release();
     }
   }
 
-  #arm(control: AttemptControl, call: Call, attempt: number, budgetMs: number, isTotal: boolean): void {
-    control.isTotal = isTotal;
-    control.timer = this.#clock.setTimeout(
+  /**
+   * Waits for `promise` unless the exchange is aborted first. A slot granted after the abort is handed
+   * straight back through `giveBack`, so an abandoned wait never holds a limiter or gate slot.
+   */
+  #raceWait<T>(exchange: Exchange, promise: Promise<T>, giveBack: (value: T) => void): Promise<T> {
+    if (exchange.isAborted) {
+      promise.then(giveBack, () => {});
+      return Promise.reject(exchange.abortReason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      exchange.waitReject = reject;
+      promise.then(
+        (value) => {
+          exchange.waitReject = undefined;
+          if (exchange.isAborted) giveBack(value);
+          else resolve(value);
+        },
+        (error: unknown) => {
+          exchange.waitReject = undefined;
+          reject(exchange.abortReason ?? error);
+        },
+      );
+    });
+  }
+
+  /**
+   * A signal shared by every call whose deadline falls in the same 50 ms bucket, so limiter and gate
+   * waits are cancelled near their deadline without an AbortController per request (the exact
+   * deadline is enforced by the attempt's own timer; this only cleans the waiting line up, ≤ 50 ms late).
+   */
+  #deadlineSignal(deadline: number): AbortSignal | undefined {
+    const now = this.#clock.now();
+    if (deadline - now > MAX_TIMER_MS) return undefined;
+    const bucket = Math.ceil(deadline / DEADLINE_BUCKET_MS) * DEADLINE_BUCKET_MS;
+    let entry = this.#deadlineBuckets.get(bucket);
+    if (entry === undefined) {
+      const controller = new AbortController();
+      setMaxListeners(0, controller.signal); // thousands of waiters may share one bucket
+      const timer = this.#clock.setTimeout(
+        () => {
+          this.#deadlineBuckets.delete(bucket);
+          controller.abort(new TimeoutError('APIClient: timeoutMs ran out while waiting for a slot', 0));
+        },
+        bucket - now,
+        { unref: true },
+      );
+      entry = { controller, timer };
+      this.#deadlineBuckets.set(bucket, entry);
+    }
+    return entry.controller.signal;
+  }
+
+  #arm(exchange: Exchange, call: Call, attempt: number, budgetMs: number, isTotal: boolean): TimerHandle {
+    return this.#clock.setTimeout(
       () => {
-        control.timer = undefined;
         this.#timeouts++;
         // The message (and its URL redaction) is built only when a timeout really fires.
-        control.timeoutError = new TimeoutError(
+        const error = new TimeoutError(
           this.#timeoutMessage(call, attempt, isTotal, budgetMs),
           isTotal ? call.timeoutMs : budgetMs,
         );
-        control.controller.abort(control.timeoutError);
+        if (isTotal) (error as TimeoutError & { [TOTAL]?: boolean })[TOTAL] = true;
+        exchange.abort(error);
       },
       Math.max(0, budgetMs),
     );
   }
 
-  #timeoutMessage(call: Call, attempt: number, isTotal: boolean, budgetMs = 0): string {
+  #timeoutMessage(call: Call, attempt: number, isTotal: boolean, budgetMs: number): string {
     const url = redactUrl(this.#base.origin + call.path);
     return isTotal
       ? `${call.method} ${url} timed out after timeoutMs ${call.timeoutMs} (attempt ${attempt})`
       : `${call.method} ${url}: attempt ${attempt} timed out after attemptTimeoutMs ${Math.round(budgetMs)}`;
   }
 
-  async #readBody(
-    call: Call,
-    body: { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> },
-    status: number,
-    headers: ResponseHeaders,
-  ): Promise<unknown> {
-    if (call.responseType === 'bytes') return new Uint8Array(await body.arrayBuffer());
-    const text = await body.text();
+  #readBody(call: Call, exchange: Exchange): unknown {
+    if (call.responseType === 'bytes') return exchange.bytesView();
+    const text = exchange.text();
     if (call.responseType === 'text') return text;
     if (text.length === 0) return undefined;
     try {
       return JSON.parse(text);
     } catch (cause) {
-      const contentType = headers['content-type'];
+      const contentType = exchange.headers['content-type'];
       throw new ResponseParseError({
-        status,
+        status: exchange.status,
         method: call.method,
         url: this.#base.origin + call.path,
         body: text,
-        headers,
+        headers: exchange.headers,
         contentType: typeof contentType === 'string' ? contentType : '',
         cause,
       });
     }
+  }
+
+  #tooLarge(call: Call, exchange: Exchange, signal: BodyTooLargeSignal): ResponseParseError {
+    const contentType = exchange.headers['content-type'];
+    return new ResponseParseError({
+      status: exchange.status,
+      method: call.method,
+      url: this.#base.origin + call.path,
+      body: exchange.text(),
+      headers: exchange.headers,
+      contentType: typeof contentType === 'string' ? contentType : '',
+      cause: signal,
+      message: `${call.method} ${redactUrl(this.#base.origin + call.path)}: the response body exceeded maxResponseBytes ${signal.limitBytes}`,
+    });
   }
 
   /** Feeds what the server said to the limiter; returns the wait it asked for (ms), if any. */

@@ -8,10 +8,8 @@ export {
   APIClient,
   type APIClientOptions,
   type APIClientStats,
-  type ClientResponse,
   type ClientRetryOptions,
   type RequestOptions,
-  type ResponseHeaders,
 } from './api-client.js';
 export { responseTtlMs } from './cache-policy.js';
 export {
@@ -23,6 +21,7 @@ export {
 export type { CachedResponse, ClientRateLimiter, LimiterAcquireOptions, ResponseCache } from './collaborators.js';
 export { appendQuery, type Query, type QueryValue, routeTemplate } from './request-url.js';
 export { ResponseParseError } from './response-parse-error.js';
+export type { ClientResponse, ResponseHeaders } from './response-types.js';
 export {
   type HeaderSource,
   hasServerFeedback,

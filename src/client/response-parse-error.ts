@@ -9,7 +9,8 @@ import { HttpError, type HttpErrorInit } from '../core/index.js';
 const MAX_RAW_CHARS = 65_536;
 
 /**
- * The server answered, but the body could not be parsed as JSON. Extends {@link HttpError}
+ * The server answered, but the body could not be read as asked: not valid JSON, or larger than
+ * `maxResponseBytes`. Extends {@link HttpError}
  * (code `ERR_HOTPATH_HTTP`), so `status`, `url` and a bounded `body` are there; `rawText` keeps up to
  * 64 KiB of the text for diagnosis.
  */
@@ -19,7 +20,7 @@ export class ResponseParseError extends HttpError {
   /** The raw body text, at most 64 KiB. */
   readonly rawText: string;
 
-  constructor(init: HttpErrorInit & { contentType: string; cause: unknown }) {
+  constructor(init: HttpErrorInit & { contentType: string; cause: unknown; message?: string }) {
     super(init);
     const raw = init.body ?? '';
     this.contentType = init.contentType;
@@ -27,8 +28,9 @@ export class ResponseParseError extends HttpError {
     const reason = init.cause instanceof Error ? init.cause.message : String(init.cause);
     const preview = raw.length > 120 ? `${raw.slice(0, 120)}…` : raw;
     this.message =
+      init.message ??
       `${this.method} ${this.url}: expected a JSON body but got ${this.contentType || 'no content type'} ` +
-      `(HTTP ${this.status}, ${raw.length} chars): ${reason}; body starts with ${JSON.stringify(preview)}`;
+        `(HTTP ${this.status}, ${raw.length} chars): ${reason}; body starts with ${JSON.stringify(preview)}`;
   }
 
   override toJSON(): Record<string, unknown> {

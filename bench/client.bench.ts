@@ -1,0 +1,137 @@
+/**
+ * APIClient throughput: keep-alive GET of a small JSON document at concurrency 32 against a local
+ * node:http server running in a child process (so the server does not share our event loop).
+ * Ours runs with retries, a rate limiter and a circuit breaker configured but never firing.
+ * Anchors: undici Pool.request (the floor we build on), undici.request, global fetch, axios, got, ky.
+ * Targets (issue #5): ≥ 0.9× Pool.request, ≥ 3× fetch, got and axios.
+ */
+import { spawn } from 'node:child_process';
+import { Agent as HttpAgent } from 'node:http';
+import axios from 'axios';
+import got from 'got';
+import ky from 'ky';
+import { Pool, request as undiciRequest } from 'undici';
+import { APIClient, type ClientRateLimiter } from '../src/client/index.js';
+import { compareRuns } from './harness.js';
+
+const CONCURRENCY = 32;
+const REQUESTS_PER_RUN = 8_000;
+
+const SERVER = `
+const http = require('node:http');
+const body = JSON.stringify({ id: 42, symbol: 'AAPL', price: 189.25, volume: 51234567, tags: ['tech', 'nasdaq'], ts: '2026-01-15T12:00:00Z' });
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.on('disconnect', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+
+const child = spawn(process.execPath, ['-e', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+const port = await new Promise<number>((resolve, reject) => {
+  child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+  child.once('error', reject);
+});
+const origin = `http://127.0.0.1:${port}`;
+const url = `${origin}/quote`;
+
+/** A limit that never binds: the real RateLimiter when it has landed, else an always-open structural one. */
+async function makeLimiter(): Promise<{ limiter: ClientRateLimiter; kind: string }> {
+  try {
+    const module = (await import('../src/ratelimit/index.js')) as {
+      RateLimiter?: new (options: { limit: number; intervalMs: number }) => ClientRateLimiter;
+    };
+    if (module.RateLimiter) {
+      return {
+        limiter: new module.RateLimiter({ limit: 1_000_000_000, intervalMs: 1000 }),
+        kind: 'hotpath RateLimiter',
+      };
+    }
+  } catch {
+    // not landed yet
+  }
+  const release = () => {};
+  return {
+    limiter: { acquire: () => Promise.resolve(release), penalize: () => {} },
+    kind: 'always-open stub (ratelimit module not available)',
+  };
+}
+const { limiter, kind } = await makeLimiter();
+console.log(`server: child process on ${origin}; ours uses limiter: ${kind}`);
+
+const ours = new APIClient({
+  baseUrl: origin,
+  connections: CONCURRENCY,
+  retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 2000 },
+  rateLimiter: limiter,
+  circuitBreaker: { failureThreshold: 5, halfOpenAfterMs: 10_000 },
+  timeoutMs: 10_000,
+  attemptTimeoutMs: 5_000,
+});
+const pool = new Pool(origin, { connections: CONCURRENCY });
+const nodeAgent = new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY });
+const axiosClient = axios.create({ httpAgent: nodeAgent });
+const gotClient = got.extend({ agent: { http: nodeAgent } });
+
+/** Client-process CPU per request (µs), median over rounds: steadier than req/s on a shared machine. */
+const cpuSamples = new Map<string, number[]>();
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] as number;
+}
+
+async function run(name: string, fn: () => Promise<unknown>): Promise<{ ops: number; extra: Record<string, string> }> {
+  const cpuStart = process.cpuUsage();
+  let started = 0;
+  let checksum = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (started++ < REQUESTS_PER_RUN) {
+        const data = (await fn()) as { id: number };
+        checksum += data.id;
+      }
+    }),
+  );
+  if (checksum !== REQUESTS_PER_RUN * 42) throw new Error(`bad checksum ${checksum}`);
+  const cpu = process.cpuUsage(cpuStart);
+  const samples = cpuSamples.get(name) ?? [];
+  samples.push((cpu.user + cpu.system) / REQUESTS_PER_RUN);
+  cpuSamples.set(name, samples);
+  return { ops: REQUESTS_PER_RUN, extra: { 'client CPU µs/req (median)': medianOf(samples).toFixed(1) } };
+}
+
+await compareRuns(
+  `keep-alive GET + JSON, concurrency ${CONCURRENCY}, ${REQUESTS_PER_RUN} requests per run (req/s)`,
+  {
+    'hotpath APIClient (retry+limiter+breaker)': () => run('ours', () => ours.get('/quote')),
+    'undici Pool.request': () =>
+      run('pool', async () => {
+        const { body } = await pool.request({ path: '/quote', method: 'GET' });
+        return body.json();
+      }),
+    'undici.request': () =>
+      run('request', async () => {
+        const { body } = await undiciRequest(url);
+        return body.json();
+      }),
+    'global fetch': () =>
+      run('fetch', async () => {
+        const response = await fetch(url);
+        return response.json();
+      }),
+    axios: () => run('axios', async () => (await axiosClient.get(url)).data),
+    got: () => run('got', () => gotClient.get(url).json()),
+    ky: () => run('ky', () => ky.get(url).json()),
+  },
+  { rounds: 5 },
+);
+
+await ours.close();
+await pool.close();
+nodeAgent.destroy();
+child.stdin.end();
+child.kill();
