@@ -732,8 +732,9 @@ export class RateLimiter implements AsyncDisposable {
     }
   }
 
+  /** Starts a waiter that was admitted at `now` (the time its units were stamped). */
   #startWaiter(waiter: Waiter, now: number): void {
-    this.#profiler?.record('ratelimit.wait', (Number.isNaN(now) ? this.#clock.now() : now) - waiter.enqueuedAt);
+    this.#profiler?.record('ratelimit.wait', now - waiter.enqueuedAt);
     if (waiter.fn !== undefined) {
       waiter.resolve(this.#run(waiter.fn, waiter.weight, now));
       return;
@@ -776,10 +777,9 @@ export class RateLimiter implements AsyncDisposable {
     if (answer === 0) {
       if (isWaiting && !this.#closed) {
         this.#take(waiter);
-        const now = this.#clock.now();
-        this.#commit(waiter.weight, now);
-        // NaN: no restamp; a network store keeps the time of its own reservation.
-        this.#startWaiter(waiter, Number.NaN);
+        this.#commit(waiter.weight, this.#clock.now());
+        // The store stamped the start at `reservedAt`, one round trip ago: restamping moves it to now.
+        this.#startWaiter(waiter, reservedAt);
       } else {
         this.#refund(waiter.weight, reservedAt);
       }

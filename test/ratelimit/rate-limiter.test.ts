@@ -384,3 +384,62 @@ describe('RateLimiter close and validation', () => {
     expect(limiter.tryAcquire().ok).toBe(true);
   });
 });
+
+describe('RateLimiter timers and profiler', () => {
+  it('uses no timer while the limit does not bind, and one timer however many wait', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1000, intervalMs: 100, clock });
+    const fast = Array.from({ length: 1000 }, (_, i) => limiter.schedule(() => i));
+    expect(clock.pendingTimers).toBe(0);
+    await Promise.all(fast);
+    const waiting = Array.from({ length: 500 }, (_, i) =>
+      limiter.schedule(() => i, { priority: i % 7, weight: 1 + (i % 3) }),
+    );
+    await clock.advance(1);
+    expect(limiter.stats().queued).toBe(500);
+    expect(clock.pendingTimers).toBe(1);
+    for (let i = 0; i < 20 && limiter.stats().queued > 0; i++) {
+      await clock.advance(50);
+      expect(clock.pendingTimers).toBeLessThanOrEqual(1);
+    }
+    await Promise.all(waiting);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('records ratelimit.wait in the profiler: 0 at once, the time in line otherwise', async () => {
+    const clock = new ManualClock();
+    const samples: { name: string; ms: number }[] = [];
+    const profiler = { record: (name: string, ms: number) => void samples.push({ name, ms }) };
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 100, clock, profiler });
+    await limiter.schedule(() => 1);
+    const second = limiter.schedule(() => 2);
+    await clock.advance(100);
+    await second;
+    expect(samples).toEqual([
+      { name: 'ratelimit.wait', ms: 0 },
+      { name: 'ratelimit.wait', ms: 100 },
+    ]);
+  });
+
+  it('logs penalties through the logger', () => {
+    const lines: string[] = [];
+    const logger = {
+      debug: () => {},
+      info: (_obj: object, msg?: string) => void lines.push(msg ?? ''),
+      warn: () => {},
+      error: () => {},
+    };
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 100, clock: new ManualClock(), logger, name: 'quotes' });
+    limiter.penalize(1000);
+    expect(lines).toEqual(['rate limiter paused by penalize()']);
+  });
+
+  it('the upstream budget no longer applies after its reset', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    limiter.updateRemaining(0, 50);
+    expect(limiter.tryAcquire()).toMatchObject({ ok: false, retryAfterMs: 50 });
+    await clock.advance(50);
+    for (let i = 0; i < 10; i++) expect(limiter.tryAcquire().ok).toBe(true);
+  });
+});
