@@ -144,6 +144,19 @@ describe('getOrSet stampede safety', () => {
     await cache.close();
   });
 
+  it('when every waiter has aborted, a later loader failure is counted, not an unhandled rejection', async () => {
+    const cache = new Cache<string>({ max: 10, ttlMs: 60_000, clock: new ManualClock() });
+    const gate = deferred<string>();
+    const controller = new AbortController();
+    const waiting = cache.getOrSet('k', () => gate.promise, { signal: controller.signal });
+    controller.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    gate.reject(new Error('late failure'));
+    await settle();
+    expect(cache.stats()).toMatchObject({ loadErrors: 1, misses: 1, inflight: 0 });
+    await cache.close();
+  });
+
   it('a load still in flight when its key is deleted answers its waiters but is not stored', async () => {
     const cache = new Cache<string>({ max: 10, ttlMs: 60_000, clock: new ManualClock() });
     const gate = deferred<string>();
@@ -290,6 +303,27 @@ describe('grace', () => {
     expect(error).toBeInstanceOf(TimeoutError);
     expect((error as TimeoutError).timeoutMs).toBe(100);
     expect(cache.stats()).toMatchObject({ loadErrors: 2, inflight: 0 });
+    await cache.close();
+  });
+
+  it('within grace, a remembered error (errorTtlMs) serves the stale value and the loader sees staleValue', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, graceMs: 10_000, errorTtlMs: 5_000, clock });
+    await cache.getOrSet('k', () => 'v1');
+    await clock.advance(1_001);
+    const seen: Array<string | undefined> = [];
+    let calls = 0;
+    const failing = ({ staleValue }: { staleValue: string | undefined }) => {
+      calls++;
+      seen.push(staleValue);
+      throw new Error('down');
+    };
+    expect(await cache.getOrSet('k', failing)).toBe('v1');
+    expect(await cache.getOrSet('k', failing)).toBe('v1'); // error remembered: no second call
+    expect(calls).toBe(1);
+    expect(seen).toEqual(['v1']);
+    await clock.advance(5_001);
+    expect(await cache.getOrSet('k', () => 'v2')).toBe('v2');
     await cache.close();
   });
 
