@@ -1,3 +1,4 @@
+import { Cache } from 'hotpath/cache';
 import { APIClient, type CachedResponse, ResponseParseError } from 'hotpath/client';
 import { ClosedError, ConfigError, HttpError, isHotpathError, RateLimitError } from 'hotpath/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +88,15 @@ describe('requests', () => {
     expect(parseError.message).toContain('<html>');
     expect(isHotpathError(parseError, 'ERR_HOTPATH_HTTP')).toBe(true);
     expect(api.stats()).toMatchObject({ failed: 1, retries: 0 });
+  });
+
+  it('refuses a success body larger than maxResponseBytes', async () => {
+    s = await startServer(json(200, { blob: 'y'.repeat(10_000) }));
+    const api = client({ maxResponseBytes: 1000 });
+    const error = await api.get('/big').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ResponseParseError);
+    expect((error as Error).message).toContain('exceeded maxResponseBytes 1000');
+    await expect(client({ maxResponseBytes: 20_000 }).get('/big')).resolves.toMatchObject({ blob: expect.any(String) });
   });
 
   it('bounds the error body kept on HttpError', async () => {
@@ -216,6 +226,18 @@ describe('dedupe and cache', () => {
     await expect(api.get('/err', { retry: false })).rejects.toBeInstanceOf(HttpError);
     expect(store.has('/err')).toBe(false);
     expect(api.stats()).toMatchObject({ cacheHits: 1 });
+  });
+
+  it('works with hotpath Cache as the response cache', async () => {
+    s = await startServer(json(200, { fresh: true }, { 'cache-control': 'max-age=60' }));
+    const cache = new Cache<CachedResponse>({ max: 100, ttlMs: 300_000 });
+    const api = client({ cache });
+    await api.get('/c', { query: { id: 1 } });
+    const response = await api.request('GET', '/c', { query: { id: 1 } });
+    expect(response).toMatchObject({ status: 200, data: { fresh: true } });
+    expect(s.seen).toHaveLength(1);
+    expect(cache.stats()).toMatchObject({ hits: 1 });
+    await cache.close();
   });
 
   it('a cache that throws is counted and bypassed', async () => {

@@ -1,15 +1,20 @@
 import { APIClient } from 'hotpath/client';
 import { HttpError, ManualClock, RateLimitError, TimeoutError } from 'hotpath/core';
+import { RateLimiter } from 'hotpath/ratelimit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drive, until } from './drive.js';
 import { hang, json, type ScriptedServer, startServer } from './scripted-server.js';
-import { PausingLimiter } from './test-limiter.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
 async function server(): Promise<ScriptedServer> {
   const s = await startServer();
   open.push(s);
   return s;
+}
+function limiter(clock: ManualClock): RateLimiter {
+  const l = new RateLimiter({ limit: 1000, intervalMs: 1000, clock });
+  open.unshift(l);
+  return l;
 }
 function client(options: ConstructorParameters<typeof APIClient>[0]): APIClient {
   const c = new APIClient(options);
@@ -138,11 +143,11 @@ describe('server feedback and the shared limiter', () => {
       arrivals.push({ url: req.url ?? '', at: clock.now() });
       json(429, { slow: 'down' }, { 'retry-after': '1' })(req, res, '');
     });
-    const limiter = new PausingLimiter(clock);
+    const shared = limiter(clock);
     const opts = {
       baseUrl: s.url,
       clock,
-      rateLimiter: limiter,
+      rateLimiter: shared,
       retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
       attemptTimeoutMs: 600_000,
       timeoutMs: 900_000,
@@ -150,17 +155,16 @@ describe('server feedback and the shared limiter', () => {
     const a = client(opts);
     const b = client(opts);
     const first = a.get('/first');
-    await until(() => limiter.penalties.length === 1, 'the 429 to be fed back');
+    await until(() => shared.stats().penalties === 1, 'the 429 to be fed back');
     const throttledAt = clock.now();
-    expect(limiter.penalties).toEqual([1000]);
+    expect(shared.stats().pausedForMs).toBe(1000);
     const second = b.get('/second');
     await drive(clock, Promise.all([first, second]));
     expect(arrivals.map((r) => r.url).sort()).toEqual(['/first', '/first', '/second']);
     const later = arrivals.slice(1);
     for (const arrival of later) expect(arrival.at - throttledAt).toBeGreaterThanOrEqual(1000);
-    // Every attempt, the retry included, took a slot from the limiter.
-    expect(limiter.acquired).toBe(3);
-    expect(limiter.released).toBe(3);
+    // Every attempt, the retry included, took a slot from the limiter, and gave it back.
+    expect(shared.stats()).toMatchObject({ started: 3, done: 3, running: 0 });
   });
 
   it('honours an HTTP-date Retry-After the same way', async () => {
@@ -185,25 +189,30 @@ describe('server feedback and the shared limiter', () => {
     const clock = new ManualClock();
     const s = await server();
     s.script(json(429, { quota: 'gone' }, { 'retry-after': '120' }));
-    const limiter = new PausingLimiter(clock);
-    const api = client({ baseUrl: s.url, clock, rateLimiter: limiter, timeoutMs: 5000, retry: FAST });
+    const shared = limiter(clock);
+    const api = client({ baseUrl: s.url, clock, rateLimiter: shared, timeoutMs: 5000, retry: FAST });
     const error = await api.get('/x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitError);
     expect((error as RateLimitError).retryAfterMs).toBe(120_000);
     expect((error as RateLimitError).cause).toBeInstanceOf(HttpError);
     expect(s.seen).toHaveLength(1);
-    expect(limiter.penalties).toEqual([120_000]);
+    expect(shared.stats().pausedForMs).toBe(120_000);
   });
 
-  it('feeds RateLimit remaining/reset to updateRemaining on ordinary responses', async () => {
+  it('RateLimit r=0 on an ordinary response holds the next call until the reset', async () => {
     const clock = new ManualClock();
     const s = await server();
-    s.setDefault(json(200, {}, { ratelimit: '"default";r=7;t=30', 'ratelimit-policy': '"default";q=10;w=60' }));
-    const limiter = new PausingLimiter(clock);
-    const api = client({ baseUrl: s.url, clock, rateLimiter: limiter });
+    const arrivals: number[] = [];
+    s.setDefault((req, res) => {
+      arrivals.push(clock.now());
+      json(200, {}, { ratelimit: '"default";r=0;t=30', 'ratelimit-policy': '"default";q=10;w=60' })(req, res, '');
+    });
+    const shared = limiter(clock);
+    const api = client({ baseUrl: s.url, clock, rateLimiter: shared, attemptTimeoutMs: 600_000, timeoutMs: 900_000 });
     await api.get('/x');
-    expect(limiter.remainingUpdates).toEqual([[7, 30_000]]);
-    expect(limiter.penalties).toEqual([]);
+    expect(shared.stats().penalties).toBe(0); // told, not punished
+    await drive(clock, api.get('/y'), 1000);
+    expect((arrivals[1] as number) - (arrivals[0] as number)).toBeGreaterThanOrEqual(30_000);
   });
 
   it('pauses a limiter without updateRemaining when the quota is exhausted', async () => {
@@ -232,17 +241,19 @@ describe('server feedback and the shared limiter', () => {
       arrivals.push(clock.now());
       json(429, {}, { ratelimit: '"d";r=0;t=3' })(req, res, '');
     });
-    const limiter = new PausingLimiter(clock);
+    const shared = limiter(clock);
     const api = client({
       baseUrl: s.url,
       clock,
-      rateLimiter: limiter,
+      rateLimiter: shared,
       retry: FAST,
       attemptTimeoutMs: 600_000,
       timeoutMs: 900_000,
     });
-    await drive(clock, api.get('/x'), 200);
-    expect(limiter.penalties).toEqual([3000]);
+    const pending = api.get('/x');
+    await until(() => shared.stats().penalties === 1, 'the 429');
+    expect(shared.stats().pausedForMs).toBe(3000);
+    await drive(clock, pending, 200);
     expect((arrivals[1] as number) - (arrivals[0] as number)).toBeGreaterThanOrEqual(3000);
   });
 });
@@ -323,5 +334,46 @@ describe('timeouts', () => {
     controller.abort(new Error('cancelled'));
     await expect(pending).rejects.toThrow('cancelled');
     expect(s.seen).toHaveLength(1);
+  });
+
+  it('a total timeout while waiting for the limiter fails on time and leaves the line', async () => {
+    const s = await server();
+    const tight = new RateLimiter({ limit: 1, intervalMs: 60_000 });
+    open.unshift(tight);
+    const api = client({ baseUrl: s.url, rateLimiter: tight, timeoutMs: 100 });
+    await api.get('/first');
+    const error = await api.get('/second').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toContain('timed out after timeoutMs 100');
+    await until(() => tight.stats().queued === 0, 'the waiter to leave the line');
+    expect(tight.stats()).toMatchObject({ started: 1, aborted: 1, running: 0 });
+    expect(s.seen).toHaveLength(1);
+  });
+
+  it('the caller signal pulls a call out of the limiter line', async () => {
+    const s = await server();
+    const tight = new RateLimiter({ limit: 1, intervalMs: 60_000 });
+    open.unshift(tight);
+    const api = client({ baseUrl: s.url, rateLimiter: tight });
+    await api.get('/first');
+    const controller = new AbortController();
+    const pending = api.get('/second', { signal: controller.signal });
+    await until(() => tight.stats().queued === 1, 'the call to queue');
+    controller.abort(new Error('no longer needed'));
+    await expect(pending).rejects.toThrow('no longer needed');
+    expect(tight.stats()).toMatchObject({ queued: 0, aborted: 1, started: 1 });
+  });
+
+  it('a request queued behind busy connections times out on time, not when a socket frees up', async () => {
+    const s = await server();
+    s.setDefault(hang);
+    const api = client({ baseUrl: s.url, connections: 1, retry: false });
+    const blocker = new AbortController();
+    const first = api.get('/blocker', { signal: blocker.signal, attemptTimeoutMs: 60_000 });
+    await until(() => s.seen.length === 1, 'the first request');
+    await expect(api.get('/queued', { attemptTimeoutMs: 50 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(s.seen).toHaveLength(1); // never reached the server
+    blocker.abort(new Error('done'));
+    await expect(first).rejects.toThrow('done');
   });
 });
