@@ -116,8 +116,11 @@ export interface ListQuery {
 /** A storage backend of the queue. Every method is safe to call from several processes at once. */
 export interface QueueBackend {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
-  /** Creates tables and indexes (idempotent) and connects wake-up hints. */
-  init(): Promise<void>;
+  /**
+   * Creates tables and indexes (idempotent). With `sql` (a caller's open transaction) the statements
+   * run inside it, so a first enqueue inside a transaction does not wait for the lock that transaction holds.
+   */
+  init(sql?: SqlAccess): Promise<void>;
   /**
    * Writes jobs (in one transaction; inside `sql` when given, the caller's transaction) and returns
    * their ids in input order: for a deduped key, the id of the job that holds it.

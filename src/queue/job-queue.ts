@@ -257,6 +257,7 @@ export class JobQueue<
   #busy = 0;
   #state: 'idle' | 'started' | 'stopping' | 'closed' = 'idle';
   #initPromise: Promise<void> | undefined;
+  #initialized = false;
   #stopPromise: Promise<void> | undefined;
   #closePromise: Promise<void> | undefined;
 
@@ -397,7 +398,7 @@ export class JobQueue<
     const now = this.#clock.now();
     const job = buildJob(type, data, options, now, sortableId(now), this.#defaultKeyRetentionMs, 'JobQueue.enqueue');
     const sql = this.#txSql(options?.tx);
-    await this.#init();
+    await this.#init(sql);
     const ids = await this.#backend.insert([job], now, sql);
     const id = ids[0] as string;
     if (id === job.id) {
@@ -446,7 +447,7 @@ export class JobQueue<
     }
     if (jobs.length === 0) return [];
     const sql = this.#txSql(options.tx);
-    await this.#init();
+    await this.#init(sql);
     const ids = await this.#backend.insert(jobs, now, sql);
     for (let i = 0; i < ids.length; i++) if (ids[i] === (jobs[i] as NewJob).id) this.#stats.enqueued++;
     if (wakes && sql === undefined) this.#wake();
@@ -745,12 +746,20 @@ export class JobQueue<
     return sql;
   }
 
-  #init(): Promise<void> {
+  #init(inTx?: SqlAccess): Promise<void> {
+    // Inside a caller's transaction the tables are created on it (waiting for our own connection would
+    // wait for the lock that transaction holds on SQLite); that does not count as done, it may roll back.
+    if (inTx !== undefined && !this.#initialized) return this.#backend.init(inTx);
     if (this.#initPromise === undefined) {
-      this.#initPromise = this.#backend.init().catch((error: unknown) => {
-        this.#initPromise = undefined;
-        throw error;
-      });
+      this.#initPromise = this.#backend.init().then(
+        () => {
+          this.#initialized = true;
+        },
+        (error: unknown) => {
+          this.#initPromise = undefined;
+          throw error;
+        },
+      );
     }
     return this.#initPromise;
   }

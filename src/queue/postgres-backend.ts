@@ -140,13 +140,16 @@ export class PostgresBackend implements QueueBackend {
     this.#sql = sql;
   }
 
-  async init(): Promise<void> {
-    await this.#sql.transaction(async (sql) => {
+  async init(inTx?: SqlAccess): Promise<void> {
+    const create = async (sql: SqlAccess) => {
       // Several processes may start at once: serialise the DDL per schema.
       await sql.query(`SELECT pg_advisory_xact_lock(hashtext('hotpath_queue:' || current_schema()))`);
       for (const statement of SCHEMA) await sql.query(statement);
-    });
-    const rows = await this.#sql.query<{ hash: string }>('SELECT substr(md5(current_schema()), 1, 16) AS hash');
+    };
+    await (inTx ? create(inTx) : this.#sql.transaction(create));
+    const rows = await (inTx ?? this.#sql).query<{ hash: string }>(
+      'SELECT substr(md5(current_schema()), 1, 16) AS hash',
+    );
     const hash = rows[0]?.hash ?? 'public';
     this.#workChannel = `hpq_${hash}`;
     this.#cancelChannel = `hpqc_${hash}`;

@@ -97,10 +97,11 @@ export class SqliteBackend implements QueueBackend {
     this.#sql = sql;
   }
 
-  async init(): Promise<void> {
-    await this.#sql.transaction(async (sql) => {
+  async init(inTx?: SqlAccess): Promise<void> {
+    const create = async (sql: SqlAccess) => {
       for (const statement of SCHEMA) await sql.query(statement);
-    });
+    };
+    await (inTx ? create(inTx) : this.#sql.transaction(create));
   }
 
   async insert(jobs: readonly NewJob[], now: number, sql?: SqlAccess): Promise<string[]> {

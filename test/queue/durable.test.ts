@@ -1,0 +1,131 @@
+/** Behaviour only durable backends have: transactional enqueue and fencing between two workers. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from 'hotpath/core';
+import { JobQueue } from 'hotpath/queue';
+import { describe, expect, it } from 'vitest';
+import { PostgresStorage, SqliteStorage } from '../../src/storage/index.js';
+import type { StorageAdapter } from '../../src/storage/types.js';
+import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { deferred, eventually } from './conformance-suite.js';
+
+interface Backend {
+  name: string;
+  enabled: boolean;
+  open(): Promise<{ storage: StorageAdapter; cleanup(): Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    enabled: true,
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-durable-'));
+      const storage = new SqliteStorage({ filename: join(dir, 'q.db') });
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    enabled: hasPostgres,
+    async open() {
+      const schema = await freshPgSchema('queue_durable');
+      const storage = new PostgresStorage({ connectionString: schema.url, max: 4 });
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await schema.drop();
+        },
+      };
+    },
+  },
+];
+
+for (const backend of BACKENDS) {
+  describe.runIf(backend.enabled)(`durable queue: ${backend.name}`, () => {
+    it('enqueue({ tx }) exists if and only if the transaction commits', async () => {
+      const { storage, cleanup } = await backend.open();
+      const queue = new JobQueue({ storage, pollIntervalMs: 20 });
+      try {
+        // The first call of this queue is inside a transaction: the tables are created in it.
+        const rolledBack = await storage
+          .transaction(async (tx) => {
+            await tx.put('orders', { id: 'o-1', total: 5 });
+            await queue.enqueue('ship', { order: 'o-1' }, { tx });
+            throw new Error('payment declined');
+          })
+          .catch((error: unknown) => error);
+        expect((rolledBack as Error).message).toBe('payment declined');
+        expect((await queue.list()).items).toEqual([]);
+        expect(await storage.get('orders', 'o-1')).toBeUndefined();
+
+        const shipped: unknown[] = [];
+        queue.register('ship', async (data: unknown) => {
+          shipped.push(data);
+        });
+        await queue.start();
+        const id = await storage.transaction(async (tx) => {
+          await tx.put('orders', { id: 'o-2', total: 7 });
+          const [jobId] = await queue.enqueueMany([{ type: 'ship', data: { order: 'o-2' } }], { tx });
+          return jobId as string;
+        });
+        await queue.wait(id, { timeoutMs: 10_000 });
+        expect(shipped).toEqual([{ order: 'o-2' }]);
+        await expect(queue.enqueue('ship', {}, { tx: {} as StorageAdapter })).rejects.toThrow(/transaction/);
+      } finally {
+        await queue.close();
+        await cleanup();
+      }
+    });
+
+    it('fences out a worker whose lease was taken over: its late outcome and progress are discarded', async () => {
+      const { storage, cleanup } = await backend.open();
+      const start = 1_700_000_000_000;
+      // Worker A's clock stands still (it is hung); worker B lives 10 s later, past A's lease.
+      const fastClock = new ManualClock(start + 10_000);
+      const slow = new JobQueue({ storage, clock: new ManualClock(start), leaseMs: 1_000, workerId: 'A' });
+      const fast = new JobQueue({ storage, clock: fastClock, leaseMs: 1_000, workerId: 'B' });
+      try {
+        const release = deferred();
+        let slowSignal: AbortSignal | undefined;
+        const slowCompleted: string[] = [];
+        slow.on('completed', (job) => slowCompleted.push(job.id));
+        slow.register('report', async (_data, job) => {
+          slowSignal = job.signal;
+          await release.promise;
+          job.progress(99, 100, 'late');
+          return 'from A';
+        });
+        fast.register('report', async (_data, job) => {
+          job.progress(100, 100, 'B done');
+          return 'from B';
+        });
+        const id = await slow.enqueue('report', null);
+        await slow.start();
+        await eventually(() => slowSignal !== undefined);
+        await fast.start();
+        await fastClock.advance(0); // its reaper finds A's lease expired, then B claims and finishes the job
+        expect(await fast.wait(id, { timeoutMs: 10_000 })).toBe('from B');
+        expect(fast.stats().reaped).toBe(1);
+        release.resolve();
+        await eventually(() => slow.stats().leasesLost === 1);
+        const job = await fast.get(id);
+        expect(job).toMatchObject({ status: 'succeeded', result: 'from B', attempts: 2 });
+        expect(job?.progress).toEqual({ done: 100, total: 100, stage: 'B done' });
+        expect(slowCompleted).toEqual([]);
+      } finally {
+        await slow.close();
+        await fast.close();
+        await cleanup();
+      }
+    });
+  });
+}
