@@ -326,27 +326,32 @@ export function encodePatch(patch: unknown, id: string): Record<string, unknown>
   }
 }
 
+/** A batch ready to write: ids and JSON texts in input order. */
+export interface PreparedBatch {
+  ids: string[];
+  jsons: string[];
+}
+
 /**
- * Resolves ids for a batch and keeps the last document per id (a batch writing one id twice stores
- * the later one once), so every backend gives the same result.
+ * Resolves ids and serialises a batch, validating every document before anything is written. The
+ * batch is applied in input order, as if each document were put one after the other (an id written
+ * twice ends with the later document and version + 2). No duplicate detection here: a Set over 100,000
+ * ids cost 30–120 ms on the bench machine, a quarter of the whole SQLite insert; only PostgreSQL, which
+ * cannot upsert one row twice in one statement, checks per chunk.
+ * @throws ConfigError when `docs` is not an array or a document/id is invalid.
  */
-export function prepareBatch(
-  docs: readonly object[],
-  nowMs: number,
-): { ids: string[]; rows: Array<{ id: string; json: string }> } {
+export function prepareBatch(docs: readonly object[], nowMs: number): PreparedBatch {
   if (!Array.isArray(docs)) throw new ConfigError('docs', `docs must be an array, got ${describeValue(docs)}`);
-  const ids: string[] = new Array(docs.length);
-  const byId = new Map<string, string>();
-  for (let i = 0; i < docs.length; i++) {
+  const n = docs.length;
+  const ids: string[] = new Array(n);
+  const jsons: string[] = new Array(n);
+  for (let i = 0; i < n; i++) {
     const doc = docs[i] as object;
     const id = resolveId(doc, undefined, nowMs);
     ids[i] = id;
-    if (byId.has(id)) byId.delete(id);
-    byId.set(id, encodeDocument(doc, id));
+    jsons[i] = encodeDocument(doc, id);
   }
-  const rows: Array<{ id: string; json: string }> = [];
-  for (const [id, json] of byId) rows.push({ id, json });
-  return { ids, rows };
+  return { ids, jsons };
 }
 
 /** Wraps a driver error as a `StorageError` naming the operation and collection (cause kept). */

@@ -208,17 +208,16 @@ class MemorySession implements StorageAdapter {
     return this.#run('putMany', () => {
       checkCollection(collection);
       const now = this.shared.clock.now();
-      const { ids, rows } = prepareBatch(docs, now);
-      if (rows.length === 0) return ids;
+      const { ids, jsons } = prepareBatch(docs, now);
+      if (ids.length === 0) return ids;
       const target = this.#collection(collection, true) as Map<string, Entry>;
-      let added = 0;
-      for (const row of rows) if (!target.has(row.id)) added++;
+      const added = new Set(ids.filter((id) => !target.has(id))).size;
       if (this.shared.size + added > this.shared.maxDocuments) {
         throw new StorageError(
           `storage.putMany on "${collection}" failed: MemoryStorage is full (${this.shared.maxDocuments} documents)`,
         );
       }
-      for (const row of rows) this.#write(collection, target, row.id, row.json, now);
+      for (let i = 0; i < ids.length; i++) this.#write(collection, target, ids[i] as string, jsons[i] as string, now);
       return ids;
     });
   }

@@ -351,19 +351,31 @@ class PostgresSession implements StorageAdapter {
     this.#check();
     checkCollection(collection);
     const now = this.shared.clock.now();
-    const { ids, rows } = prepareBatch(docs, now);
-    if (rows.length === 0) return ids;
+    const { ids, jsons } = prepareBatch(docs, now);
+    if (jsons.length === 0) return ids;
+    // Chunks of at most batchSize documents and MAX_CHUNK_CHARS; an id already in the current chunk
+    // starts a new one, because one statement cannot upsert the same row twice — so duplicates are
+    // applied in order, exactly like the other backends.
     const chunks: string[] = [];
     let parts: string[] = [];
+    let inChunk = new Set<string>();
     let chars = 0;
-    for (const row of rows) {
-      if (parts.length >= this.shared.batchSize || (parts.length > 0 && chars + row.json.length > MAX_CHUNK_CHARS)) {
+    for (let i = 0; i < jsons.length; i++) {
+      const json = jsons[i] as string;
+      const id = ids[i] as string;
+      if (
+        parts.length >= this.shared.batchSize ||
+        (parts.length > 0 && chars + json.length > MAX_CHUNK_CHARS) ||
+        inChunk.has(id)
+      ) {
         chunks.push(`[${parts.join(',')}]`);
         parts = [];
+        inChunk = new Set();
         chars = 0;
       }
-      parts.push(row.json);
-      chars += row.json.length + 1;
+      parts.push(json);
+      inChunk.add(id);
+      chars += json.length + 1;
     }
     chunks.push(`[${parts.join(',')}]`);
     const table = await this.#ensureTable(collection);

@@ -338,8 +338,8 @@ class SqliteSession implements StorageAdapter {
   #putMany(collection: string, docs: readonly object[]): string[] {
     checkCollection(collection);
     const now = this.shared.clock.now();
-    const { ids, rows } = prepareBatch(docs, now);
-    if (rows.length === 0) return ids;
+    const { ids, jsons } = prepareBatch(docs, now);
+    if (ids.length === 0) return ids;
     const start = performance.now();
     let shape = '';
     const db = this.shared.db;
@@ -353,7 +353,7 @@ class SqliteSession implements StorageAdapter {
         // One prepared upsert executed per row inside one transaction: better-sqlite3 runs this at
         // ~450k rows/s, faster than multi-row VALUES statements that must be re-prepared per size.
         const upsert = table.upsert;
-        for (const row of rows) upsert.run(row.id, row.json, now, now);
+        for (let i = 0; i < ids.length; i++) upsert.run(ids[i], jsons[i], now, now);
         db.exec(nested ? 'RELEASE hp_put_many' : 'COMMIT');
       } catch (error) {
         db.exec(nested ? 'ROLLBACK TO hp_put_many; RELEASE hp_put_many' : 'ROLLBACK');

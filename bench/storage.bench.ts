@@ -1,0 +1,327 @@
+/**
+ * Storage benchmarks: hotpath's SQLite and PostgreSQL adapters against raw better-sqlite3, raw pg
+ * (unnamed and named statements) and Kysely over the same databases, side by side in one process.
+ *
+ * 1. SQLite putMany of 100,000 small JSON documents in one transaction (vs a raw prepared upsert loop
+ *    in `db.transaction`, and Kysely 1,000-row multi-row inserts in a transaction).
+ * 2. SQLite get by primary key (vs raw prepared `get` + JSON.parse, Kysely), plus p50/p99 latency.
+ *    Also: two connections read alternately — whether anything pool-like helps a synchronous driver.
+ * 3. PostgreSQL putMany of 50,000 documents (vs raw multi-row INSERT of 1,000 rows per statement in one
+ *    transaction, and raw `jsonb_array_elements` of one JSON array parameter).
+ * 4. PostgreSQL get with 32 concurrent callers on a pool of 10 (vs raw pg unnamed, raw pg named, Kysely).
+ *
+ * Run: npm run bench -- storage   (PostgreSQL parts need HOTPATH_PG_URL or a local server)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sortableId } from 'hotpath/core';
+import { PostgresStorage, SqliteStorage } from 'hotpath/storage';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { compareOps, compareRuns, percentiles } from './harness.js';
+
+const PG_URL = process.env.HOTPATH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface DocTable {
+  id: string;
+  data: string;
+  created_at: number;
+  updated_at: number;
+  version: number;
+}
+interface BenchDb {
+  raw_docs: DocTable;
+  kysely_docs: DocTable;
+}
+
+function makeDocs(n: number): Array<{ id: string; city: string; tempC: number; at: number; note: string }> {
+  return Array.from({ length: n }, (_, i) => ({
+    id: sortableId(),
+    city: `city${i % 50}`,
+    tempC: (i % 60) - 20,
+    at: 1_700_000_000_000 + i,
+    note: 'small json document',
+  }));
+}
+
+const CREATE_SQLITE = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${table} (id TEXT NOT NULL PRIMARY KEY, data TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 1)`;
+
+// ---- SQLite --------------------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'hp-bench-storage-'));
+const file = join(dir, 'bench.db');
+const ours = new SqliteStorage({ filename: file, checkpointIntervalMs: 0 });
+const raw = new Database(file);
+for (const pragma of [
+  'journal_mode = WAL',
+  'synchronous = NORMAL',
+  'busy_timeout = 5000',
+  'cache_size = -65536',
+  'temp_store = MEMORY',
+  'mmap_size = 268435456',
+]) {
+  raw.pragma(pragma);
+}
+const rawSecond = new Database(file, { readonly: true });
+const kysely = new Kysely<BenchDb>({ dialect: new SqliteDialect({ database: raw }) });
+
+const SQLITE_BATCH = 100_000;
+let round = 0;
+
+async function sqlitePutMany(): Promise<void> {
+  const docs = makeDocs(SQLITE_BATCH);
+  await compareRuns(
+    `SQLite putMany of ${SQLITE_BATCH.toLocaleString('en')} small documents (rows/s)`,
+    {
+      'hotpath SqliteStorage.putMany': async () => {
+        const collection = `batch${round++}`;
+        await ours.putMany(collection, docs);
+        return SQLITE_BATCH;
+      },
+      'raw better-sqlite3 prepared upsert in db.transaction': async () => {
+        const table = `raw_batch${round++}`;
+        raw.exec(CREATE_SQLITE(table));
+        const insert = raw.prepare(
+          `INSERT INTO ${table} (id, data, created_at, updated_at, version) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, version = version + 1`,
+        );
+        const now = Date.now();
+        raw.transaction(() => {
+          for (const doc of docs) insert.run(doc.id, JSON.stringify(doc), now, now);
+        })();
+        return SQLITE_BATCH;
+      },
+      'kysely insert 1,000 rows/statement in a transaction': async () => {
+        const table = `kysely_batch${round++}`;
+        raw.exec(CREATE_SQLITE(table));
+        const now = Date.now();
+        await kysely.transaction().execute(async (trx) => {
+          for (let i = 0; i < docs.length; i += 1000) {
+            const rows = docs.slice(i, i + 1000).map((doc) => ({
+              id: doc.id,
+              data: JSON.stringify(doc),
+              created_at: now,
+              updated_at: now,
+              version: 1,
+            }));
+            await trx
+              .insertInto(table as 'raw_docs')
+              .values(rows)
+              .execute();
+          }
+        });
+        return SQLITE_BATCH;
+      },
+    },
+    { rounds: 5 },
+  );
+}
+
+async function sqliteGet(): Promise<void> {
+  const docs = makeDocs(10_000);
+  await ours.putMany('reads', docs);
+  raw.exec(CREATE_SQLITE('raw_docs'));
+  const insert = raw.prepare(
+    'INSERT OR REPLACE INTO raw_docs (id, data, created_at, updated_at, version) VALUES (?, ?, 0, 0, 1)',
+  );
+  raw.transaction(() => {
+    for (const doc of docs) insert.run(doc.id, JSON.stringify(doc));
+  })();
+  const ids = docs.map((d) => d.id);
+  const rawGet = raw.prepare('SELECT data FROM raw_docs WHERE id = ?');
+  const rawGet2 = rawSecond.prepare('SELECT data FROM raw_docs WHERE id = ?');
+  let i = 0;
+  const nextId = (): string => ids[i++ % ids.length] as string;
+  let flip = false;
+  await compareOps('SQLite get by id (ops/s)', {
+    'hotpath SqliteStorage.get': async () => {
+      await ours.get('reads', nextId());
+    },
+    'raw better-sqlite3 prepared get + JSON.parse': () => {
+      const row = rawGet.get(nextId()) as { data: string } | undefined;
+      return row ? JSON.parse(row.data) : undefined;
+    },
+    'raw better-sqlite3, 2 connections alternating': () => {
+      flip = !flip;
+      const row = (flip ? rawGet : rawGet2).get(nextId()) as { data: string } | undefined;
+      return row ? JSON.parse(row.data) : undefined;
+    },
+    'kysely selectFrom(...).where(id).executeTakeFirst': async () => {
+      const row = await kysely.selectFrom('raw_docs').select('data').where('id', '=', nextId()).executeTakeFirst();
+      return row ? JSON.parse(row.data) : undefined;
+    },
+  });
+  // Latency of one awaited get, 50,000 samples.
+  const oursMs: number[] = [];
+  const rawMs: number[] = [];
+  for (let n = 0; n < 50_000; n++) {
+    const id = nextId();
+    let start = performance.now();
+    await ours.get('reads', id);
+    oursMs.push(performance.now() - start);
+    start = performance.now();
+    JSON.parse((rawGet.get(id) as { data: string }).data);
+    rawMs.push(performance.now() - start);
+  }
+  const fmt = (p: { p50: number; p99: number }) =>
+    `p50 ${(p.p50 * 1000).toFixed(1)} µs, p99 ${(p.p99 * 1000).toFixed(1)} µs`;
+  console.log(`\nSQLite get latency — hotpath: ${fmt(percentiles(oursMs))}; raw: ${fmt(percentiles(rawMs))}`);
+}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------------
+
+function reachable(url: string): Promise<boolean> {
+  const parsed = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 5432) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1500, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+const CREATE_PG = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${table} (id text COLLATE "C" NOT NULL PRIMARY KEY, data jsonb NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL, version integer NOT NULL DEFAULT 1)`;
+
+async function postgres(): Promise<void> {
+  if (!(await reachable(PG_URL))) {
+    console.log(`\nPostgreSQL not reachable at ${PG_URL}: skipping the PostgreSQL benchmarks`);
+    return;
+  }
+  const schema = `hp_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const storage = new PostgresStorage({ connectionString: url.toString(), max: 10 });
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
+  const kyselyPg = new Kysely<BenchDb>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const PG_BATCH = 50_000;
+    const docs = makeDocs(PG_BATCH);
+    let pgRound = 0;
+    await compareRuns(
+      `PostgreSQL putMany of ${PG_BATCH.toLocaleString('en')} small documents (rows/s)`,
+      {
+        'hotpath PostgresStorage.putMany': async () => {
+          await storage.putMany(`batch${pgRound++}`, docs);
+          return PG_BATCH;
+        },
+        'raw pg multi-row INSERT, 1,000 rows/statement, one transaction': async () => {
+          const table = `raw_batch${pgRound++}`;
+          await pool.query(CREATE_PG(table));
+          const client = await pool.connect();
+          const now = Date.now();
+          try {
+            await client.query('BEGIN');
+            for (let i = 0; i < docs.length; i += 1000) {
+              const chunk = docs.slice(i, i + 1000);
+              const values: unknown[] = [];
+              const tuples = chunk.map((doc, k) => {
+                values.push(doc.id, JSON.stringify(doc));
+                return `($${2 * k + 1}, $${2 * k + 2}::jsonb, ${now}, ${now}, 1)`;
+              });
+              await client.query(
+                `INSERT INTO ${table} (id, data, created_at, updated_at, version) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+                values,
+              );
+            }
+            await client.query('COMMIT');
+          } finally {
+            client.release();
+          }
+          return PG_BATCH;
+        },
+        'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': async () => {
+          const table = `raw_jsonb${pgRound++}`;
+          await pool.query(CREATE_PG(table));
+          const client = await pool.connect();
+          const now = Date.now();
+          try {
+            await client.query('BEGIN');
+            for (let i = 0; i < docs.length; i += 1000) {
+              const json = `[${docs
+                .slice(i, i + 1000)
+                .map((doc) => JSON.stringify(doc))
+                .join(',')}]`;
+              await client.query(
+                `INSERT INTO ${table} (id, data, created_at, updated_at, version) SELECT e ->> 'id', e, $2, $2, 1 FROM jsonb_array_elements($1::jsonb) e ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+                [json, now],
+              );
+            }
+            await client.query('COMMIT');
+          } finally {
+            client.release();
+          }
+          return PG_BATCH;
+        },
+      },
+      { rounds: 3 },
+    );
+
+    // Point gets: 32 concurrent callers, pool of 10.
+    const readDocs = makeDocs(10_000);
+    await storage.putMany('reads', readDocs);
+    await pool.query(CREATE_PG('raw_docs'));
+    await pool.query(
+      `INSERT INTO raw_docs (id, data, created_at, updated_at, version) SELECT e ->> 'id', e, 0, 0, 1 FROM jsonb_array_elements($1::jsonb) e`,
+      [JSON.stringify(readDocs)],
+    );
+    const ids = readDocs.map((d) => d.id);
+    const GETS = 20_000;
+    const CALLERS = 32;
+    const concurrent = async (get: (id: string) => Promise<unknown>): Promise<number> => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CALLERS }, async () => {
+          while (next < GETS) {
+            const id = ids[next++ % ids.length] as string;
+            await get(id);
+          }
+        }),
+      );
+      return GETS;
+    };
+    await compareRuns(
+      `PostgreSQL get by id, ${CALLERS} concurrent callers, pool of 10 (ops/s)`,
+      {
+        'hotpath PostgresStorage.get': () => concurrent((id) => storage.get('reads', id)),
+        'raw pg unnamed': () =>
+          concurrent(async (id) => (await pool.query('SELECT data FROM raw_docs WHERE id = $1', [id])).rows[0]),
+        'raw pg named prepared': () =>
+          concurrent(
+            async (id) =>
+              (await pool.query({ name: 'raw_get', text: 'SELECT data FROM raw_docs WHERE id = $1', values: [id] }))
+                .rows[0],
+          ),
+        'kysely selectFrom(...).where(id)': () =>
+          concurrent((id) => kyselyPg.selectFrom('raw_docs').select('data').where('id', '=', id).executeTakeFirst()),
+      },
+      { rounds: 5 },
+    );
+  } finally {
+    await storage.close();
+    await kyselyPg.destroy(); // ends `pool`
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+try {
+  await sqlitePutMany();
+  await sqliteGet();
+  await postgres();
+} finally {
+  await ours.close();
+  await kysely.destroy(); // closes `raw`
+  rawSecond.close();
+  rmSync(dir, { recursive: true, force: true });
+}
