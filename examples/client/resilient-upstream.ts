@@ -6,7 +6,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { APIClient } from 'hotpath/client';
+import { Cache } from 'hotpath/cache';
+import { APIClient, type CachedResponse } from 'hotpath/client';
+import { RateLimiter } from 'hotpath/ratelimit';
 
 // A stand-in upstream: the first quote request is throttled, the second hits a 503, then it behaves.
 let quoteCalls = 0;
@@ -36,25 +38,15 @@ const upstream = createServer((req, res) => {
 await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
 const { port } = upstream.address() as AddressInfo;
 
-// A tiny response cache (hotpath's Cache fits the same two methods).
-const store = new Map<string, unknown>();
-const cache = {
-  get: (key: string) => store.get(key),
-  set: (key: string, value: unknown) => void store.set(key, value),
-};
+// GET responses are cached for as long as the upstream's Cache-Control allows (here max-age=5).
+await using cache = new Cache<CachedResponse>({ max: 1_000, ttlMs: 60_000 });
 
 // Latencies per route template (hotpath's Profiler fits `record`).
 const latencies = new Map<string, number>();
 const profiler = { record: (name: string) => void latencies.set(name, (latencies.get(name) ?? 0) + 1) };
 
-// The limiter every attempt goes through; it hears about the 429 and the RateLimit fields.
-let pausedMs = 0;
-let lastRemaining: number | undefined;
-const rateLimiter = {
-  acquire: async () => () => {},
-  penalize: (ms: number) => void (pausedMs += ms),
-  updateRemaining: (remaining: number) => void (lastRemaining = remaining),
-};
+// Every attempt, retries included, takes a slot; the 429 pauses it for everyone who shares it.
+await using rateLimiter = new RateLimiter({ limit: 60, intervalMs: 60_000, maxConcurrent: 10 });
 
 await using api = new APIClient({
   baseUrl: `http://127.0.0.1:${port}/v1`,
@@ -74,14 +66,14 @@ const quote = await api.get<{ symbol: string; price: number }>('/quotes/AAPL', {
 const waitedMs = performance.now() - started;
 console.log(`quote ${quote.symbol} = ${quote.price} after ${api.stats().attempts} attempts`);
 console.log(
-  `waited about ${Math.round(waitedMs / 1000)} s as the server asked; limiter paused for ${pausedMs} ms; remaining quota ${lastRemaining}`,
+  `waited about ${Math.round(waitedMs / 1000)} s as the server asked; limiter penalties: ${rateLimiter.stats().penalties}; slots taken: ${rateLimiter.stats().started}`,
 );
 
 const burst = await Promise.all(Array.from({ length: 10 }, () => api.get('/symbols/MSFT')));
 console.log(`10 identical GETs -> ${burst.length} answers, ${api.stats().deduped} shared an in-flight request`);
 
 await api.get('/symbols/MSFT');
-console.log(`cache hits: ${api.stats().cacheHits}`);
+console.log(`cache hits: ${api.stats().cacheHits} (Cache stats: ${cache.stats().hits} hit)`);
 console.log(`profiled routes: ${[...latencies.keys()].sort().join(', ')}`);
 
 upstream.close();

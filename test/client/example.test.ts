@@ -9,8 +9,8 @@ it('examples/client/resilient-upstream.ts runs and reports what it did', async (
     'examples/client/resilient-upstream.ts',
   ]);
   expect(stdout).toContain('quote AAPL = 101.5 after 3 attempts');
-  expect(stdout).toContain('waited about 1 s as the server asked; limiter paused for 1100 ms; remaining quota 57');
+  expect(stdout).toContain('waited about 1 s as the server asked; limiter penalties: 2; slots taken: 3');
   expect(stdout).toContain('10 identical GETs -> 10 answers, 9 shared an in-flight request');
-  expect(stdout).toContain('cache hits: 1');
+  expect(stdout).toContain('cache hits: 1 (Cache stats: 1 hit)');
   expect(stdout).toContain('profiled routes: client.request GET /quotes/:symbol, client.request GET /symbols/MSFT');
 });
