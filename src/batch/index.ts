@@ -19,7 +19,15 @@ export {
   type BatcherStats,
   type LoadManyFn,
 } from './batcher.js';
-export type { BatcherCache, BatchProgress, BatchRateLimiter, HandlerContext, ItemResult } from './types.js';
+export type {
+  BatcherCache,
+  BatchProgress,
+  BatchRateLimiter,
+  HandlerContext,
+  ItemFailure,
+  ItemResult,
+  ItemSuccess,
+} from './types.js';
 export {
   WorkerPool,
   type WorkerPoolOptions,

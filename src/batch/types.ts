@@ -4,8 +4,24 @@
  * @module
  */
 
+/** A successful item. */
+export interface ItemSuccess<T> {
+  /** Always `true`: the item succeeded. */
+  ok: true;
+  /** What the handler returned for the item. */
+  value: T;
+}
+
+/** A failed item. */
+export interface ItemFailure {
+  /** Always `false`: the item failed. */
+  ok: false;
+  /** Why: the handler's error (after retries), the abort reason, or a TypeError for a malformed batch result. */
+  error: unknown;
+}
+
 /** The outcome of one item: its value, or the error it failed with. One entry per input item. */
-export type ItemResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
+export type ItemResult<T> = ItemSuccess<T> | ItemFailure;
 
 /** What a handler receives next to its input. */
 export interface HandlerContext {
