@@ -343,7 +343,8 @@ class MemorySession implements StorageAdapter {
     const state: TxState = { finished: false, undo: [] };
     try {
       this.#check();
-      const result = await fn(new MemorySession(this.shared, state));
+      const tx = new MemorySession(this.shared, state);
+      const result = await this.shared.lock.runHolding(() => fn(tx));
       state.finished = true;
       return result;
     } catch (error) {

@@ -7,9 +7,18 @@
  * @module
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { StorageError } from '../core/index.js';
+
+// Which locks the current async context holds (inside `transaction(fn)`), to refuse self-deadlocks.
+const holders = new AsyncLocalStorage<ReadonlySet<object>>();
+
 /** A FIFO async mutex whose hand-over keeps it held while anyone is waiting. */
 export class WriteLock {
   #held = false;
+  // Identifies the transaction currently holding the lock through runHolding (a fresh object each time,
+  // so a task that outlived an earlier transaction is not mistaken for the current holder).
+  #holderToken: object | undefined;
   // Bounded by the number of concurrent callers awaiting the lock (each holds one entry).
   #waiters: Array<() => void> = [];
 
@@ -23,8 +32,19 @@ export class WriteLock {
     return this.#waiters.length;
   }
 
-  /** Resolves once the caller owns the lock; call {@link release} exactly once afterwards. */
+  /**
+   * Resolves once the caller owns the lock; call {@link release} exactly once afterwards.
+   * Rejects with StorageError when the calling async context already holds it (it would wait forever):
+   * that is the adapter itself being used inside its own `transaction(fn)` instead of `tx`.
+   */
   acquire(): Promise<void> {
+    if (this.#held && this.#holderToken !== undefined && holders.getStore()?.has(this.#holderToken)) {
+      return Promise.reject(
+        new StorageError(
+          'storage: the adapter was called inside its own transaction(fn) and would wait for that transaction forever; use the `tx` argument instead',
+        ),
+      );
+    }
     if (!this.#held) {
       this.#held = true;
       return Promise.resolve();
@@ -34,8 +54,18 @@ export class WriteLock {
 
   /** Hands the lock to the next waiter, or frees it. */
   release(): void {
+    this.#holderToken = undefined;
     const next = this.#waiters.shift();
     if (next) next();
     else this.#held = false;
+  }
+
+  /** Runs `fn` marking this lock as held by its async context (call while holding the lock). */
+  runHolding<T>(fn: () => T): T {
+    const token = {};
+    this.#holderToken = token;
+    const next = new Set(holders.getStore());
+    next.add(token);
+    return holders.run(next, fn);
   }
 }

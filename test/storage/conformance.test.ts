@@ -420,3 +420,33 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS.filter((b) => b.name !== 'postgres')) {
+  describe(`single-connection rules: ${backend.name}`, () => {
+    it('using the adapter itself inside its own transaction fails fast instead of waiting forever', async () => {
+      const { storage, cleanup } = await backend.open();
+      try {
+        await expect(
+          storage.transaction(async (tx) => {
+            await tx.put('self', { id: 'a' });
+            await storage.get('self', 'a');
+          }),
+        ).rejects.toMatchObject({ code: 'ERR_HOTPATH_STORAGE', message: expect.stringContaining('use the `tx`') });
+        // Rolled back; the adapter works normally afterwards, including from a task started in a finished transaction.
+        let late: Promise<unknown> = Promise.resolve();
+        await storage.transaction(async () => {
+          late = new Promise((r) => setTimeout(r, 5)).then(() => storage.put('self', { id: 'late' }));
+        });
+        const other = storage.transaction(async (tx) => {
+          await new Promise((r) => setTimeout(r, 20));
+          await tx.put('self', { id: 'other' });
+        });
+        await late;
+        await other;
+        expect((await storage.find('self')).items.map((d) => d.id)).toEqual(['late', 'other']);
+      } finally {
+        await cleanup();
+      }
+    });
+  });
+}

@@ -1,0 +1,17 @@
+/** Runs the storage example as a user would and checks what it printed. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+it('examples/storage/forecasts.ts runs and prints its results', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/storage/forecasts.ts']);
+  expect(stdout.trim().split('\n')).toEqual([
+    'saved 40 forecasts in one transaction',
+    'get Oslo day 0: 3 °C (cache entries: 1)',
+    'warm forecasts: 30 in 2 pages; Oslo has 10',
+    'second update with the old version: conflict',
+    'after update: snow (cache invalidated by the write)',
+    'dry run: forecasts 40 → 0',
+    'copied: forecasts 40 → 40; counts match: true',
+  ]);
+});
