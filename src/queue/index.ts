@@ -1,9 +1,26 @@
 /**
  * hotpath/queue: a priority job queue over memory, SQLite and PostgreSQL with leases, fencing,
- * retries, timeouts, cancellation, progress, recurring jobs and a staged shutdown.
+ * retries, timeouts, cancellation, progress, recurring jobs and a staged shutdown, plus the
+ * `QueueManager` facade with framework-agnostic HTTP handlers.
  * @module
  */
+export {
+  createJobHttpHandlers,
+  type HttpHandlerOptions,
+  type HttpRequestLike,
+  type HttpResponseLike,
+  type JobEndpoints,
+  type JobHttpHandlers,
+  type JobStatusPayload,
+} from './http-handlers.js';
 export { JobQueue } from './job-queue.js';
+export {
+  type LatencySummary,
+  QueueManager,
+  type QueueManagerOptions,
+  type QueueManagerStats,
+} from './queue-manager.js';
+export { MIN_EVERY_MS } from './recurrence.js';
 export {
   type EnqueueManyEntry,
   type EnqueueOptions,

@@ -21,12 +21,15 @@ export interface BackendFactory {
 }
 
 /** Polls `check` on real time until it holds (or throws after `timeoutMs`). */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<Exclude<T, undefined | false>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const value = await check();
-      if (value !== false && value !== undefined) return value;
+      if (value !== false && value !== undefined) return value as Exclude<T, undefined | false>;
       if (Date.now() > deadline) throw new Error('condition never held');
     } catch (error) {
       if (Date.now() > deadline) throw error;
