@@ -181,12 +181,23 @@ const noop = (): void => {};
 
 /** One stored value with the times (clock ms) at which it goes stale and stops being servable. */
 class Entry<V> {
+  /**
+   * `Promise.resolve(value)`, made on the first `getOrSet` hit and handed to every later one: a resolved
+   * promise can be awaited any number of times, so hot hits allocate nothing at all.
+   */
+  promise: Promise<V> | undefined = undefined;
+
   constructor(
     readonly value: V,
     readonly staleAt: number,
     readonly dropAt: number,
     readonly tags: readonly string[] | undefined,
   ) {}
+
+  resolved(): Promise<V> {
+    this.promise ??= Promise.resolve(this.value);
+    return this.promise;
+  }
 }
 
 /** A loader call shared by every caller of one key. */
@@ -321,6 +332,10 @@ export class Cache<V> {
     if ((options.maxSize === undefined) !== (options.sizeOf === undefined)) {
       throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
     }
+    checkMethods('Cache.tier', options.tier, ['get', 'set', 'delete', 'deleteTags']);
+    checkMethods('Cache.clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
+    checkMethods('Cache.profiler', options.profiler, ['record']);
+    checkMethods('Cache.logger', options.logger, ['debug', 'info', 'warn', 'error']);
     this.name = options.name ?? 'default';
     this.#scope = `Cache "${this.name}"`;
     this.#getOrSetScope = `${this.#scope}.getOrSet`;
@@ -429,7 +444,7 @@ export class Cache<V> {
     const entry = this.#lru.get(key);
     if (entry !== undefined) {
       this.#hits++;
-      return Promise.resolve(entry.value);
+      return entry.resolved();
     }
     return this.#getOrSetSlow(key, loader, options);
   }
@@ -462,7 +477,7 @@ export class Cache<V> {
       const entry = this.#lru.get(key);
       if (entry !== undefined) {
         this.#hits++;
-        return Promise.resolve(entry.value);
+        return entry.resolved();
       }
       try {
         const tags = typeof tagsOption === 'function' ? tagsOption(...args) : staticTags;
@@ -664,7 +679,7 @@ export class Cache<V> {
       const runningStale = running.stale;
       if (runningStale !== undefined && this.#swrMs > 0 && this.#clock.now() - runningStale.staleAt < this.#swrMs) {
         this.#staleHits++;
-        return Promise.resolve(runningStale.value);
+        return runningStale.resolved();
       }
       return this.#join(running, signal);
     }
@@ -673,18 +688,18 @@ export class Cache<V> {
     const stale = this.#lru.get(key, this.#staleGetOptions);
     if (stale !== undefined && now < stale.staleAt) {
       this.#hits++;
-      return Promise.resolve(stale.value);
+      return stale.resolved();
     }
     if (stale !== undefined && now - stale.staleAt < this.#swrMs) {
       this.#staleHits++;
       if (this.#errors?.has(key) !== true) this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags);
-      return Promise.resolve(stale.value);
+      return stale.resolved();
     }
     const cached = this.#errors?.get(key);
     if (cached !== undefined) {
       if (stale !== undefined && now - stale.staleAt < this.#graceMs) {
         this.#staleHits++;
-        return Promise.resolve(stale.value);
+        return stale.resolved();
       }
       this.#misses++;
       return Promise.reject(cached.error);
@@ -991,6 +1006,16 @@ export class Cache<V> {
 
   #throwIfClosed(): void {
     if (this.#isClosed) throw new ClosedError(this.#scope);
+  }
+}
+
+/** @throws ConfigError when `value` is given but lacks one of `methods`. */
+function checkMethods(name: string, value: object | undefined, methods: readonly string[]): void {
+  if (value === undefined) return;
+  for (const method of methods) {
+    if (typeof (value as Record<string, unknown>)[method] !== 'function') {
+      throw new ConfigError(name, `${name} must have a ${method}() method (expected: ${methods.join(', ')})`);
+    }
   }
 }
 

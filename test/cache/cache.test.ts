@@ -105,6 +105,10 @@ describe('Cache basics', () => {
       [{ max: 10, ttlMs: 1_000, sizeOf: () => 1 }, 'Cache.sizeOf'],
       [{ max: 10, ttlMs: 1_000, enabled: 'no' }, 'Cache.enabled'],
       [{ max: 10, ttlMs: 1_000, ttl: 5 }, 'Cache.ttl'],
+      [{ max: 10, ttlMs: 1_000, tier: { get() {} } }, 'Cache.tier'],
+      [{ max: 10, ttlMs: 1_000, clock: { now: () => 0 } }, 'Cache.clock'],
+      [{ max: 10, ttlMs: 1_000, profiler: {} }, 'Cache.profiler'],
+      [{ max: 10, ttlMs: 1_000, max2: 1 }, 'Cache.max2'],
     ];
     for (const [options, option] of bad) {
       let caught: unknown;
@@ -214,6 +218,20 @@ describe('Cache basics', () => {
       tierErrors: 0,
       hitRate: 4 / 7,
     });
+    await cache.close();
+  });
+
+  it('answers getOrSet hits with one shared resolved promise per entry (no allocation per hit)', async () => {
+    const cache = new Cache<{ n: number }>({ max: 10, ttlMs: 1_000, clock: new ManualClock() });
+    const loader = () => ({ n: 1 });
+    const first = await cache.getOrSet('k', loader);
+    const hitA = cache.getOrSet('k', loader);
+    const hitB = cache.getOrSet('k', loader);
+    expect(hitA).toBe(hitB);
+    expect(await hitA).toBe(first);
+    cache.set('k', { n: 2 });
+    expect(cache.getOrSet('k', loader)).not.toBe(hitA); // a new entry gets its own promise
+    expect((await cache.getOrSet('k', loader)).n).toBe(2);
     await cache.close();
   });
 
