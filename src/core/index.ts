@@ -62,4 +62,12 @@ export {
   type TypeRule,
   validateOptions,
 } from './options.js';
+export {
+  escapeHelp,
+  escapeLabelValue,
+  formatLabels,
+  formatSampleValue,
+  isValidLabelName,
+  sanitizeMetricName,
+} from './prometheus-text.js';
 export { elapsedMs, type LatencyRecorder } from './recorder.js';

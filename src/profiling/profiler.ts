@@ -8,8 +8,13 @@ import {
   type Clock,
   ClosedError,
   ConfigError,
+  escapeHelp,
+  formatLabels,
+  formatSampleValue,
+  isValidLabelName,
   type LatencyRecorder,
   type Logger,
+  sanitizeMetricName,
   silentLogger,
   systemClock,
   type TimerHandle,
@@ -17,13 +22,6 @@ import {
 } from '../core/index.js';
 import { EventLoopMonitor, type EventLoopMonitorOptions, type EventLoopStats } from './event-loop-monitor.js';
 import { LatencyHistogram, type LatencyHistogramOptions } from './latency-histogram.js';
-import {
-  escapeHelp,
-  formatLabels,
-  formatSampleValue,
-  isValidLabelName,
-  sanitizeMetricName,
-} from './prometheus-text.js';
 import {
   MAX_SHAPE_LENGTH,
   ScopeAggregate,
