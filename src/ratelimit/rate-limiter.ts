@@ -155,8 +155,8 @@ export interface ResolvedRateLimiterOptions {
 const TRUSTED: RateLimiterOptions = Object.freeze({ limit: 1, intervalMs: 1 });
 let handoff: { base: ResolvedRateLimiterOptions; key: string; name: string } | undefined;
 
-/** Option schema shared with {@link KeyedRateLimiter}. */
-export const RATE_LIMITER_SCHEMA = {
+/** Option rules of {@link RateLimiter} (also used for {@link KeyedRateLimiter}). */
+const RATE_LIMITER_SCHEMA = {
   limit: { type: 'number', required: true, exclusiveMin: true, min: 0, allowInfinity: true },
   intervalMs: { type: 'number', required: true, exclusiveMin: true, min: 0 },
   maxConcurrent: { type: 'number', integer: true, min: 1, allowInfinity: true },
@@ -175,12 +175,8 @@ export const RATE_LIMITER_SCHEMA = {
  * @throws ConfigError naming the option, the value and the allowed range.
  * @internal
  */
-export function resolveRateLimiterOptions(
-  scope: string,
-  options: RateLimiterOptions,
-  extraSchema: Record<string, { type: 'number'; integer?: boolean; min?: number; allowInfinity?: boolean }> = {},
-): ResolvedRateLimiterOptions {
-  validateOptions(scope, options, { ...RATE_LIMITER_SCHEMA, ...extraSchema });
+export function resolveRateLimiterOptions(scope: string, options: RateLimiterOptions): ResolvedRateLimiterOptions {
+  validateOptions(scope, options, RATE_LIMITER_SCHEMA);
   const { store, clock, profiler, logger } = options;
   if (store !== undefined && (typeof store.reserve !== 'function' || typeof store.release !== 'function')) {
     throw new ConfigError(`${scope}.store`, `${scope}.store must have reserve() and release() methods`);
