@@ -407,14 +407,24 @@ export class RateLimiter implements AsyncDisposable {
   /**
    * Feedback from an upstream's rate-limit headers: only `remaining` units may start before
    * `resetInMs` from now; after that the upstream's budget no longer constrains this limiter.
+   *
+   * Read conservatively, as a 429 costs more than a short wait: tasks still running other than the one
+   * reporting may not be counted in `remaining` yet, so they are subtracted; and a report for the same
+   * quota window (reset within 1 s of the known one — headers carry whole seconds) never raises the
+   * budget, since responses can arrive out of order.
    * @throws ConfigError when an argument is not a finite number ≥ 0.
    */
   updateRemaining(remaining: number, resetInMs: number): void {
     checkNumber('RateLimiter.updateRemaining.remaining', remaining, { min: 0 });
     checkNumber('RateLimiter.updateRemaining.resetInMs', resetInMs, { min: 0 });
     if (this.#closed) return;
-    this.#upstreamRemaining = remaining;
-    this.#upstreamResetAt = this.#clock.now() + resetInMs;
+    const now = this.#clock.now();
+    const resetAt = now + resetInMs;
+    let budget = Math.max(0, remaining - Math.max(0, this.#running - 1));
+    const isSameWindow = this.#upstreamResetAt > now && Math.abs(resetAt - this.#upstreamResetAt) < 1000;
+    if (isSameWindow) budget = Math.min(budget, this.#upstreamRemaining);
+    this.#upstreamRemaining = budget;
+    this.#upstreamResetAt = isSameWindow ? Math.max(resetAt, this.#upstreamResetAt) : resetAt;
     this.#drain();
   }
 

@@ -442,4 +442,23 @@ describe('RateLimiter timers and profiler', () => {
     await clock.advance(50);
     for (let i = 0; i < 10; i++) expect(limiter.tryAcquire().ok).toBe(true);
   });
+
+  it('reads upstream feedback conservatively: in-flight tasks count, stale reports never raise the budget', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    const running = await Promise.all([limiter.acquire(), limiter.acquire(), limiter.acquire()]);
+    // One of the three reports 5 left: the other two may not be counted upstream yet → 3 more starts.
+    limiter.updateRemaining(5, 2000);
+    // A late response from earlier in the same quota window says 9: ignored.
+    await clock.advance(100);
+    limiter.updateRemaining(9, 1900);
+    const extra = [limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire()];
+    expect(extra.map((attempt) => attempt.ok)).toEqual([true, true, true, false]);
+    expect(extra[3]?.retryAfterMs).toBe(1900);
+    // A report for the next window replaces the budget.
+    await clock.advance(1900);
+    limiter.updateRemaining(50, 60_000);
+    expect(limiter.tryAcquire().ok).toBe(true);
+    for (const release of running) release();
+  });
 });
