@@ -385,6 +385,7 @@ export class APIClient implements AsyncDisposable {
   readonly #deadlineBuckets = new Map<number, { controller: AbortController; timer: TimerHandle }>();
   readonly #maxResponseBytes: number;
   #closing: Promise<void> | undefined;
+  #closeController: AbortController | undefined;
   #isClosed = false;
   #requests = 0;
   #succeeded = 0;
@@ -494,8 +495,11 @@ export class APIClient implements AsyncDisposable {
     }
     const key =
       extraHeaders === undefined ? target : `${target}\n${JSON.stringify(Object.entries(extraHeaders).sort())}`;
+    // Callers share a result only when they would read it the same way.
     const responseKey =
-      options.responseType === undefined || options.responseType === 'json' ? key : `${key}\n${options.responseType}`;
+      (options.responseType === undefined || options.responseType === 'json'
+        ? key
+        : `${key}\n${options.responseType}`) + (options.throwHttpErrors === false ? '\nno-throw' : '');
     const cache = options.cache === false ? undefined : this.#cache;
     if (cache !== undefined) {
       const cached = await this.#cacheGet(cache, responseKey);
@@ -570,6 +574,7 @@ export class APIClient implements AsyncDisposable {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#isClosed = true;
+      this.#closeController?.abort(new ClosedError('APIClient'));
       for (const { timer } of this.#deadlineBuckets.values()) this.#clock.clearTimeout(timer);
       this.#deadlineBuckets.clear();
       this.#closing = this.#pool.close();
@@ -611,6 +616,9 @@ export class APIClient implements AsyncDisposable {
   ): Call {
     let headers = this.#headers;
     let body: string | Uint8Array | undefined = options.body;
+    if (options.json !== undefined && body !== undefined) {
+      throw new ConfigError('APIClient.request.json', 'APIClient.request: pass either json or body, not both');
+    }
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);
       headers = { ...headers, 'content-type': 'application/json', ...extraHeaders };
@@ -698,8 +706,25 @@ export class APIClient implements AsyncDisposable {
         },
         'APIClient: retrying request',
       );
-      await sleep(delayMs, { signal: call.signal, clock: this.#clock });
+      // close() wakes sleeping retries at once (ClosedError) instead of letting them hold the process.
+      const closed = this.#closedSignal();
+      const signal = call.signal === undefined ? closed : AbortSignal.any([call.signal, closed]);
+      try {
+        await sleep(delayMs, { signal, clock: this.#clock });
+      } catch (error) {
+        if (call.signal?.aborted) throw abortReason(call.signal);
+        throw error;
+      }
     }
+  }
+
+  #closedSignal(): AbortSignal {
+    if (this.#closeController === undefined) {
+      this.#closeController = new AbortController();
+      setMaxListeners(0, this.#closeController.signal); // every sleeping retry listens
+      if (this.#isClosed) this.#closeController.abort(new ClosedError('APIClient'));
+    }
+    return this.#closeController.signal;
   }
 
   /** Delay before the next attempt, or `undefined` when this failure is final. */
@@ -821,6 +846,7 @@ export class APIClient implements AsyncDisposable {
         if (timer !== undefined) clock.clearTimeout(timer);
         timer = this.#arm(exchange, call, attempt, budgetMs, isTotal);
       }
+      if (this.#isClosed) throw new ClosedError('APIClient'); // closed while this attempt waited for a slot
       this.#attempts++;
       wasSent = true;
       await exchange.send(this.#pool, {

@@ -29,8 +29,11 @@ export interface ClientRateLimiter {
 
 /** A response as the client stores it in a {@link ResponseCache}. */
 export interface CachedResponse {
+  /** HTTP status (2xx: only successes are stored). */
   status: number;
+  /** Response headers, lower-case names. */
   headers: Record<string, string | string[] | undefined>;
+  /** The parsed body, shared by every caller that gets this entry: do not mutate it. */
   data: unknown;
 }
 

@@ -33,6 +33,7 @@ export class ResponseParseError extends HttpError {
         `(HTTP ${this.status}, ${raw.length} chars): ${reason}; body starts with ${JSON.stringify(preview)}`;
   }
 
+  /** A plain object for logs: the `HttpError` fields (secrets redacted) plus `contentType`. */
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), contentType: this.contentType };
   }

@@ -10,7 +10,12 @@
  * Response headers as undici (lower-case plain object) or fetch (`Headers`) gives them.
  * Plain-object keys must be lower case, as Node and undici deliver them.
  */
-export type HeaderSource = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+export type HeaderSource =
+  | Record<string, string | string[] | undefined>
+  | {
+      /** The combined value of header `name`, or `null` when absent (fetch `Headers` semantics). */
+      get(name: string): string | null;
+    };
 
 /** What the server told us about its limits. Durations in milliseconds, relative to the parse time. */
 export interface ServerFeedback {

@@ -126,6 +126,7 @@ describe('requests', () => {
     await expect(api.get('/x', { bogus: true } as never)).rejects.toThrow(/bogus/);
     await expect(api.request('NOT A METHOD', '/x')).rejects.toThrow(ConfigError);
     await expect(api.get('/a path with spaces')).rejects.toThrow(/invalid characters/);
+    await expect(api.post('/x', { json: {}, body: 'x' })).rejects.toThrow(/either json or body/);
     await expect(api.get('/x')).resolves.toEqual({ ok: true });
     expect(s.seen).toHaveLength(1);
   });
@@ -302,6 +303,16 @@ describe('metrics and lifecycle', () => {
       await scoped.get('/y');
     }
     await s.waitForSocketClose(2);
+  });
+
+  it('close() wakes a call sleeping before its retry with ClosedError', async () => {
+    s = await startServer(json(503, {}, { 'retry-after': '30' }));
+    const api = new APIClient({ baseUrl: s.url, timeoutMs: 60_000 });
+    const outcome = api.get('/x').catch((e: unknown) => e);
+    await until(() => api.stats().retries === 1, 'the retry to be scheduled');
+    await api.close();
+    expect(await outcome).toBeInstanceOf(ClosedError);
+    expect(s.seen).toHaveLength(1);
   });
 
   it('close() lets a request in flight finish', async () => {
