@@ -117,7 +117,7 @@ describe('createHotpath', () => {
       queue: false,
     });
     expect(app.config.storage).toBe('sqlite');
-    await app.storage.collection('x').save({ a: 1 });
+    await app.storage.collection<{ a: number }>('x').save({ a: 1 });
     expect(await app.storage.collection('x').count()).toBe(1);
   });
 
