@@ -12,6 +12,7 @@ import {
   type TimerHandle,
   validateOptions,
 } from '../core/index.js';
+import { RepeatDetector } from './repeat-detector.js';
 import type { BatcherCache, ItemResult } from './types.js';
 
 /**
@@ -54,7 +55,7 @@ export interface BatcherStats {
   loads: number;
   /** Loads served from the cache. */
   cacheHits: number;
-  /** Loads that joined a pending or in-flight load of the same key. */
+  /** Loads that shared a `loadMany` key with another load of the same batch. */
   deduplicated: number;
   /** `loadMany` calls made. */
   batches: number;
@@ -73,7 +74,12 @@ export interface BatcherStats {
 }
 
 interface PendingBatch<K, V> {
+  /** One entry per load (repeats included) until dispatch. */
   keys: K[];
+  /** `keyOf(key)` per load, when a `keyOf` is set. */
+  ids: unknown[] | undefined;
+  /** Per load, the index of its key in the array sent; set only when keys repeat. */
+  slots?: Uint32Array;
   /** One per distinct key; an error settles through `resolve(Promise.reject(error))`. */
   resolvers: Array<(value: V | PromiseLike<V>) => void>;
   timer: TimerHandle | undefined;
@@ -111,12 +117,8 @@ export class Batcher<K, V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   #pending: PendingBatch<K, V> | undefined;
-  /**
-   * Promise per key identity in the open batch, so a repeated key joins it instead of being sent
-   * twice. One map reused across batches (cleared when the open batch closes) rather than one per
-   * batch: GC is over half of the time of 100k loads, so every per-batch allocation counts.
-   */
-  readonly #openIds = new Map<unknown, Promise<V>>();
+  /** Spots repeated keys at dispatch (one cheap probe per key when none repeats). */
+  readonly #repeats = new RepeatDetector();
   /**
    * The executor of every load's promise, allocated once instead of a closure per load (GC was 68%
    * of the profile of 100k loads). Only called while `#pending` is set.
@@ -279,25 +281,22 @@ export class Batcher<K, V> {
     if (this.#isClosed) return Promise.reject(new ClosedError('Batcher is closed'));
     let batch = this.#pending;
     if (batch === undefined) {
-      batch = { keys: [], resolvers: [], timer: undefined, isDispatched: false };
+      batch = {
+        keys: [],
+        ids: this.#keyOf === undefined ? undefined : [],
+        resolvers: [],
+        timer: undefined,
+        isDispatched: false,
+      };
       this.#pending = batch;
       this.#schedule(batch);
-    } else {
-      // Dedupe within the open batch only: the map stays at most maxBatchSize entries, where a map
-      // over every in-flight key would grow with the load (100k entries in the benchmark).
-      const shared = this.#openIds.get(id);
-      if (shared !== undefined) {
-        this.#deduplicated++;
-        return shared;
-      }
     }
     const promise = new Promise<V>(this.#enlist);
     batch.keys.push(key);
-    this.#openIds.set(id, promise);
+    batch.ids?.push(id);
     if (batch.keys.length >= this.#maxBatchSize) {
       // Full: later keys start a new batch; this one goes as soon as the current synchronous code ends.
       this.#pending = undefined;
-      this.#openIds.clear();
       if (batch.timer !== undefined) {
         this.#clock.clearTimeout(batch.timer);
         batch.timer = undefined;
@@ -324,21 +323,19 @@ export class Batcher<K, V> {
   #dispatch(batch: PendingBatch<K, V>): void {
     if (batch.isDispatched) return;
     batch.isDispatched = true;
-    if (this.#pending === batch) {
-      this.#pending = undefined;
-      this.#openIds.clear();
-    }
+    if (this.#pending === batch) this.#pending = undefined;
     if (batch.timer !== undefined) {
       this.#clock.clearTimeout(batch.timer);
       batch.timer = undefined;
     }
-    const size = batch.keys.length;
+    const sent = this.#dedupe(batch);
+    const size = sent.length;
     this.#batches++;
     this.#keys += size;
     const start = this.#profiler === undefined ? 0 : performance.now();
     let output: ReadonlyArray<V | Error> | PromiseLike<ReadonlyArray<V | Error>>;
     try {
-      output = this.#loadMany(batch.keys);
+      output = this.#loadMany(sent);
     } catch (error) {
       this.#failBatch(batch, error, start);
       return;
@@ -357,7 +354,7 @@ export class Batcher<K, V> {
           return;
         }
         this.#profiler?.record('batch.loadMany', performance.now() - start);
-        this.#settleBatch(batch, values);
+        this.#settleBatch(batch, sent, values);
       },
       (error: unknown) => this.#failBatch(batch, error, start),
     );
@@ -365,24 +362,55 @@ export class Batcher<K, V> {
     settled.then(() => this.#inFlight.delete(settled));
   }
 
-  #settleBatch(batch: PendingBatch<K, V>, values: ReadonlyArray<V | Error>): void {
-    const { keys, resolvers } = batch;
+  /**
+   * The keys to send: the batch's own array when no key repeats (the common case), else the distinct keys in first-seen order, with `batch.slots` mapping each load to its key.
+   */
+  #dedupe(batch: PendingBatch<K, V>): K[] {
+    const { keys, ids } = batch;
+    const count = keys.length;
+    if (count < 2) return keys;
+    const hasRepeats = this.#repeats.hasRepeats(ids ?? keys);
+    if (!hasRepeats) return keys;
+    const indexOf = new Map<unknown, number>();
+    const distinct: K[] = [];
+    const slots = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      const id = ids === undefined ? keys[i] : ids[i];
+      let slot = indexOf.get(id);
+      if (slot === undefined) {
+        slot = distinct.length;
+        indexOf.set(id, slot);
+        distinct.push(keys[i] as K);
+      }
+      slots[i] = slot;
+    }
+    this.#deduplicated += count - distinct.length;
+    batch.slots = slots;
+    return distinct;
+  }
+
+  #settleBatch(batch: PendingBatch<K, V>, sent: K[], values: ReadonlyArray<V | Error>): void {
+    const { resolvers, slots } = batch;
     const cache = this.#cache;
-    for (let i = 0; i < keys.length; i++) {
-      const value = values[i] as V | Error;
+    for (let i = 0; i < sent.length; i++) {
+      const value = values[i];
       if (value instanceof Error) {
         this.#keyErrors++;
-        (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
-        continue;
-      }
-      if (cache !== undefined) {
+      } else if (cache !== undefined) {
         try {
-          cache.set(this.#cacheKeyOf(keys[i] as K), value);
+          cache.set(this.#cacheKeyOf(sent[i] as K), value as V);
         } catch {
-          // The caller still gets its value; a cache that refuses a write only costs a later miss.
+          // The callers still get the value; a cache that refuses a write only costs a later miss.
         }
       }
-      (resolvers[i] as (value: V) => void)(value);
+    }
+    for (let i = 0; i < resolvers.length; i++) {
+      const value = values[slots === undefined ? i : (slots[i] as number)] as V | Error;
+      if (value instanceof Error) {
+        (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
+      } else {
+        (resolvers[i] as (value: V) => void)(value);
+      }
     }
   }
 

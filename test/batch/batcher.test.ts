@@ -80,6 +80,17 @@ describe('Batcher', () => {
     expect(results).toEqual(['v:x', 'v:y', 'v:x', 'v:x', 'v:y']);
     expect(calls).toEqual([['x', 'y']]);
     expect(batcher.stats()).toMatchObject({ loads: 5, deduplicated: 3, keys: 2 });
+    // Integer keys take a different path to spot repeats.
+    const numbers = recorder<number>();
+    const byNumber = new Batcher(numbers.loadMany);
+    expect(await Promise.all([7, 8, 7, -1, 8].map((key) => byNumber.load(key)))).toEqual([
+      'v:7',
+      'v:8',
+      'v:7',
+      'v:-1',
+      'v:8',
+    ]);
+    expect(numbers.calls).toEqual([[7, 8, -1]]);
   });
 
   it('de-duplicates object keys through keyOf', async () => {
