@@ -17,7 +17,7 @@ import { memoryDriver } from 'bentocache/drivers/memory';
 import { createCache as createCacheManager } from 'cache-manager';
 import { Cache } from 'hotpath/cache';
 import { LRUCache } from 'lru-cache';
-import { compareOps, compareRuns, median } from './harness.js';
+import { compareOps, median, printRows, type Row } from './harness.js';
 
 interface Quote {
   symbol: string;
@@ -117,32 +117,6 @@ const LOADER_MS = 5;
 const slowQuote = (key: string): Promise<Quote> =>
   new Promise((resolve) => setTimeout(() => resolve(quoteOf(key)), LOADER_MS));
 
-let round = 0;
-const stampede = (
-  makeCall: (calls: { count: number }) => (key: string) => Promise<unknown>,
-): (() => Promise<{ ops: number; extra: Record<string, string | number> }>) => {
-  const times: number[] = [];
-  const loaderCalls: number[] = [];
-  return async () => {
-    round++;
-    const calls = { count: 0 };
-    const call = makeCall(calls);
-    const start = performance.now();
-    const pending: Promise<unknown>[] = [];
-    for (let n = 0; n < CALLERS; n++) pending.push(call(`cold:${round}:${n % COLD_KEYS}`));
-    await Promise.all(pending);
-    times.push(performance.now() - start);
-    loaderCalls.push(calls.count);
-    return {
-      ops: CALLERS,
-      extra: {
-        'loader calls (min–max per run)': `${Math.min(...loaderCalls)}–${Math.max(...loaderCalls)}`,
-        'total ms (median)': median(times).toFixed(1),
-      },
-    };
-  };
-};
-
 const stampedeOurs = new Cache<Quote>({ name: 'stampede', max: 100_000, ttlMs: TTL_MS });
 const stampedeLru = new LRUCache<string, Quote, { calls: { count: number } }>({
   max: 100_000,
@@ -167,46 +141,78 @@ const bentoStampede = new BentoCache({
   stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: 100_000, serialize: false })) },
 });
 
-await compareRuns(
-  `cache: cold stampede — ${CALLERS} concurrent callers, ${COLD_KEYS} keys, ${LOADER_MS} ms loader (ops = callers/s)`,
-  {
-    'hotpath Cache.getOrSet': stampede(
-      (calls) => (key) =>
-        stampedeOurs.getOrSet(key, () => {
-          calls.count++;
-          return slowQuote(key);
-        }),
-    ),
-    'lru-cache fetch': stampede((calls) => (key) => stampedeLru.fetch(key, { context: { calls } })),
-    'async-cache-dedupe': stampede((calls) => {
-      dedupeCalls = calls;
-      return (key) => dedupeSlow.slowQuote(key);
+type Workload = (calls: { count: number }) => (key: string) => Promise<unknown>;
+const workloads: Record<string, Workload> = {
+  'hotpath Cache.getOrSet': (calls) => (key) =>
+    stampedeOurs.getOrSet(key, () => {
+      calls.count++;
+      return slowQuote(key);
     }),
-    'cache-manager wrap': stampede(
-      (calls) => (key) =>
-        managerStampede.wrap(
-          key,
-          () => {
-            calls.count++;
-            return slowQuote(key);
-          },
-          TTL_MS,
-        ),
-    ),
-    'bentocache getOrSet': stampede(
-      (calls) => (key) =>
-        bentoStampede.getOrSet({
-          key,
-          ttl: TTL_MS,
-          factory: () => {
-            calls.count++;
-            return slowQuote(key);
-          },
-        }),
-    ),
+  'lru-cache fetch': (calls) => (key) => stampedeLru.fetch(key, { context: { calls } }),
+  'async-cache-dedupe': (calls) => {
+    dedupeCalls = calls;
+    return (key) => dedupeSlow.slowQuote(key);
   },
-  // 5 ms timers on a shared 2-core machine are noisy: many short rounds, medians.
-  { rounds: 25 },
+  'cache-manager wrap': (calls) => (key) =>
+    managerStampede.wrap(
+      key,
+      () => {
+        calls.count++;
+        return slowQuote(key);
+      },
+      TTL_MS,
+    ),
+  'bentocache getOrSet': (calls) => (key) =>
+    bentoStampede.getOrSet({
+      key,
+      ttl: TTL_MS,
+      factory: () => {
+        calls.count++;
+        return slowQuote(key);
+      },
+    }),
+};
+
+// Own loop instead of compareRuns: a settle pause before each timed run keeps one library's leftovers
+// (bentocache's run takes ~100 ms and leaves timers and garbage) out of the next one's time; the
+// harness's rotation would otherwise always put the same library right after bentocache.
+const ROUNDS = 25;
+const names = Object.keys(workloads);
+const samples = new Map<string, number[]>(names.map((name) => [name, []]));
+const loaderCalls = new Map<string, number[]>(names.map((name) => [name, []]));
+let round = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    globalThis.gc?.();
+    round++;
+    const calls = { count: 0 };
+    const call = (workloads[name] as Workload)(calls);
+    const start = performance.now();
+    const pending: Promise<unknown>[] = [];
+    for (let n = 0; n < CALLERS; n++) pending.push(call(`cold:${round}:${n % COLD_KEYS}`));
+    await Promise.all(pending);
+    samples.get(name)?.push(performance.now() - start);
+    loaderCalls.get(name)?.push(calls.count);
+  }
+}
+const rows: Row[] = names.map((name) => {
+  const times = samples.get(name) ?? [];
+  const callsPerRun = loaderCalls.get(name) ?? [];
+  return {
+    name,
+    samples: times.map((ms) => CALLERS / (ms / 1000)),
+    opsPerSec: CALLERS / (median(times) / 1000),
+    extra: {
+      'loader calls per run': `${Math.min(...callsPerRun)}–${Math.max(...callsPerRun)}`,
+      'total ms (median)': median(times).toFixed(1),
+    },
+  };
+});
+printRows(
+  `cache: cold stampede — ${CALLERS} concurrent callers, ${COLD_KEYS} keys, ${LOADER_MS} ms loader, ${ROUNDS} rounds (ops = callers/s)`,
+  rows,
+  names[0],
 );
 
 await ours.close();

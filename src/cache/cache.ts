@@ -435,8 +435,8 @@ export class Cache<V> {
 
   /**
    * The value under `key`; on a miss, runs `loader` once for all concurrent callers and stores its
-   * result. Stale values are served per `staleWhileRevalidateMs`/`graceMs`. A hit allocates nothing
-   * but the returned promise.
+   * result. Stale values are served per `staleWhileRevalidateMs`/`graceMs`. A hit allocates nothing:
+   * every hit on an entry gets the same resolved promise.
    * @throws (rejects) the loader's error (shared by all waiters), `TimeoutError` after `loadTimeoutMs`,
    * the signal's reason when this caller aborts, TypeError for a non-string key, ClosedError after `close()`.
    */
@@ -683,21 +683,22 @@ export class Cache<V> {
       }
       return this.#join(running, signal);
     }
-    const now = this.#clock.now();
     this.#staleGetOptions.status = undefined;
     const stale = this.#lru.get(key, this.#staleGetOptions);
-    if (stale !== undefined && now < stale.staleAt) {
+    // The clock is read only when there is a stale entry to age: a cold key never needs it.
+    const staleAgeMs = stale === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() - stale.staleAt;
+    if (stale !== undefined && staleAgeMs < 0) {
       this.#hits++;
       return stale.resolved();
     }
-    if (stale !== undefined && now - stale.staleAt < this.#swrMs) {
+    if (stale !== undefined && staleAgeMs < this.#swrMs) {
       this.#staleHits++;
       if (this.#errors?.has(key) !== true) this.#startLoad(key, loader, stale, ttlMs ?? this.#ttlMs, tags);
       return stale.resolved();
     }
     const cached = this.#errors?.get(key);
     if (cached !== undefined) {
-      if (stale !== undefined && now - stale.staleAt < this.#graceMs) {
+      if (stale !== undefined && staleAgeMs < this.#graceMs) {
         this.#staleHits++;
         return stale.resolved();
       }
