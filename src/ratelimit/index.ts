@@ -19,8 +19,8 @@ export {
   RateLimiter,
   type RateLimiterOptions,
   type RateLimiterStats,
+  type RateLimitScheduleOptions,
   type Release,
-  type ScheduleOptions,
   type TryAcquireResult,
 } from './rate-limiter.js';
 export type { RateLimitStore } from './store.js';

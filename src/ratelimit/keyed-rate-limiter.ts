@@ -10,10 +10,10 @@ import {
   createRateLimiter,
   type RateLimiter,
   type RateLimiterOptions,
+  type RateLimitScheduleOptions,
   type Release,
   type ResolvedRateLimiterOptions,
   resolveRateLimiterOptions,
-  type ScheduleOptions,
   type TryAcquireResult,
 } from './rate-limiter.js';
 import type { RateLimitStore } from './store.js';
@@ -110,7 +110,7 @@ export class KeyedRateLimiter implements AsyncDisposable {
    * `for(key).schedule(fn, options)`.
    * @throws (rejects) as {@link RateLimiter.schedule}; RateLimitError when that key's line is full.
    */
-  schedule<T>(key: string, fn: () => T | PromiseLike<T>, options?: ScheduleOptions): Promise<Awaited<T>> {
+  schedule<T>(key: string, fn: () => T | PromiseLike<T>, options?: RateLimitScheduleOptions): Promise<Awaited<T>> {
     let limiter: RateLimiter;
     try {
       limiter = this.for(key);

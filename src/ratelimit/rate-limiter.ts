@@ -54,7 +54,7 @@ export interface RateLimiterOptions {
 }
 
 /** Per-call options of {@link RateLimiter.schedule} and {@link RateLimiter.acquire}. */
-export interface ScheduleOptions {
+export interface RateLimitScheduleOptions {
   /** Higher starts first (default 0); equal priorities start in call order. Any finite number. */
   priority?: number;
   /** Units this call consumes from `limit` (default 1); 0 counts only for concurrency and spacing. */
@@ -64,7 +64,7 @@ export interface ScheduleOptions {
 }
 
 /** Options of {@link RateLimiter.acquire}; the same as for `schedule`. */
-export type AcquireOptions = ScheduleOptions;
+export type AcquireOptions = RateLimitScheduleOptions;
 
 /** Ends a task's hold on its concurrency slot. Calling it more than once is harmless. */
 export type Release = () => void;
@@ -331,7 +331,7 @@ export class RateLimiter implements AsyncDisposable {
    * @throws (rejects) RateLimitError when `maxQueued` waiters are already in line; the signal's reason
    *   when aborted while waiting; ClosedError after `close()`; ConfigError for bad options (e.g. `weight > limit`).
    */
-  schedule<T>(fn: () => T | PromiseLike<T>, options?: ScheduleOptions): Promise<Awaited<T>> {
+  schedule<T>(fn: () => T | PromiseLike<T>, options?: RateLimitScheduleOptions): Promise<Awaited<T>> {
     if (typeof fn !== 'function') {
       return Promise.reject(
         new ConfigError(
@@ -481,7 +481,11 @@ export class RateLimiter implements AsyncDisposable {
     return this.close();
   }
 
-  #enter(fn: (() => unknown) | undefined, options: ScheduleOptions | undefined, method: string): Promise<unknown> {
+  #enter(
+    fn: (() => unknown) | undefined,
+    options: RateLimitScheduleOptions | undefined,
+    method: string,
+  ): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError(this.#name));
     let weight = 1;
     let priority = 0;
@@ -851,7 +855,7 @@ export class RateLimiter implements AsyncDisposable {
     }
   }
 
-  #checkCallOptions(method: string, options: ScheduleOptions): void {
+  #checkCallOptions(method: string, options: RateLimitScheduleOptions): void {
     if (options === null || typeof options !== 'object') {
       throw new ConfigError(
         `RateLimiter.${method}`,
