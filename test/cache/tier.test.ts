@@ -1,6 +1,12 @@
 import { Cache, type CacheTier, type CacheTierEntry, type CacheTierSetOptions, MapCacheTier } from 'hotpath/cache';
 import { ConfigError, ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
+import { describeCacheTier } from './cache-tier-conformance.js';
+
+describeCacheTier('MapCacheTier', async (clock) => ({
+  tier: new MapCacheTier<string>({ clock }),
+  close: async () => {},
+}));
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -77,6 +83,27 @@ describe('Cache with a second-level tier', () => {
     expect(await tier.get('k')).toBeUndefined();
     await instanceA.close();
     await instanceB.close();
+  });
+
+  it('consults the tier once per stampede, inside the shared load', async () => {
+    const clock = new ManualClock();
+    const tier = new MapCacheTier<string>({ clock });
+    const cache = new Cache<string>({ max: 10, ttlMs: 60_000, tier, clock });
+    let loads = 0;
+    const values = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        cache.getOrSet('k', async () => {
+          loads++;
+          return 'v';
+        }),
+      ),
+    );
+    expect(values.every((value) => value === 'v')).toBe(true);
+    expect(loads).toBe(1);
+    expect(tier.stats().gets).toBe(1);
+    await settle();
+    expect(tier.stats().sets).toBe(1);
+    await cache.close();
   });
 
   it('never keeps a tier value in L1 longer than the tier said it stays fresh', async () => {
