@@ -77,3 +77,30 @@ await compareRuns(
   loadRuns,
   { rounds: 9 },
 );
+
+// String ids (UUIDs, slugs) skip the integer fast path of the repeat check and use a Set.
+const stringKeys = items.map((i) => `user-${i}`);
+const loadManyStrings = async (keys: readonly string[]): Promise<string[]> => keys.slice();
+const stringRuns = {
+  'Batcher.load (string keys)': async () => {
+    const batcher = new Batcher<string, string>(loadManyStrings, { maxBatchSize: BATCH_SIZE });
+    const values = await Promise.all(stringKeys.map((key) => batcher.load(key)));
+    return values.length;
+  },
+  'DataLoader.load (string keys, defaults)': async () => {
+    const loader = new DataLoader<string, string>(loadManyStrings, { maxBatchSize: BATCH_SIZE });
+    const values = await Promise.all(stringKeys.map((key) => loader.load(key)));
+    return values.length;
+  },
+  'DataLoader.load (string keys, cache: false)': async () => {
+    const loader = new DataLoader<string, string>(loadManyStrings, { maxBatchSize: BATCH_SIZE, cache: false });
+    const values = await Promise.all(stringKeys.map((key) => loader.load(key)));
+    return values.length;
+  },
+};
+await warmUp(stringRuns);
+await compareRuns(
+  `load: ${ITEMS.toLocaleString('en')} distinct string keys in one tick, batch size ${BATCH_SIZE} (loads/s)`,
+  stringRuns,
+  { rounds: 9 },
+);
