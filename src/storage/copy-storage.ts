@@ -9,6 +9,7 @@ import type { StorageAdapter } from './types.js';
 
 /** Progress of one collection, reported after every batch. */
 export interface CopyProgress {
+  /** The collection being copied. */
   collection: string;
   /** Documents copied so far in this collection. */
   copied: number;
@@ -32,6 +33,7 @@ export interface CopyStorageOptions {
 
 /** Counts of one collection after a copy (or dry run). */
 export interface CollectionCopyResult {
+  /** The collection. */
   collection: string;
   /** Documents in the source (counted before copying). */
   sourceCount: number;
@@ -43,7 +45,9 @@ export interface CollectionCopyResult {
 
 /** Result of {@link copyStorage}. */
 export interface CopyStorageResult {
+  /** Whether this was a dry run (nothing written). */
   dryRun: boolean;
+  /** One entry per collection, in the order copied. */
   collections: CollectionCopyResult[];
   /** True when every collection's target count equals its source count. */
   countsMatch: boolean;

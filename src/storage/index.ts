@@ -15,8 +15,6 @@ export {
 export { type CreateStorageOptions, createStorage } from './create-storage.js';
 export { MemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
 export type {
-  PgClient,
-  PgConnectionConfig,
   PgPool,
   PgPoolClient,
   PgQueryable,
@@ -24,7 +22,6 @@ export type {
   PgQueryResult,
 } from './postgres-driver-types.js';
 export { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
-export type { SqliteDatabase, SqliteStatement } from './sqlite-driver-types.js';
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';
 export {
   Collection,

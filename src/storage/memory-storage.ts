@@ -86,21 +86,21 @@ interface TxState {
 class MemorySession implements StorageAdapter {
   readonly kind = 'memory' as const;
   readonly sql = undefined;
-  protected readonly shared: MemoryShared;
+  readonly #shared: MemoryShared;
   readonly #tx: TxState | undefined;
 
   constructor(shared: MemoryShared, tx: TxState | undefined) {
-    this.shared = shared;
+    this.#shared = shared;
     this.#tx = tx;
   }
 
   #check(): void {
     if (this.#tx?.finished) throw new StorageError('storage: this transaction has already finished');
-    if (this.shared.closed) throw new ClosedError('MemoryStorage');
+    if (this.#shared.closed) throw new ClosedError('MemoryStorage');
   }
 
   #run<T>(op: string, fn: () => T): Promise<T> {
-    const profiler = this.shared.profiler;
+    const profiler = this.#shared.profiler;
     const start = profiler ? performance.now() : 0;
     const finish = (isError: boolean): void => {
       if (!profiler) return;
@@ -118,28 +118,28 @@ class MemorySession implements StorageAdapter {
         throw error;
       }
     };
-    if (this.#tx || !this.shared.lock.isHeld) {
+    if (this.#tx || !this.#shared.lock.isHeld) {
       try {
         return Promise.resolve(now());
       } catch (error) {
         return Promise.reject(error);
       }
     }
-    return this.shared.lock.acquire().then(() => {
+    return this.#shared.lock.acquire().then(() => {
       try {
         return now();
       } finally {
-        this.shared.lock.release();
+        this.#shared.lock.release();
       }
     });
   }
 
   #collection(name: string, create: boolean): Map<string, Entry> | undefined {
-    let docs = this.shared.collections.get(name);
+    let docs = this.#shared.collections.get(name);
     if (docs === undefined && create) {
       checkCollection(name);
       docs = new Map();
-      this.shared.collections.set(name, docs);
+      this.#shared.collections.set(name, docs);
       this.#tx?.undo.push({ collection: name, created: true });
     }
     return docs;
@@ -147,13 +147,13 @@ class MemorySession implements StorageAdapter {
 
   #write(collection: string, docs: Map<string, Entry>, id: string, json: string, now: number): void {
     const previous = docs.get(id);
-    if (previous === undefined && this.shared.size >= this.shared.maxDocuments) {
+    if (previous === undefined && this.#shared.size >= this.#shared.maxDocuments) {
       throw new StorageError(
-        `storage.put on "${collection}" failed: MemoryStorage is full (${this.shared.maxDocuments} documents)`,
+        `storage.put on "${collection}" failed: MemoryStorage is full (${this.#shared.maxDocuments} documents)`,
       );
     }
     this.#tx?.undo.push({ collection, id, previous });
-    if (previous === undefined) this.shared.size++;
+    if (previous === undefined) this.#shared.size++;
     docs.set(id, {
       json,
       value: JSON.parse(json) as Record<string, unknown>,
@@ -170,7 +170,7 @@ class MemorySession implements StorageAdapter {
     return this.#run('get', () => {
       checkCollection(collection);
       checkId(id);
-      const entry = this.shared.collections.get(collection)?.get(id);
+      const entry = this.#shared.collections.get(collection)?.get(id);
       return entry === undefined ? undefined : (JSON.parse(entry.json) as StoredDocument<T>);
     });
   }
@@ -182,7 +182,7 @@ class MemorySession implements StorageAdapter {
     return this.#run('getWithMeta', () => {
       checkCollection(collection);
       checkId(id);
-      const entry = this.shared.collections.get(collection)?.get(id);
+      const entry = this.#shared.collections.get(collection)?.get(id);
       if (entry === undefined) return undefined;
       return {
         doc: JSON.parse(entry.json) as StoredDocument<T>,
@@ -196,7 +196,7 @@ class MemorySession implements StorageAdapter {
   put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string> {
     return this.#run('put', () => {
       checkCollection(collection);
-      const now = this.shared.clock.now();
+      const now = this.#shared.clock.now();
       const id = resolveId(doc, options?.id, now);
       const json = encodeDocument(doc, id);
       this.#write(collection, this.#collection(collection, true) as Map<string, Entry>, id, json, now);
@@ -207,14 +207,14 @@ class MemorySession implements StorageAdapter {
   putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]> {
     return this.#run('putMany', () => {
       checkCollection(collection);
-      const now = this.shared.clock.now();
+      const now = this.#shared.clock.now();
       const { ids, jsons } = prepareBatch(docs, now);
       if (ids.length === 0) return ids;
       const target = this.#collection(collection, true) as Map<string, Entry>;
       const added = new Set(ids.filter((id) => !target.has(id))).size;
-      if (this.shared.size + added > this.shared.maxDocuments) {
+      if (this.#shared.size + added > this.#shared.maxDocuments) {
         throw new StorageError(
-          `storage.putMany on "${collection}" failed: MemoryStorage is full (${this.shared.maxDocuments} documents)`,
+          `storage.putMany on "${collection}" failed: MemoryStorage is full (${this.#shared.maxDocuments} documents)`,
         );
       }
       for (let i = 0; i < ids.length; i++) this.#write(collection, target, ids[i] as string, jsons[i] as string, now);
@@ -234,7 +234,7 @@ class MemorySession implements StorageAdapter {
       const clean = encodePatch(patch, id);
       const expected = options?.expectedVersion;
       if (expected !== undefined) checkNumber('expectedVersion', expected, { min: 0, integer: true });
-      const docs = this.shared.collections.get(collection);
+      const docs = this.#shared.collections.get(collection);
       const entry = docs?.get(id);
       if (docs === undefined || entry === undefined) return undefined;
       if (expected !== undefined && entry.version !== expected) {
@@ -245,7 +245,7 @@ class MemorySession implements StorageAdapter {
         );
       }
       const merged = { ...(JSON.parse(entry.json) as object), ...clean, id };
-      this.#write(collection, docs, id, JSON.stringify(merged), this.shared.clock.now());
+      this.#write(collection, docs, id, JSON.stringify(merged), this.#shared.clock.now());
       return merged as StoredDocument<T>;
     });
   }
@@ -254,12 +254,12 @@ class MemorySession implements StorageAdapter {
     return this.#run('delete', () => {
       checkCollection(collection);
       checkId(id);
-      const docs = this.shared.collections.get(collection);
+      const docs = this.#shared.collections.get(collection);
       const previous = docs?.get(id);
       if (docs === undefined || previous === undefined) return false;
       this.#tx?.undo.push({ collection, id, previous });
       docs.delete(id);
-      this.shared.size--;
+      this.#shared.size--;
       return true;
     });
   }
@@ -268,7 +268,7 @@ class MemorySession implements StorageAdapter {
     return this.#run('find', () => {
       checkCollection(collection);
       const find = normaliseFind(options);
-      const docs = this.shared.collections.get(collection);
+      const docs = this.#shared.collections.get(collection);
       if (docs === undefined) return { items: [], nextCursor: undefined };
       const field = find.orderField;
       const sign = find.descending ? -1 : 1;
@@ -299,7 +299,7 @@ class MemorySession implements StorageAdapter {
     return this.#run('count', () => {
       checkCollection(collection);
       const clauses = normaliseWhere(where);
-      const docs = this.shared.collections.get(collection);
+      const docs = this.#shared.collections.get(collection);
       if (docs === undefined) return 0;
       if (clauses.length === 0) return docs.size;
       let n = 0;
@@ -313,17 +313,17 @@ class MemorySession implements StorageAdapter {
       checkCollection(collection);
       checkField(field);
       this.#collection(collection, true);
-      let fields = this.shared.indexes.get(collection);
+      let fields = this.#shared.indexes.get(collection);
       if (!fields) {
         fields = new Set();
-        this.shared.indexes.set(collection, fields);
+        this.#shared.indexes.set(collection, fields);
       }
       fields.add(field);
     });
   }
 
   collections(): Promise<string[]> {
-    return this.#run('collections', () => [...this.shared.collections.keys()].sort(compareCodePoints));
+    return this.#run('collections', () => [...this.#shared.collections.keys()].sort(compareCodePoints));
   }
 
   /** Runs `fn` in a transaction: outside callers wait until it ends; a throw undoes its writes. */
@@ -339,12 +339,12 @@ class MemorySession implements StorageAdapter {
         throw error;
       }
     }
-    await this.shared.lock.acquire();
+    await this.#shared.lock.acquire();
     const state: TxState = { finished: false, undo: [] };
     try {
       this.#check();
-      const tx = new MemorySession(this.shared, state);
-      const result = await this.shared.lock.runHolding(() => fn(tx));
+      const tx = new MemorySession(this.#shared, state);
+      const result = await this.#shared.lock.runHolding(() => fn(tx));
       state.finished = true;
       return result;
     } catch (error) {
@@ -353,7 +353,7 @@ class MemorySession implements StorageAdapter {
       throw error;
     } finally {
       state.finished = true;
-      this.shared.lock.release();
+      this.#shared.lock.release();
     }
   }
 
@@ -361,47 +361,48 @@ class MemorySession implements StorageAdapter {
     for (let i = undo.length - 1; i >= mark; i--) {
       const step = undo[i] as Undo;
       if ('created' in step) {
-        const docs = this.shared.collections.get(step.collection);
-        if (docs) this.shared.size -= docs.size;
-        this.shared.collections.delete(step.collection);
-        this.shared.indexes.delete(step.collection);
+        const docs = this.#shared.collections.get(step.collection);
+        if (docs) this.#shared.size -= docs.size;
+        this.#shared.collections.delete(step.collection);
+        this.#shared.indexes.delete(step.collection);
         continue;
       }
-      const docs = this.shared.collections.get(step.collection);
+      const docs = this.#shared.collections.get(step.collection);
       if (!docs) continue;
       const had = docs.has(step.id);
       if (step.previous) {
         docs.set(step.id, step.previous);
-        if (!had) this.shared.size++;
+        if (!had) this.#shared.size++;
       } else if (had) {
         docs.delete(step.id);
-        this.shared.size--;
+        this.#shared.size--;
       }
     }
     undo.length = mark;
   }
 
   async health(): Promise<StorageHealth> {
-    return { ok: !this.shared.closed, latencyMs: 0, ...(this.shared.closed ? { error: 'closed' } : {}) };
+    return { ok: !this.#shared.closed, latencyMs: 0, ...(this.#shared.closed ? { error: 'closed' } : {}) };
   }
 
   stats(): StorageStats {
     return {
       total: 1,
-      idle: this.shared.lock.isHeld ? 0 : 1,
-      waiting: this.shared.lock.waiting,
-      documents: this.shared.size,
-      collections: this.shared.collections.size,
+      idle: this.#shared.lock.isHeld ? 0 : 1,
+      waiting: this.#shared.lock.waiting,
+      documents: this.#shared.size,
+      collections: this.#shared.collections.size,
     };
   }
 
   async close(): Promise<void> {
-    if (this.#tx || this.shared.closed) return;
-    await this.shared.lock.acquire();
-    this.shared.closed = true;
-    this.shared.lock.release();
+    if (this.#tx || this.#shared.closed) return;
+    await this.#shared.lock.acquire();
+    this.#shared.closed = true;
+    this.#shared.lock.release();
   }
 
+  /** Same as {@link close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

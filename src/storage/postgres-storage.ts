@@ -149,12 +149,12 @@ function isConnectionError(error: unknown): boolean {
 class PostgresSession implements StorageAdapter {
   readonly kind = 'postgres' as const;
   readonly sql: SqlAccess;
-  protected readonly shared: PgShared;
+  readonly #shared: PgShared;
   readonly #tx: TxState | undefined;
   readonly #exec: PgQueryable;
 
   constructor(shared: PgShared, tx: TxState | undefined) {
-    this.shared = shared;
+    this.#shared = shared;
     this.#tx = tx;
     this.#exec = tx ? tx.client : shared.pool;
     const session = this;
@@ -178,7 +178,7 @@ class PostgresSession implements StorageAdapter {
       },
       listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
         session.#check();
-        const shared = session.shared;
+        const shared = session.#shared;
         shared.listener ??= new PgListener(() => new shared.pg.Client(shared.connection), shared.clock, shared.logger);
         return shared.listener.listen(channel, onNotify);
       },
@@ -187,12 +187,12 @@ class PostgresSession implements StorageAdapter {
 
   #check(): void {
     if (this.#tx?.finished) throw new StorageError('storage: this transaction has already finished');
-    if (this.shared.closed) throw new ClosedError('PostgresStorage');
+    if (this.#shared.closed) throw new ClosedError('PostgresStorage');
   }
 
   #wrap(op: string, collection: string | undefined, error: unknown): unknown {
     if ((error as { isHotpathError?: boolean })?.isHotpathError) return error;
-    if (!this.#tx && isConnectionError(error)) this.shared.counters.connectionErrors++;
+    if (!this.#tx && isConnectionError(error)) this.#shared.counters.connectionErrors++;
     return new StorageError(describeFailure(op, collection, error), { cause: error });
   }
 
@@ -204,7 +204,7 @@ class PostgresSession implements StorageAdapter {
     values: unknown[],
     name?: string,
   ): Promise<R[]> {
-    const profiler = this.shared.profiler;
+    const profiler = this.#shared.profiler;
     const start = profiler ? performance.now() : 0;
     try {
       const result = await this.#exec.query<R>(name === undefined ? { text, values } : { name, text, values });
@@ -223,15 +223,15 @@ class PostgresSession implements StorageAdapter {
   }
 
   #qualified(collection: string): string {
-    const table = quoteIdent(this.shared.prefix + collection);
-    return this.shared.schema ? `${quoteIdent(this.shared.schema)}.${table}` : table;
+    const table = quoteIdent(this.#shared.prefix + collection);
+    return this.#shared.schema ? `${quoteIdent(this.#shared.schema)}.${table}` : table;
   }
 
   // Document operations send these statements straight to pg, not through Kysely: Kysely compiles every
   // query (~23k get ops/s against ~42k for a named prepared statement, issue #7). Kysely serves `db`/`migrate`.
   #prepareTable(collection: string): TableStatements {
     const table = this.#qualified(collection);
-    const hash = sha1(`${this.shared.schema ?? ''}.${this.shared.prefix}${collection}`).slice(0, 20);
+    const hash = sha1(`${this.#shared.schema ?? ''}.${this.#shared.prefix}${collection}`).slice(0, 20);
     const statements: TableStatements = {
       table,
       names: {
@@ -264,7 +264,7 @@ class PostgresSession implements StorageAdapter {
   }
 
   async #existing(collection: string): Promise<TableStatements | undefined> {
-    const known = this.shared.tables.get(collection);
+    const known = this.#shared.tables.get(collection);
     if (known) return known;
     checkCollection(collection);
     const statements = this.#prepareTable(collection);
@@ -275,12 +275,12 @@ class PostgresSession implements StorageAdapter {
       [statements.table],
     );
     if (!rows[0]?.found) return undefined;
-    if (!this.#tx) this.shared.tables.set(collection, statements);
+    if (!this.#tx) this.#shared.tables.set(collection, statements);
     return statements;
   }
 
   async #ensureTable(collection: string): Promise<TableStatements> {
-    const known = this.shared.tables.get(collection);
+    const known = this.#shared.tables.get(collection);
     if (known) return known;
     checkCollection(collection);
     const statements = this.#prepareTable(collection);
@@ -295,7 +295,7 @@ class PostgresSession implements StorageAdapter {
       if (this.#tx || (code !== '23505' && code !== '42P07')) throw error;
     }
     // Inside a transaction the table only exists once it commits: cache it only outside.
-    if (!this.#tx) this.shared.tables.set(collection, statements);
+    if (!this.#tx) this.#shared.tables.set(collection, statements);
     return statements;
   }
 
@@ -306,7 +306,7 @@ class PostgresSession implements StorageAdapter {
     id: string,
   ): Promise<StoredDocument<T> | undefined> {
     this.#check();
-    const table = this.shared.tables.get(collection) ?? (await this.#existing(collection));
+    const table = this.#shared.tables.get(collection) ?? (await this.#existing(collection));
     if (typeof id !== 'string' || id.length === 0 || id.length > 512) checkId(id);
     if (table === undefined) return undefined;
     // Named prepared statement: parsed and planned once per connection (~42k vs ~31k ops/s unnamed).
@@ -341,7 +341,7 @@ class PostgresSession implements StorageAdapter {
   async put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string> {
     this.#check();
     checkCollection(collection);
-    const now = this.shared.clock.now();
+    const now = this.#shared.clock.now();
     const id = resolveId(doc, options?.id, now);
     const json = encodeDocument(doc, id);
     const table = await this.#ensureTable(collection);
@@ -352,7 +352,7 @@ class PostgresSession implements StorageAdapter {
   async putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]> {
     this.#check();
     checkCollection(collection);
-    const now = this.shared.clock.now();
+    const now = this.#shared.clock.now();
     const { ids, jsons } = prepareBatch(docs, now);
     if (jsons.length === 0) return ids;
     // Chunks of at most batchSize documents and MAX_CHUNK_CHARS; an id already in the current chunk
@@ -366,7 +366,7 @@ class PostgresSession implements StorageAdapter {
       const json = jsons[i] as string;
       const id = ids[i] as string;
       if (
-        parts.length >= this.shared.batchSize ||
+        parts.length >= this.#shared.batchSize ||
         (parts.length > 0 && chars + json.length > MAX_CHUNK_CHARS) ||
         inChunk.has(id)
       ) {
@@ -405,7 +405,7 @@ class PostgresSession implements StorageAdapter {
     if (expected !== undefined) checkNumber('expectedVersion', expected, { min: 0, integer: true });
     const table = await this.#existing(collection);
     if (table === undefined) return undefined;
-    const now = this.shared.clock.now();
+    const now = this.#shared.clock.now();
     const patchJson = JSON.stringify(cleanPatch);
     // `data || patch` is a shallow merge done by the server in one statement: atomic under concurrency.
     const rows =
@@ -494,7 +494,7 @@ class PostgresSession implements StorageAdapter {
     checkField(field);
     if (field === 'id') return;
     const table = await this.#ensureTable(collection);
-    const name = quoteIdent(indexName(this.shared.prefix + collection, field, sha1));
+    const name = quoteIdent(indexName(this.#shared.prefix + collection, field, sha1));
     try {
       await this.#q(
         'ensureIndex',
@@ -515,9 +515,9 @@ class PostgresSession implements StorageAdapter {
       undefined,
       'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = COALESCE($1, current_schema()) ' +
         "AND table_type = 'BASE TABLE' ORDER BY table_name",
-      [this.shared.schema ?? null],
+      [this.#shared.schema ?? null],
     );
-    const prefix = this.shared.prefix;
+    const prefix = this.#shared.prefix;
     return rows
       .map((row) => row.name)
       .filter((name) => name.startsWith(prefix))
@@ -533,7 +533,7 @@ class PostgresSession implements StorageAdapter {
   async transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T> {
     this.#check();
     if (this.#tx) return this.#savepoint(fn);
-    const shared = this.shared;
+    const shared = this.#shared;
     // A checked-out client has no error listener of the pool's; without one an 'error' event (the
     // server terminating it while idle in our transaction) would crash the process. The listener is
     // attached inside the connect callback: with the promise form a FATAL message parsed from the same
@@ -603,7 +603,7 @@ class PostgresSession implements StorageAdapter {
   }
 
   async #savepoint<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T> {
-    const name = `hp_sp_${++this.shared.savepointSeq}`;
+    const name = `hp_sp_${++this.#shared.savepointSeq}`;
     await this.#q('savepoint', undefined, `SAVEPOINT ${name}`, []);
     try {
       const result = await fn(this);
@@ -618,10 +618,10 @@ class PostgresSession implements StorageAdapter {
   /** The Kysely instance over the same pool, for the app's own typed tables. */
   get db(): Kysely<UntypedDatabase> {
     this.#check();
-    this.shared.kysely ??= new Kysely<UntypedDatabase>({
-      dialect: new PostgresDialect({ pool: this.shared.pool as never }),
+    this.#shared.kysely ??= new Kysely<UntypedDatabase>({
+      dialect: new PostgresDialect({ pool: this.#shared.pool as never }),
     });
-    return this.shared.kysely;
+    return this.#shared.kysely;
   }
 
   /**
@@ -650,19 +650,19 @@ class PostgresSession implements StorageAdapter {
   }
 
   stats(): StorageStats {
-    const { pool, counters } = this.shared;
+    const { pool, counters } = this.#shared;
     return {
       total: pool.totalCount,
       idle: pool.idleCount,
       waiting: pool.waitingCount,
-      listenReconnects: this.shared.listener?.reconnects ?? 0,
+      listenReconnects: this.#shared.listener?.reconnects ?? 0,
       ...counters,
     };
   }
 
   async close(): Promise<void> {
     if (this.#tx) return;
-    const shared = this.shared;
+    const shared = this.#shared;
     if (shared.closed) return;
     shared.closed = true;
     await shared.listener?.close();
@@ -670,6 +670,7 @@ class PostgresSession implements StorageAdapter {
     if (shared.ownsPool) await shared.pool.end();
   }
 
+  /** Same as {@link close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -20,8 +20,11 @@ import type {
  * hotpath's `Cache` fits, as does a `Map` or an lru-cache instance.
  */
 export interface DocumentCache {
+  /** The cached value, or undefined. */
   get(key: string): unknown;
+  /** Stores a value (the cache's own TTL applies). */
   set(key: string, value: object): unknown;
+  /** Removes a key. */
   delete(key: string): unknown;
 }
 

@@ -5,15 +5,24 @@
  */
 
 /** A stored document: a plain JSON object with its `id`. */
-export type StoredDocument<T extends object = Record<string, unknown>> = T & { id: string };
+export type StoredDocument<T extends object = Record<string, unknown>> = T & {
+  /** The document's id (its primary key). */
+  id: string;
+};
 
 /** Comparison operators on one top-level field. */
 export interface FieldCondition {
+  /** Greater than (numbers compare with numbers, strings with strings by code point). */
   gt?: string | number;
+  /** Greater than or equal. */
   gte?: string | number;
+  /** Less than. */
   lt?: string | number;
+  /** Less than or equal. */
   lte?: string | number;
+  /** Not equal; also matches documents without the field. */
   ne?: string | number | boolean | null;
+  /** Equal to one of these (at most 1,000 values). */
   in?: ReadonlyArray<string | number | boolean>;
 }
 
@@ -22,9 +31,15 @@ export type Where = Record<string, string | number | boolean | null | FieldCondi
 
 /** Options of {@link StorageAdapter.find}. */
 export interface FindOptions {
+  /** Filter on top-level fields (default: every document). */
   where?: Where;
   /** Sort field and direction (default: `id` ascending). */
-  orderBy?: { field: string; direction?: 'asc' | 'desc' };
+  orderBy?: {
+    /** A top-level field name, or `id`. */
+    field: string;
+    /** Default `asc`. */
+    direction?: 'asc' | 'desc';
+  };
   /** Page size (default 100, at most 10,000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */
@@ -33,12 +48,15 @@ export interface FindOptions {
 
 /** One page of {@link StorageAdapter.find}; `nextCursor` is undefined on the last page. */
 export interface FindResult<T extends object> {
+  /** The documents of this page, in order. */
   items: StoredDocument<T>[];
+  /** Pass as `cursor` to get the next page; undefined on the last page. */
   nextCursor: string | undefined;
 }
 
 /** A document with its bookkeeping columns, from {@link StorageAdapter.getWithMeta}. */
 export interface DocumentWithMeta<T extends object = Record<string, unknown>> {
+  /** The document. */
   doc: StoredDocument<T>;
   /** Starts at 1; every put/update of this id adds 1. Pass it as `expectedVersion` to `update`. */
   version: number;
@@ -56,16 +74,21 @@ export interface UpdateOptions {
 
 /** Result of {@link StorageAdapter.health}. */
 export interface StorageHealth {
+  /** True when the probe succeeded. */
   ok: boolean;
   /** Round-trip time of the probe, in ms. */
   latencyMs: number;
+  /** Why the probe failed. */
   error?: string;
 }
 
 /** Plain-number statistics of an adapter (pool figures are 0/1 for single-connection backends). */
 export interface StorageStats {
+  /** Open connections. */
   total: number;
+  /** Open connections not in use. */
   idle: number;
+  /** Callers waiting for a connection (SQLite/memory: for the open transaction). */
   waiting: number;
   [extra: string]: number;
 }
@@ -75,6 +98,7 @@ export interface StorageStats {
  * database and must share the adapter's connection and transactions. Parameters are always bound.
  */
 export interface SqlAccess {
+  /** Which SQL dialect `query` speaks. */
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Runs one statement with bound parameters and returns its rows (`RETURNING` rows for writes).
@@ -143,6 +167,7 @@ export interface StorageAdapter {
   stats(): StorageStats;
   /** Releases connections and timers; idempotent. */
   close(): Promise<void>;
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

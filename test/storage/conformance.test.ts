@@ -112,6 +112,14 @@ for (const backend of BACKENDS) {
         code: 'ERR_HOTPATH_CONFIG',
       });
       expect(await storage.count('batch_atomic')).toBe(0);
+      expect(await storage.collections()).not.toContain('batch_atomic');
+      await storage.put('batch_atomic', { id: 'keep' });
+      await expect(
+        storage.putMany('batch_atomic', [{ id: 'new1' }, { id: 'new2', bad: 1n } as never]),
+      ).rejects.toMatchObject({
+        code: 'ERR_HOTPATH_CONFIG',
+      });
+      expect((await storage.find('batch_atomic')).items).toEqual([{ id: 'keep' }]);
     });
 
     it('update shallow-merges, bumps version, honours expectedVersion', async () => {
