@@ -205,6 +205,7 @@ export class BatchProcessor {
     fn: ItemHandler<T, R>,
     options: BatchRunOptions = {},
   ): Promise<Array<ItemResult<R>>> {
+    validateOptions('BatchProcessor.map', options, RUN_SCHEMA);
     const list = toArray('BatchProcessor.map', items);
     checkFunction('BatchProcessor.map', fn);
     const run = this.#startRun<R>(list.length, options.signal);
@@ -254,6 +255,7 @@ export class BatchProcessor {
     handler: BatchHandler<T, R>,
     options: BatchRunOptions = {},
   ): Promise<Array<ItemResult<R>>> {
+    validateOptions('BatchProcessor.process', options, RUN_SCHEMA);
     const list = toArray('BatchProcessor.process', items);
     checkFunction('BatchProcessor.process', handler);
     const run = this.#startRun<R>(list.length, options.signal);
@@ -598,6 +600,8 @@ export class BatchProcessor {
     run.reject(error);
   }
 }
+
+const RUN_SCHEMA = { signal: { type: 'object' } } as const;
 
 const STREAM_SCHEMA = {
   ordered: { type: 'boolean' },

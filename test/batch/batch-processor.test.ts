@@ -68,6 +68,8 @@ describe('BatchProcessor options', () => {
     const processor = new BatchProcessor({ concurrency: 2 });
     await expect(processor.map(42 as never, async (x) => x)).rejects.toBeInstanceOf(ConfigError);
     await expect(processor.map([1], 'nope' as never)).rejects.toBeInstanceOf(ConfigError);
+    await expect(processor.map([1], async (x) => x, { sginal: 1 } as never)).rejects.toBeInstanceOf(ConfigError);
+    await expect(processor.process([1], async (b) => b, { signal: 'x' } as never)).rejects.toBeInstanceOf(ConfigError);
     expect(() => processor.stream(42 as never, async (x) => x)).toThrow(ConfigError);
     expect(() => processor.stream([1], async (x) => x, { bufferSize: -1 })).toThrow(ConfigError);
     expect(values(await processor.map(new Set([1, 2]), async (x) => x * 10))).toEqual([10, 20]);
