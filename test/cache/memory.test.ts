@@ -27,7 +27,7 @@ describe('bounded memory', () => {
       const pending: Promise<unknown>[] = [];
       for (let i = from; i < to; i++) {
         const key = `key:${i}`;
-        if (i % 4 !== 0) {
+        if (i % 10 !== 0) {
           // Every 10th entry gets its own tag (the worst case for the tag index: one Set per tag).
           cache.set(key, { id: i, payload: `p${i}` }, i % 10 === 1 ? { tags: [`tag:${i}`, 'all'] } : undefined);
         } else {
