@@ -374,7 +374,6 @@ export class BatchProcessor {
         },
       );
     };
-    this.#active.add(controller);
     return resultStream<T, R>({
       source,
       execute,
@@ -385,6 +384,11 @@ export class BatchProcessor {
       controller,
       signal: options.signal,
       progress,
+      onStart: () => {
+        // Created before close() but iterated after it: the stream ends at once.
+        if (this.#isClosed) controller.abort(new ClosedError('BatchProcessor was closed'));
+        else this.#active.add(controller);
+      },
       onEnd: () => this.#active.delete(controller),
     });
   }

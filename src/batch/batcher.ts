@@ -252,13 +252,17 @@ export class Batcher<K, V> {
       return Promise.reject(new ConfigError('Batcher.load.key', 'Batcher.load: key must not be undefined'));
     }
     this.#loads++;
-    const id = this.#keyOf === undefined ? key : this.#keyOf(key);
+    const keyOf = this.#keyOf;
     const cache = this.#cache;
-    if (cache === undefined) return this.#enqueue(key, id);
+    if (keyOf === undefined && cache === undefined) return this.#enqueue(key, key);
+    let id: unknown;
     let cached: V | undefined | Promise<V | undefined>;
     try {
-      cached = cache.get(this.#cacheKeyOf(key));
+      id = keyOf === undefined ? key : keyOf(key);
+      if (cache === undefined) return this.#enqueue(key, id);
+      cached = cache.get(keyOf === undefined ? this.#cacheKeyOf(key) : (id as string));
     } catch (error) {
+      // A throwing keyOf or cache read fails this load only.
       return Promise.reject(error);
     }
     if (cached instanceof Promise) {

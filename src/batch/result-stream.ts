@@ -22,6 +22,8 @@ export interface ResultStreamSetup<T, R> {
   /** The caller's signal. */
   signal: AbortSignal | undefined;
   progress: ProgressReporter;
+  /** Called once when iteration starts (a stream never iterated holds nothing). */
+  onStart: () => void;
   /** Called once when the stream ends, however it ends. */
   onEnd: () => void;
 }
@@ -34,12 +36,10 @@ interface Slot<R> {
 export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): AsyncGenerator<ItemResult<R>, void, void> {
   const { execute, concurrency, isOrdered, isStopOnError, controller, signal, progress } = setup;
   const maxPending = concurrency + setup.bufferSize;
-  const asyncIterable = (setup.source as AsyncIterable<T>)[Symbol.asyncIterator];
-  const iterator: Iterator<T> | AsyncIterator<T> =
-    typeof asyncIterable === 'function'
-      ? (setup.source as AsyncIterable<T>)[Symbol.asyncIterator]()
-      : (setup.source as Iterable<T>)[Symbol.iterator]();
-  const isAsync = typeof asyncIterable === 'function';
+  const isAsync = typeof (setup.source as Partial<AsyncIterable<T>>)[Symbol.asyncIterator] === 'function';
+  // Assigned when iteration starts (inside the try below, so a throwing [Symbol.iterator]() still
+  // runs the clean-up); `pump` only runs after that.
+  let iterator!: Iterator<T> | AsyncIterator<T>;
 
   // Ordered: slots in start order, the head is yielded once done. Unordered: finished results in
   // completion order. Both hold at most `maxPending` entries.
@@ -157,10 +157,14 @@ export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): Async
     }
   }
 
+  setup.onStart();
   controller.signal.addEventListener('abort', onAbort, { once: true });
   signal?.addEventListener('abort', onCallerAbort, { once: true });
   let isExhausted = false;
   try {
+    iterator = isAsync
+      ? (setup.source as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : (setup.source as Iterable<T>)[Symbol.iterator]();
     if (signal?.aborted) onCallerAbort();
     else if (controller.signal.aborted) onAbort();
     pump();
@@ -201,7 +205,7 @@ export async function* resultStream<T, R>(setup: ResultStreamSetup<T, R>): Async
         hasFailure = true;
         controller.abort(new DOMException('The stream consumer stopped early', 'AbortError'));
       }
-      if (!isSourceDone) {
+      if (!isSourceDone && iterator !== undefined) {
         isSourceDone = true;
         try {
           // Not awaited: an async source may be stuck in a pending next() that return() queues behind.

@@ -193,6 +193,14 @@ describe('Batcher', () => {
     await expect(batcher.loadMany(5 as never)).rejects.toBeInstanceOf(ConfigError);
     const objects = new Batcher(async (keys: object[]) => keys, { cache: new Map() });
     await expect(objects.load({})).rejects.toThrow(/keyOf/);
+    const picky = new Batcher(async (keys: string[]) => keys, {
+      keyOf: (key) => {
+        if (key === 'bad') throw new Error('unkeyable');
+        return key;
+      },
+    });
+    await expect(picky.load('bad')).rejects.toThrow('unkeyable');
+    expect(await picky.load('good')).toBe('good');
     expect(await batcher.load(7)).toBe(7);
   });
 

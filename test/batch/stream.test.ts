@@ -145,6 +145,30 @@ describe('BatchProcessor.stream', () => {
     expect(processor.stats().activeRuns).toBe(0);
   });
 
+  it('a stream holds nothing until iterated, and one iterated after close() throws ClosedError', async () => {
+    const processor = new BatchProcessor();
+    let calls = 0;
+    const stream = processor.stream([1, 2, 3], async (n) => {
+      calls++;
+      return n;
+    });
+    expect(processor.stats().activeRuns).toBe(0);
+    await processor.close();
+    await expect(collect(stream)).rejects.toBeInstanceOf(ClosedError);
+    expect(calls).toBe(0);
+  });
+
+  it('a source that throws when iterated ends the stream with its error', async () => {
+    const processor = new BatchProcessor();
+    const broken = {
+      [Symbol.iterator](): Iterator<number> {
+        throw new Error('cannot iterate');
+      },
+    };
+    await expect(collect(processor.stream(broken, async (n) => n))).rejects.toThrow('cannot iterate');
+    expect(processor.stats().activeRuns).toBe(0);
+  });
+
   it('stopOnError throws the first failure', async () => {
     const processor = new BatchProcessor({ concurrency: 1, stopOnError: true });
     const started: number[] = [];
