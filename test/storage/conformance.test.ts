@@ -151,6 +151,17 @@ for (const backend of BACKENDS) {
       expect((await storage.getWithMeta('upd', 'race'))?.version).toBe(2);
     });
 
+    it('concurrent first writes to a new collection all succeed (table creation races)', async () => {
+      const ids = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 ? storage.put('fresh_race', { i }) : storage.putMany('fresh_race', [{ i }]).then((r) => r[0]),
+        ),
+      );
+      expect(new Set(ids).size).toBe(20);
+      expect(await storage.count('fresh_race')).toBe(20);
+      await Promise.all([storage.ensureIndex('fresh_race', 'i'), storage.ensureIndex('fresh_race', 'i')]);
+    });
+
     it('delete reports whether the document existed', async () => {
       await storage.put('del', { id: 'd1' });
       expect(await storage.delete('del', 'd1')).toBe(true);

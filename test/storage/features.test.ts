@@ -313,6 +313,41 @@ describe.runIf(hasPostgres)('PostgresStorage specifics', () => {
     await storage.close();
   });
 
+  it('maxLifetimeMs recycles connections', async () => {
+    const storage = new PostgresStorage({ connectionString: schema.url, max: 1, maxLifetimeMs: 1000 });
+    const pid = async () => (await storage.sql?.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))?.[0]?.pid;
+    const first = await pid();
+    expect(await pid()).toBe(first);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(await pid()).not.toBe(first);
+    await storage.close();
+  });
+
+  it('LISTEN survives its connection being terminated: it reconnects and notifications resume', async () => {
+    const applicationName = `hp_listen_${process.pid}`;
+    const storage = new PostgresStorage({ connectionString: schema.url, max: 2, applicationName });
+    const sql = storage.sql as NonNullable<StorageAdapter['sql']>;
+    const received: string[] = [];
+    const unsubscribe = await sql.listen?.('hp_feat_channel', (payload) => received.push(payload));
+    const waitFor = async (check: () => boolean) => {
+      for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    await sql.query("SELECT pg_notify('hp_feat_channel', 'one')");
+    await waitFor(() => received.length === 1);
+    // Terminate every connection of this adapter, the LISTEN one included.
+    await sql.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [applicationName],
+    );
+    await waitFor(() => storage.stats().listenReconnects >= 1);
+    expect(storage.stats().listenReconnects).toBe(1);
+    await sql.query("SELECT pg_notify('hp_feat_channel', 'two')");
+    await waitFor(() => received.length === 2);
+    expect(received).toEqual(['one', 'two']);
+    await unsubscribe?.();
+    await storage.close();
+  });
+
   it('schema option qualifies tables; db and migrate work on the same pool', async () => {
     const storage = new PostgresStorage({ connectionString: schema.url, schema: schema.schema, tablePrefix: 'app_' });
     await storage.put('things', { id: 't' });
