@@ -6,14 +6,13 @@
 import { createRequire } from 'node:module';
 import { ConfigError } from '../core/index.js';
 
-declare const require: NodeRequire | undefined;
-
 let cachedRequire: NodeRequire | undefined;
 
 function nodeRequire(): NodeRequire {
   if (cachedRequire) return cachedRequire;
-  // CommonJS builds have `require`; ESM builds resolve from this module's URL.
-  cachedRequire = typeof require === 'function' ? require : createRequire(import.meta.url);
+  // CommonJS builds have __filename; ESM builds resolve from this module's URL. Not `typeof require`:
+  // bundlers (esbuild/tsup) rewrite `require` in ESM output into a shim that throws "Dynamic require".
+  cachedRequire = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
   return cachedRequire;
 }
 
