@@ -339,7 +339,7 @@ describe.runIf(hasPostgres)('PostgresStorage specifics', () => {
       'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
       [applicationName],
     );
-    await waitFor(() => storage.stats().listenReconnects >= 1);
+    await waitFor(() => (storage.stats().listenReconnects ?? 0) >= 1);
     expect(storage.stats().listenReconnects).toBe(1);
     await sql.query("SELECT pg_notify('hp_feat_channel', 'two')");
     await waitFor(() => received.length === 2);
