@@ -60,6 +60,11 @@ export interface HotpathConfig {
   rateLimiters?: Record<string, RateLimiterOptions>;
   /** Job queue options (`concurrency` overridden by `HOTPATH_QUEUE_CONCURRENCY`); `false` for no queue. */
   queue?: Omit<QueueManagerOptions, 'storage' | 'profiler' | 'logger'> | false;
+  /**
+   * How long `close()` lets running jobs finish before aborting them and handing their leases back, in ms
+   * (default 10,000). Keep it under the platform's kill grace (Kubernetes: 30 s) minus the HTTP drain.
+   */
+  shutdownTimeoutMs?: number;
 }
 
 /** The resolved settings, for logging and `/health`. Secrets in URLs are masked. */
@@ -124,7 +129,10 @@ export interface Hotpath extends AsyncDisposable {
   health(): Promise<HotpathHealth>;
   /** Prometheus text: profiler latencies plus cache, limiter, queue and pool gauges. */
   metrics(): Promise<string>;
-  /** Stops the queue gracefully, then closes storage, then stops caches, limiters and the profiler. Idempotent. */
+  /**
+   * Stops the queue gracefully (running jobs get `shutdownTimeoutMs` to finish, then are aborted and handed
+   * back), then closes storage, then stops rate limiters, caches and the profiler. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -143,6 +151,7 @@ const CONFIG_SCHEMA = {
   cacheEnabled: { type: 'boolean' },
   rateLimiters: { type: 'object' },
   queue: { type: 'any' },
+  shutdownTimeoutMs: { type: 'number', min: 0, max: 3_600_000 },
 } as const;
 
 function maskUrl(url: string): string {
@@ -243,7 +252,12 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
     if (queueConfig) {
       queue = new QueueManager({ ...queueConfig, storage: storageAdapter, profiler, logger });
       const queueManager = queue;
-      built.push(() => queueManager.close());
+      const shutdownTimeoutMs = config.shutdownTimeoutMs ?? 10_000;
+      // QueueManager.close() alone aborts running jobs at once; a graceful stop first lets them finish.
+      built.push(async () => {
+        await queueManager.stop({ graceful: true, timeoutMs: shutdownTimeoutMs });
+        await queueManager.close();
+      });
     }
 
     const resolved: ResolvedHotpathConfig = {

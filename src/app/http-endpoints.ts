@@ -3,11 +3,18 @@
  * that Express and Fastify (`reply.raw`) can call as they are.
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Hotpath } from './create-hotpath.js';
 
-/** The subset of `node:http`'s response the handlers use (Express's `res` and Fastify's `reply.raw` have it). */
-export type NodeResponseLike = Pick<ServerResponse, 'statusCode' | 'setHeader' | 'end'>;
+/**
+ * The response fields the handlers use. `node:http`'s `ServerResponse`, Express's `res` and Fastify's
+ * `reply.raw` fit as they are; it is structural so that a three-line adapter over Fastify's `reply` fits too.
+ */
+export interface NodeResponseLike {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body?: string): unknown;
+}
 
 /** A `(req, res)` handler that writes the whole response. */
 export type NodeHandler = (req: IncomingMessage, res: NodeResponseLike) => Promise<void>;

@@ -95,6 +95,34 @@ describe('createHotpath', () => {
     await expect(app.queue!.enqueue('double', { n: 1 })).rejects.toThrow();
   });
 
+  it('close() lets a running job finish before closing storage, and aborts it after shutdownTimeoutMs', async () => {
+    const outcomes: string[] = [];
+    const run = async (shutdownTimeoutMs: number, jobMs: number) => {
+      const app = await createHotpath({ profile: 'test', env: {}, queue: { concurrency: 1 }, shutdownTimeoutMs });
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      app.queue?.register('work', async (_data, job) => {
+        started();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, jobMs);
+          const onAbort = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          job.signal.addEventListener('abort', onAbort, { once: true });
+        });
+        outcomes.push(job.signal.aborted ? 'aborted' : 'finished');
+      });
+      await app.queue?.start();
+      await app.queue?.enqueue('work', {});
+      await running;
+      await app.close();
+    };
+    await run(10_000, 100);
+    await run(50, 30_000);
+    expect(outcomes).toEqual(['finished', 'aborted']);
+  });
+
   it('HOTPATH_CACHE_ENABLED=false turns every cache into a pass-through', async () => {
     await using app = await createHotpath({
       profile: 'test',
