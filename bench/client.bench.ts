@@ -6,7 +6,10 @@
  * Targets (issue #5): ≥ 0.9× Pool.request, ≥ 3× fetch, got and axios.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import axios from 'axios';
 import got from 'got';
 import ky from 'ky';
@@ -18,21 +21,37 @@ import { compareRuns } from './harness.js';
 const CONCURRENCY = 32;
 const REQUESTS_PER_RUN = 8_000;
 
+// Two server workers (node:cluster, sharing one port): on a shared 2-core machine one server process
+// was the bottleneck (~3.5k req/s) and squeezed every fast client to the same figure.
 const SERVER = `
+const cluster = require('node:cluster');
 const http = require('node:http');
-const body = JSON.stringify({ id: 42, symbol: 'AAPL', price: 189.25, volume: 51234567, tags: ['tech', 'nasdaq'], ts: '2026-01-15T12:00:00Z' });
-const server = http.createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-});
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
-process.on('disconnect', () => process.exit(0));
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+if (cluster.isPrimary) {
+  let reported = false;
+  for (let i = 0; i < 2; i++) {
+    cluster.fork().on('message', (port) => {
+      if (!reported) process.stdout.write(port + '\\n');
+      reported = true;
+    });
+  }
+  process.stdin.on('end', () => { for (const id in cluster.workers) cluster.workers[id].kill(); process.exit(0); });
+  process.stdin.resume();
+} else {
+  const body = JSON.stringify({ id: 42, symbol: 'AAPL', price: 189.25, volume: 51234567, tags: ['tech', 'nasdaq'], ts: '2026-01-15T12:00:00Z' });
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => process.send(server.address().port));
+}
 `;
 
-const child = spawn(process.execPath, ['-e', SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+// node:cluster forks its script file, so the server is written to a temp file first.
+const serverDir = mkdtempSync(join(tmpdir(), 'hotpath-client-bench-'));
+const serverFile = join(serverDir, 'server.cjs');
+writeFileSync(serverFile, SERVER);
+const child = spawn(process.execPath, [serverFile], { stdio: ['pipe', 'pipe', 'inherit'] });
 const port = await new Promise<number>((resolve, reject) => {
   child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
   child.once('error', reject);
@@ -42,7 +61,7 @@ const url = `${origin}/quote`;
 
 // A limit that never binds: the limiter's admit path runs on every attempt, but never waits.
 const limiter = new RateLimiter({ limit: 1_000_000_000, intervalMs: 1000 });
-console.log(`server: child process on ${origin}`);
+console.log(`server: 2 node:http workers in a child process on ${origin}`);
 
 const ours = new APIClient({
   baseUrl: origin,
@@ -117,3 +136,4 @@ await pool.close();
 nodeAgent.destroy();
 child.stdin.end();
 child.kill();
+rmSync(serverDir, { recursive: true, force: true });

@@ -459,11 +459,20 @@ export class APIClient implements AsyncDisposable {
    *   CircuitOpenError when the breaker is open, ClosedError after `close()`,
    *   ConfigError for bad arguments, the signal's reason when aborted, or the transport error.
    */
-  async request<T = unknown>(
+  request<T = unknown>(
     method: string,
     path: string,
     options: RequestOptions = EMPTY_OPTIONS,
   ): Promise<ClientResponse<T>> {
+    // Not an async function: one promise layer less on the hot path; argument errors still reject.
+    try {
+      return this.#request(method, path, options) as Promise<ClientResponse<T>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #request(method: string, path: string, options: RequestOptions): Promise<ClientResponse<unknown>> {
     if (this.#isClosed) throw new ClosedError('APIClient');
     const verb = checkMethod(method);
     if (typeof path !== 'string') {
@@ -489,9 +498,7 @@ export class APIClient implements AsyncDisposable {
     const name = this.#profiler === undefined ? '' : this.#metricName(verb, path, options.route);
 
     if (verb !== 'GET' || (this.#cache === undefined && this.#shared === undefined)) {
-      return this.#execute(this.#prepare(verb, target, options, extraHeaders, signal), name) as Promise<
-        ClientResponse<T>
-      >;
+      return this.#execute(this.#prepare(verb, target, options, extraHeaders, signal), name);
     }
     const key =
       extraHeaders === undefined ? target : `${target}\n${JSON.stringify(Object.entries(extraHeaders).sort())}`;
@@ -500,25 +507,37 @@ export class APIClient implements AsyncDisposable {
       (options.responseType === undefined || options.responseType === 'json'
         ? key
         : `${key}\n${options.responseType}`) + (options.throwHttpErrors === false ? '\nno-throw' : '');
+    return this.#cachedGet(responseKey, target, options, extraHeaders, signal, name);
+  }
+
+  /** A GET through the response cache and/or in-flight dedupe. */
+  async #cachedGet(
+    responseKey: string,
+    target: string,
+    options: RequestOptions,
+    extraHeaders: Record<string, string> | undefined,
+    signal: AbortSignal | undefined,
+    name: string,
+  ): Promise<ClientResponse<unknown>> {
     const cache = options.cache === false ? undefined : this.#cache;
     if (cache !== undefined) {
       const cached = await this.#cacheGet(cache, responseKey);
       if (isCachedResponse(cached)) {
         this.#cacheHits++;
-        return cached as ClientResponse<T>;
+        return cached as ClientResponse<unknown>;
       }
       this.#cacheMisses++;
     }
     const run = async (runSignal: AbortSignal | undefined): Promise<ClientResponse<unknown>> => {
-      const response = await this.#execute(this.#prepare(verb, target, options, extraHeaders, runSignal), name);
+      const response = await this.#execute(this.#prepare('GET', target, options, extraHeaders, runSignal), name);
       if (cache !== undefined && response.status < 300) {
         const ttlMs = responseTtlMs(response.headers, this.#cacheTtlMs);
         if (ttlMs > 0) await this.#cacheSet(cache, responseKey, response, ttlMs);
       }
       return response;
     };
-    if (this.#shared === undefined) return run(signal) as Promise<ClientResponse<T>>;
-    return this.#joinShared(responseKey, run, signal) as Promise<ClientResponse<T>>;
+    if (this.#shared === undefined) return run(signal);
+    return this.#joinShared(responseKey, run, signal);
   }
 
   /** GET `path`; resolves with the parsed body. Throws as {@link APIClient.request}. */
@@ -667,54 +686,51 @@ export class APIClient implements AsyncDisposable {
     this.#inFlight++;
     let isError = true;
     try {
-      const response = await this.#run(call);
-      isError = response.status >= 400;
-      return response;
+      for (let attempt = 1; ; attempt++) {
+        let result: AttemptResult | undefined;
+        let failure: unknown;
+        try {
+          result = await this.#attempt(call, attempt);
+          if (result.status < 400) {
+            isError = false;
+            return { status: result.status, headers: result.headers, data: result.data };
+          }
+        } catch (error) {
+          failure = error;
+        }
+        const delayMs = this.#retryDelay(call, attempt, result, failure);
+        if (delayMs === undefined) {
+          if (result === undefined) throw failure;
+          if (!call.throwHttpErrors) return { status: result.status, headers: result.headers, data: result.data };
+          throw this.#httpError(call, result);
+        }
+        this.#retries++;
+        this.#logger.debug(
+          {
+            method: call.method,
+            url: redactUrl(this.#base.origin + call.path),
+            attempt,
+            delayMs: Math.round(delayMs),
+            status: result?.status,
+            error: result === undefined ? (errorCode(failure) ?? (failure as Error)?.name) : undefined,
+          },
+          'APIClient: retrying request',
+        );
+        // close() wakes sleeping retries at once (ClosedError) instead of letting them hold the process.
+        const closed = this.#closedSignal();
+        const signal = call.signal === undefined ? closed : AbortSignal.any([call.signal, closed]);
+        try {
+          await sleep(delayMs, { signal, clock: this.#clock });
+        } catch (error) {
+          if (call.signal?.aborted) throw abortReason(call.signal);
+          throw error;
+        }
+      }
     } finally {
       this.#inFlight--;
       if (isError) this.#failed++;
       else this.#succeeded++;
       profiler?.record(name, performance.now() - started, isError);
-    }
-  }
-
-  async #run(call: Call): Promise<ClientResponse<unknown>> {
-    for (let attempt = 1; ; attempt++) {
-      let result: AttemptResult | undefined;
-      let failure: unknown;
-      try {
-        result = await this.#attempt(call, attempt);
-        if (result.status < 400) return { status: result.status, headers: result.headers, data: result.data };
-      } catch (error) {
-        failure = error;
-      }
-      const delayMs = this.#retryDelay(call, attempt, result, failure);
-      if (delayMs === undefined) {
-        if (result === undefined) throw failure;
-        if (!call.throwHttpErrors) return { status: result.status, headers: result.headers, data: result.data };
-        throw this.#httpError(call, result);
-      }
-      this.#retries++;
-      this.#logger.debug(
-        {
-          method: call.method,
-          url: redactUrl(this.#base.origin + call.path),
-          attempt,
-          delayMs: Math.round(delayMs),
-          status: result?.status,
-          error: result === undefined ? (errorCode(failure) ?? (failure as Error)?.name) : undefined,
-        },
-        'APIClient: retrying request',
-      );
-      // close() wakes sleeping retries at once (ClosedError) instead of letting them hold the process.
-      const closed = this.#closedSignal();
-      const signal = call.signal === undefined ? closed : AbortSignal.any([call.signal, closed]);
-      try {
-        await sleep(delayMs, { signal, clock: this.#clock });
-      } catch (error) {
-        if (call.signal?.aborted) throw abortReason(call.signal);
-        throw error;
-      }
     }
   }
 

@@ -53,6 +53,8 @@ describe('requests', () => {
     const raw = await api.post<Echo>('/raw', { body: 'a=1', headers: { 'content-type': 'text/plain' } });
     expect(raw).toMatchObject({ body: 'a=1' });
     expect(raw.headers['content-type']).toBe('text/plain');
+    const head = await api.request('HEAD', '/h');
+    expect(head).toMatchObject({ status: 200, data: undefined });
     const response = await api.request<Echo>('get', '/full');
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toBe('application/json');
