@@ -51,9 +51,11 @@ export function readEnvironment(
 ): EnvironmentSettings {
   const settings: EnvironmentSettings = { profile: profile ?? 'development' };
   if (profile === undefined) {
-    const fromEnv = env.HOTPATH_PROFILE ?? env.NODE_ENV;
+    // An empty HOTPATH_PROFILE (`HOTPATH_PROFILE=` in a compose file) counts as unset, so NODE_ENV still applies.
+    const hasProfileVariable = env.HOTPATH_PROFILE !== undefined && env.HOTPATH_PROFILE !== '';
+    const fromEnv = hasProfileVariable ? env.HOTPATH_PROFILE : env.NODE_ENV;
     if (fromEnv !== undefined && fromEnv !== '') {
-      const variable = env.HOTPATH_PROFILE !== undefined ? 'HOTPATH_PROFILE' : 'NODE_ENV';
+      const variable = hasProfileVariable ? 'HOTPATH_PROFILE' : 'NODE_ENV';
       if (!PROFILES.includes(fromEnv as Profile)) bad(variable, fromEnv, PROFILES.join(' | '));
       settings.profile = fromEnv as Profile;
     }

@@ -225,7 +225,8 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
       await Promise.all([...rateLimiters.values()].map((limiter) => limiter.close()));
     });
     for (const [name, options] of Object.entries(config.rateLimiters ?? {})) {
-      rateLimiters.set(name, new RateLimiter({ profiler, ...options }));
+      // The config key names the limiter in its errors and logs (penalties, store failures), unless set.
+      rateLimiters.set(name, new RateLimiter({ name, profiler, logger, ...options }));
     }
 
     let adapter = config.storage;

@@ -30,6 +30,12 @@ describe('readEnvironment', () => {
     });
   });
 
+  it('HOTPATH_PROFILE wins over NODE_ENV; an empty one counts as unset', () => {
+    expect(readEnvironment({ NODE_ENV: 'production', HOTPATH_PROFILE: 'development' }).profile).toBe('development');
+    expect(readEnvironment({ NODE_ENV: 'production', HOTPATH_PROFILE: '' }).profile).toBe('production');
+    expect(readEnvironment({}).profile).toBe('development');
+  });
+
   it.each([
     ['NODE_ENV', 'staging'],
     ['HOTPATH_DATABASE_URL', 'mysql://x'],
