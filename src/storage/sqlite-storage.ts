@@ -228,8 +228,8 @@ class SqliteSession implements StorageAdapter {
   }
 
   // Document operations run these cached better-sqlite3 statements, not Kysely: Kysely compiles every
-  // query, which holds a point get to ~66k ops/s against ~177k for a prepared statement (issue #7; 35k vs
-  // 182k in bench/storage.bench.ts). Kysely is kept for `db` and `migrate`, where that cost is irrelevant.
+  // query, which holds a point get to ~66k ops/s against ~177k for a prepared statement (issue #7; 27.5k vs
+  // 148.5k in bench/storage.bench.ts). Kysely is kept for `db` and `migrate`, where that cost is irrelevant.
   #prepareTable(collection: string): TableStatements {
     const table = quoteIdent(this.#shared.prefix + collection);
     const db = this.#shared.db;
