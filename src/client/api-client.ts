@@ -425,11 +425,21 @@ export class APIClient implements AsyncDisposable {
     this.#cache = cache;
     this.#cacheTtlMs = options.cacheTtlMs ?? 60_000;
     this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
     const breaker = options.circuitBreaker;
     this.#breaker =
       breaker === undefined || breaker instanceof CircuitBreaker
         ? breaker
-        : new CircuitBreaker({ clock: this.#clock, name: `circuit of ${this.#base.origin}`, ...breaker });
+        : new CircuitBreaker({
+            clock: this.#clock,
+            name: `circuit of ${this.#base.origin}`,
+            onStateChange: (state, previous) =>
+              this.#logger[state === 'open' ? 'warn' : 'info'](
+                { origin: this.#base.origin, state, previous },
+                `APIClient: circuit ${state}`,
+              ),
+            ...breaker,
+          });
     const maxConcurrent = options.maxConcurrent ?? Number.POSITIVE_INFINITY;
     this.#gate =
       maxConcurrent === Number.POSITIVE_INFINITY
@@ -438,7 +448,6 @@ export class APIClient implements AsyncDisposable {
     this.#shared = options.dedupe ? new Map() : undefined;
     this.#maxResponseBytes = options.maxResponseBytes ?? 67_108_864;
     this.#profiler = options.profiler;
-    this.#logger = options.logger ?? silentLogger;
     this.#pool = new Pool(this.#base.origin, {
       connections: options.connections ?? 32,
       pipelining: 1,

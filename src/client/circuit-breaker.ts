@@ -15,6 +15,8 @@ export interface CircuitBreakerOptions {
   clock?: Clock;
   /** Name used in error messages (default `circuit`). */
   name?: string;
+  /** Called on every transition (closed → open, open → half-open, half-open → closed/open), e.g. to log. */
+  onStateChange?: (state: CircuitState, previous: CircuitState) => void;
 }
 
 /** `closed` lets everything through, `open` nothing, `half-open` exactly one probe. */
@@ -37,6 +39,7 @@ const SCHEMA = {
   halfOpenAfterMs: { type: 'number', min: 0, max: 86_400_000 },
   clock: { type: 'object' },
   name: { type: 'string', nonEmpty: true, maxLength: 200 },
+  onStateChange: { type: 'function' },
 } as const;
 
 const STATE_CODE: Record<CircuitState, number> = { closed: 0, open: 1, 'half-open': 2 };
@@ -52,6 +55,7 @@ export class CircuitBreaker {
   readonly #halfOpenAfterMs: number;
   readonly #clock: Clock;
   readonly #name: string;
+  readonly #onStateChange: ((state: CircuitState, previous: CircuitState) => void) | undefined;
   #state: CircuitState = 'closed';
   #failures = 0;
   #openedAt = 0;
@@ -66,6 +70,7 @@ export class CircuitBreaker {
     this.#halfOpenAfterMs = options.halfOpenAfterMs ?? 30_000;
     this.#clock = options.clock ?? systemClock;
     this.#name = options.name ?? 'circuit';
+    this.#onStateChange = options.onStateChange;
   }
 
   /** Current state; an open circuit whose wait is over reports `half-open`. */
@@ -87,7 +92,7 @@ export class CircuitBreaker {
         const retryAfterMs = this.#halfOpenAfterMs - waitedMs;
         throw new CircuitOpenError(`${this.#name} is open; next probe in ${Math.ceil(retryAfterMs)} ms`, retryAfterMs);
       }
-      this.#state = 'half-open';
+      this.#setState('half-open');
     }
     if (this.#isProbeInFlight) {
       this.#rejected++;
@@ -101,7 +106,7 @@ export class CircuitBreaker {
   success(isProbe: boolean): void {
     if (isProbe) this.#isProbeInFlight = false;
     this.#failures = 0;
-    if (this.#state !== 'closed' && (isProbe || this.#state === 'half-open')) this.#state = 'closed';
+    if (this.#state !== 'closed' && (isProbe || this.#state === 'half-open')) this.#setState('closed');
   }
 
   /** Reports a failed attempt: a failed probe re-opens; the threshold-th failure in a row opens. */
@@ -127,8 +132,14 @@ export class CircuitBreaker {
   }
 
   #open(): void {
-    this.#state = 'open';
     this.#openedAt = this.#clock.now();
     this.#opened++;
+    this.#setState('open');
+  }
+
+  #setState(state: CircuitState): void {
+    const previous = this.#state;
+    this.#state = state;
+    if (previous !== state) this.#onStateChange?.(state, previous);
   }
 }

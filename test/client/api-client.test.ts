@@ -1,6 +1,7 @@
 import { Cache } from 'hotpath/cache';
 import { APIClient, type CachedResponse, ResponseParseError } from 'hotpath/client';
 import { ClosedError, ConfigError, HttpError, isHotpathError, RateLimitError } from 'hotpath/core';
+import { Profiler } from 'hotpath/profiling';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from './drive.js';
 import { type Handler, json, type ScriptedServer, startServer, text } from './scripted-server.js';
@@ -292,6 +293,17 @@ describe('metrics and lifecycle', () => {
     const names = new Set(samples.map((x) => x.name));
     expect(names.size).toBeLessThanOrEqual(257);
     expect(names.has('client.request GET (other)')).toBe(true);
+  });
+
+  it('feeds a hotpath Profiler', async () => {
+    s = await startServer();
+    const profiler = new Profiler();
+    const api = client({ profiler });
+    for (let i = 0; i < 3; i++) await api.get(`/orders/${1000 + i}`);
+    expect(profiler.stats('client.request GET /orders/:id')).toMatchObject({ count: 3, errors: 0 });
+    expect(Object.keys(profiler.snapshot()).filter((name) => name.startsWith('client.request'))).toEqual([
+      'client.request GET /orders/:id',
+    ]);
   });
 
   it('close() is idempotent, rejects later calls with ClosedError and works with await using', async () => {

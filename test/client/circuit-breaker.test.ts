@@ -48,6 +48,29 @@ describe('CircuitBreaker', () => {
     expect(breaker.enter()).toBe(true);
   });
 
+  it('reports every transition to onStateChange', async () => {
+    const clock = new ManualClock();
+    const changes: string[] = [];
+    const breaker = new CircuitBreaker({
+      failureThreshold: 1,
+      halfOpenAfterMs: 10,
+      clock,
+      onStateChange: (state, previous) => changes.push(`${previous}->${state}`),
+    });
+    breaker.failure(breaker.enter());
+    await clock.advance(10);
+    breaker.failure(breaker.enter());
+    await clock.advance(10);
+    breaker.success(breaker.enter());
+    expect(changes).toEqual([
+      'closed->open',
+      'open->half-open',
+      'half-open->open',
+      'open->half-open',
+      'half-open->closed',
+    ]);
+  });
+
   it('validates its options', () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(ConfigError);
     expect(() => new CircuitBreaker({ halfOpenAfterMs: -1 })).toThrow(/halfOpenAfterMs/);
@@ -66,14 +89,18 @@ describe('APIClient with a circuit breaker', () => {
   it('opens after N failing calls, fails fast without touching the server, probes once, closes', async () => {
     const clock = new ManualClock();
     s = await startServer(json(500, { down: true }));
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (_: object, msg?: string) => warnings.push(msg ?? ''), error() {} };
     api = new APIClient({
       baseUrl: s.url,
       clock,
       retry: false,
+      logger,
       circuitBreaker: { failureThreshold: 2, halfOpenAfterMs: 1000 },
     });
     await expect(api.get('/x')).rejects.toBeInstanceOf(HttpError);
     await expect(api.get('/x')).rejects.toBeInstanceOf(HttpError);
+    expect(warnings).toEqual(['APIClient: circuit open']);
     const fast = await api.get('/x').catch((e: unknown) => e);
     expect(fast).toBeInstanceOf(CircuitOpenError);
     expect((fast as CircuitOpenError).retryAfterMs).toBe(1000);
