@@ -350,6 +350,22 @@ describe('timeouts', () => {
     expect(s.seen).toHaveLength(1);
   });
 
+  it('a slot granted after the call gave up is handed straight back', async () => {
+    const s = await server();
+    let grant: ((release: () => void) => void) | undefined;
+    let released = 0;
+    // A limiter that ignores signals (allowed by the structural interface): the grant arrives too late.
+    const deaf = {
+      acquire: () => new Promise<() => void>((resolve) => (grant = resolve)),
+      penalize: () => {},
+    };
+    const api = client({ baseUrl: s.url, rateLimiter: deaf, timeoutMs: 30 });
+    await expect(api.get('/x')).rejects.toBeInstanceOf(TimeoutError);
+    grant?.(() => released++);
+    await until(() => released === 1, 'the late slot to be released');
+    expect(s.seen).toHaveLength(0);
+  });
+
   it('the caller signal pulls a call out of the limiter line', async () => {
     const s = await server();
     const tight = new RateLimiter({ limit: 1, intervalMs: 60_000 });
@@ -375,5 +391,50 @@ describe('timeouts', () => {
     expect(s.seen).toHaveLength(1); // never reached the server
     blocker.abort(new Error('done'));
     await expect(first).rejects.toThrow('done');
+  });
+
+  it('under a chaotic upstream every slot is given back and every call settles with a typed outcome', async () => {
+    const s = await server();
+    let n = 0;
+    s.setDefault((req, res) => {
+      const pick = n++ % 5;
+      if (pick === 0) return json(200, { ok: true })(req, res, '');
+      if (pick === 1) return json(503, {})(req, res, '');
+      if (pick === 2) return json(429, {}, { 'retry-after': '0' })(req, res, '');
+      if (pick === 3) return req.socket.destroy();
+      // pick 4: never answers
+    });
+    const shared = new RateLimiter({ limit: 100_000, intervalMs: 1000, maxConcurrent: 3 });
+    open.unshift(shared);
+    const api = client({
+      baseUrl: s.url,
+      rateLimiter: shared,
+      maxConcurrent: 5,
+      attemptTimeoutMs: 40,
+      timeoutMs: 400,
+      retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      circuitBreaker: { failureThreshold: 1000, halfOpenAfterMs: 10 },
+    });
+    const controllers = Array.from({ length: 120 }, () => new AbortController());
+    const calls = controllers.map((controller, i) => api.get(`/chaos/${i}`, { signal: controller.signal }));
+    setTimeout(() => {
+      for (let i = 0; i < controllers.length; i += 7) controllers[i]?.abort(new Error('caller gave up'));
+    }, 30);
+    const outcomes = await Promise.allSettled(calls);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') expect(outcome.value).toEqual({ ok: true });
+      else
+        expect(outcome.reason).toSatisfy(
+          (e: unknown) =>
+            e instanceof HttpError ||
+            e instanceof TimeoutError ||
+            (e as Error).message === 'caller gave up' ||
+            typeof (e as { code?: unknown }).code === 'string',
+        );
+    }
+    expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
+    expect(api.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+    expect(shared.stats()).toMatchObject({ running: 0, queued: 0 });
+    expect(shared.stats().started).toBe(shared.stats().done);
   });
 });
