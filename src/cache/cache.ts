@@ -6,6 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import {
+  abortable,
   abortReason,
   type Clock,
   ClosedError,
@@ -717,23 +718,9 @@ export class Cache<V> {
     this.#misses++;
     load.waiters++;
     if (signal === undefined) return load.promise;
-    return new Promise<V>((resolve, reject) => {
-      const onAbort = () => {
-        // This caller stays a miss; it must not be converted to a stale hit if grace answers the others.
-        if (!load.isSettled) load.waiters--;
-        reject(abortReason(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      load.promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+    return abortable(load.promise, signal, () => {
+      // This caller stays a miss; it must not be converted to a stale hit if grace answers the others.
+      if (!load.isSettled) load.waiters--;
     });
   }
 

@@ -8,6 +8,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Dispatcher, Pool } from 'undici';
 import {
+  abortable,
   abortReason,
   backoffDelay,
   type Clock,
@@ -1108,24 +1109,10 @@ export class APIClient implements AsyncDisposable {
     const entry = shared;
     entry.waiters++;
     if (signal === undefined) return entry.promise;
-    return new Promise<ClientResponse<unknown>>((resolve, reject) => {
-      // One caller giving up must not cancel the others; the last one leaving cancels the request.
-      const onAbort = () => {
-        entry.waiters--;
-        if (entry.waiters === 0) entry.controller.abort(abortReason(signal));
-        reject(abortReason(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      entry.promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+    // One caller giving up must not cancel the others; the last one leaving cancels the request.
+    return abortable(entry.promise, signal, () => {
+      entry.waiters--;
+      if (entry.waiters === 0) entry.controller.abort(abortReason(signal));
     });
   }
 }

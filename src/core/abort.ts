@@ -46,20 +46,27 @@ export function sleep(ms: number, options: WaitOptions = {}): Promise<void> {
 /**
  * Races `promise` against `signal`: rejects with the signal's reason as soon as it aborts, without
  * cancelling the promise itself (use it for waits that must not cancel shared work).
+ * @param onAbort - called once when this wait is abandoned because of the signal (e.g. to drop a waiter count).
  */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort?: () => void): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+  if (signal.aborted) {
+    onAbort?.();
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const abandon = () => {
+      onAbort?.();
+      reject(abortReason(signal));
+    };
+    signal.addEventListener('abort', abandon, { once: true });
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', abandon);
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', abandon);
         reject(error);
       },
     );
