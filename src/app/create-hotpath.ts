@@ -20,7 +20,7 @@ import {
 } from '../core/index.js';
 import { Profiler, type ProfilerOptions } from '../profiling/index.js';
 import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
-import { RateLimiter, type RateLimiterOptions } from '../ratelimit/index.js';
+import { RateLimiter, type RateLimiterOptions, type RateLimiterStats } from '../ratelimit/index.js';
 import { type CreateStorageOptions, createStorage, type StorageAdapter, StorageManager } from '../storage/index.js';
 import { defaultDatabaseUrl, type Profile, readEnvironment } from './config.js';
 
@@ -287,6 +287,23 @@ function gauge(lines: string[], name: string, help: string, samples: Array<[Arra
   for (const [labels, value] of samples) lines.push(`${name}${formatLabels(labels)} ${formatSampleValue(value)}`);
 }
 
+/** Per-cache gauges exported by `metrics()`: metric name, help text, `CacheStats` field. */
+const CACHE_GAUGES: ReadonlyArray<readonly [string, string, keyof CacheStats]> = [
+  ['hotpath_cache_hits', 'Cache hits (fresh) since start.', 'hits'],
+  ['hotpath_cache_stale_hits', 'Stale values served since start.', 'staleHits'],
+  ['hotpath_cache_misses', 'Cache misses since start.', 'misses'],
+  ['hotpath_cache_evictions', 'Entries evicted by LRU or size since start.', 'evictions'],
+  ['hotpath_cache_entries', 'Entries held now.', 'size'],
+  ['hotpath_cache_hit_ratio', 'Hits (fresh and stale) over lookups.', 'hitRate'],
+];
+
+/** Per-limiter gauges exported by `metrics()`. */
+const LIMITER_GAUGES: ReadonlyArray<readonly [string, string, keyof RateLimiterStats]> = [
+  ['hotpath_ratelimit_running', 'Tasks running under the limiter.', 'running'],
+  ['hotpath_ratelimit_queued', 'Tasks waiting in the limiter.', 'queued'],
+  ['hotpath_ratelimit_rejected', 'Calls refused because the line was full.', 'rejected'],
+];
+
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
   readonly logger: Logger;
@@ -377,66 +394,24 @@ class HotpathApp implements Hotpath {
 
   async metrics(): Promise<string> {
     const lines: string[] = [this.profiler.toPrometheus().trimEnd()];
-    const cacheStats = this.caches.stats().caches;
-    const perCache = (pick: (stats: NonNullable<(typeof cacheStats)[string]>) => number) =>
-      Object.entries(cacheStats).map(
-        ([name, stats]) => [[['cache', name]], pick(stats)] as [Array<[string, string]>, number],
+    const cacheStats = Object.entries(this.caches.stats().caches);
+    for (const [metric, help, field] of CACHE_GAUGES) {
+      gauge(
+        lines,
+        metric,
+        help,
+        cacheStats.map(([name, stats]) => [[['cache', name]], stats[field]]),
       );
-    gauge(
-      lines,
-      'hotpath_cache_hits',
-      'Cache hits (fresh) since start.',
-      perCache((s) => s.hits),
-    );
-    gauge(
-      lines,
-      'hotpath_cache_stale_hits',
-      'Stale values served since start.',
-      perCache((s) => s.staleHits),
-    );
-    gauge(
-      lines,
-      'hotpath_cache_misses',
-      'Cache misses since start.',
-      perCache((s) => s.misses),
-    );
-    gauge(
-      lines,
-      'hotpath_cache_evictions',
-      'Entries evicted by LRU or size since start.',
-      perCache((s) => s.evictions),
-    );
-    gauge(
-      lines,
-      'hotpath_cache_entries',
-      'Entries held now.',
-      perCache((s) => s.size),
-    );
-    gauge(
-      lines,
-      'hotpath_cache_hit_ratio',
-      'Hits (fresh and stale) over lookups.',
-      perCache((s) => s.hitRate),
-    );
-    const limiters = [...this.rateLimiters.entries()].map(([name, limiter]) => [name, limiter.stats()] as const);
-    gauge(
-      lines,
-      'hotpath_ratelimit_running',
-      'Tasks running under the limiter.',
-      limiters.map(([name, s]) => [[['limiter', name]], s.running]),
-    );
-    gauge(
-      lines,
-      'hotpath_ratelimit_queued',
-      'Tasks waiting in the limiter.',
-      limiters.map(([name, s]) => [[['limiter', name]], s.queued]),
-    );
-    gauge(
-      lines,
-      'hotpath_ratelimit_rejected',
-      'Calls refused because the line was full.',
-      limiters.map(([name, s]) => [[['limiter', name]], s.rejected]),
-    );
+    }
+    const limiterStats = [...this.rateLimiters.entries()].map(([name, limiter]) => [name, limiter.stats()] as const);
+    for (const [metric, help, field] of LIMITER_GAUGES) {
+      gauge(
+        lines,
+        metric,
+        help,
+        limiterStats.map(([name, stats]) => [[['limiter', name]], stats[field]]),
+      );
+    }
     const pool = this.storage.adapter.stats();
     gauge(lines, 'hotpath_storage_pool_connections', 'Storage connections by state.', [
       [[['state', 'total']], pool.total],
