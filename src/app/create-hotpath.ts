@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Cache, type CacheOptions, CacheRegistry } from '../cache/index.js';
+import { type Cache, type CacheOptions, CacheRegistry, type CacheStats } from '../cache/index.js';
 import {
   ConfigError,
   createConsoleLogger,
