@@ -34,6 +34,60 @@ import {
 } from './sql-rows.js';
 import type { JobStatus } from './types.js';
 
+const INSERT_COLUMNS =
+  'id, type, data, status, priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms';
+const INSERT_ONE = `INSERT INTO ${T} (${INSERT_COLUMNS}) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11)`;
+const INSERT_MANY =
+  `INSERT INTO ${T} (${INSERT_COLUMNS}) ` +
+  `SELECT id, type, data, 'queued', priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms ` +
+  'FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::float8[], $9::text[], $10::text[], $11::bigint[]) ' +
+  'AS u(id, type, data, priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms)';
+const ON_KEY_CONFLICT = ' ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING RETURNING id';
+// Rows per unnest statement: 5,000 keeps each array parameter a few hundred KB for typical payloads.
+const INSERT_CHUNK = 5_000;
+const FINAL = "('succeeded', 'failed', 'cancelled')";
+
+/**
+ * A CTE that makes the statement's own transaction commit without waiting for the WAL flush. Used
+ * only where a write lost in a database crash is harmless under at-least-once delivery: a claim,
+ * lease renewal, progress or reap that vanishes leaves the job claimable again, exactly as if the
+ * lease had expired. Enqueues and completions stay synchronous. Saves one fsync (1–5 ms with
+ * fsync=on) per claim, which is most of the enqueue → start latency and half the drain cost.
+ */
+const ASYNC_COMMIT = "relaxed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))";
+
+const CLAIM_RETURNS =
+  'TABLE (id text, type text, data text, priority integer, run_at bigint, created_at bigint, attempts integer, ' +
+  'max_attempts integer, timeout_ms double precision, backoff text, token bigint)';
+
+/**
+ * The claim is a SQL function so that it can carry planner settings. Right after a bulk enqueue the
+ * table's statistics still say "a few rows", and the planner then picks a bitmap scan of every
+ * ready row plus a sort — measured 60–90 ms per claim at 50,000 queued jobs. With bitmap scans,
+ * sequential scans and sorts off, it walks the ready index in (priority DESC, run_at, id) order and
+ * stops after `limit` rows, whatever the statistics say. (The aged order is an expression: it has
+ * to sort the ready rows, so that variant keeps the planner's defaults.)
+ */
+function claimFunction(aging: boolean): string {
+  const name = aging ? `${T}_claim_aged` : `${T}_claim`;
+  const order = aging ? '(priority - run_at::float8 / p_aging) DESC, run_at, id' : 'priority DESC, run_at, id';
+  const settings = aging ? '' : 'SET enable_bitmapscan = off SET enable_seqscan = off SET enable_sort = off';
+  return `CREATE OR REPLACE FUNCTION ${name}(p_now bigint, p_types text[], p_limit integer, p_lease bigint, p_worker text${aging ? ', p_aging double precision' : ''})
+    RETURNS ${CLAIM_RETURNS} LANGUAGE sql VOLATILE ${settings} AS $$
+      WITH ${ASYNC_COMMIT}, picked AS (
+        SELECT q.id FROM ${T} q, relaxed WHERE q.status = 'queued' AND q.run_at <= p_now AND q.type = ANY(p_types)
+        ORDER BY ${order.replace(/\b(priority|run_at|id)\b/g, 'q.$1')} LIMIT p_limit FOR UPDATE OF q SKIP LOCKED)
+      UPDATE ${T} j SET status = 'running', attempts = j.attempts + 1, token = j.token + 1, lease_until = p_lease,
+        started_at = p_now, worker = p_worker
+      FROM picked WHERE j.id = picked.id
+      RETURNING ${CLAIM_COLUMNS.split(', ')
+        .map((column) => `j.${column}`)
+        .join(', ')}
+    $$`;
+}
+const CLAIM = `SELECT * FROM ${T}_claim($1, $2::text[], $3, $4, $5)`;
+const CLAIM_AGED = `SELECT * FROM ${T}_claim_aged($1, $2::text[], $3, $4, $5, $6)`;
+
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS ${T} (
     id text PRIMARY KEY,
@@ -74,6 +128,8 @@ const SCHEMA = [
     options text NOT NULL,
     next_run_at bigint NOT NULL
   )`,
+  claimFunction(false),
+  claimFunction(true),
   // The channel is derived from the schema, so queues in different schemas of one database do not wake each other.
   `CREATE OR REPLACE FUNCTION ${T}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
    BEGIN PERFORM pg_notify('hpq_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), ''); RETURN NULL; END $$`,
@@ -83,33 +139,6 @@ const SCHEMA = [
      END IF;
    END $$`,
 ];
-
-const INSERT_COLUMNS =
-  'id, type, data, status, priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms';
-const INSERT_ONE = `INSERT INTO ${T} (${INSERT_COLUMNS}) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11)`;
-const INSERT_MANY =
-  `INSERT INTO ${T} (${INSERT_COLUMNS}) ` +
-  `SELECT id, type, data, 'queued', priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms ` +
-  'FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::float8[], $9::text[], $10::text[], $11::bigint[]) ' +
-  'AS u(id, type, data, priority, run_at, created_at, max_attempts, timeout_ms, backoff, key, key_retention_ms)';
-const ON_KEY_CONFLICT = ' ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING RETURNING id';
-// Rows per unnest statement: 5,000 keeps each array parameter a few hundred KB for typical payloads.
-const INSERT_CHUNK = 5_000;
-const FINAL = "('succeeded', 'failed', 'cancelled')";
-
-function claimSql(aging: boolean): string {
-  const order = aging ? '(priority - run_at::float8 / $6) DESC, run_at, id' : 'priority DESC, run_at, id';
-  return (
-    `WITH picked AS (SELECT id FROM ${T} WHERE status = 'queued' AND run_at <= $1 AND type = ANY($2::text[]) ` +
-    `ORDER BY ${order} LIMIT $3 FOR UPDATE SKIP LOCKED) ` +
-    `UPDATE ${T} j SET status = 'running', attempts = j.attempts + 1, token = j.token + 1, lease_until = $4, started_at = $1, worker = $5 ` +
-    `FROM picked WHERE j.id = picked.id RETURNING ${CLAIM_COLUMNS.split(', ')
-      .map((column) => `j.${column}`)
-      .join(', ')}`
-  );
-}
-const CLAIM = claimSql(false);
-const CLAIM_AGED = claimSql(true);
 
 const COMPLETE = `UPDATE ${T} j SET
     status = CASE
@@ -241,7 +270,7 @@ export class PostgresBackend implements QueueBackend {
 
   async renew(leases: readonly Lease[], leaseUntil: number): Promise<{ lost: string[]; cancelRequested: string[] }> {
     const rows = await this.#sql.query<{ id: string; cancel_requested: boolean }>(
-      `UPDATE ${T} j SET lease_until = $1 FROM unnest($2::text[], $3::bigint[]) AS l(id, token)
+      `WITH ${ASYNC_COMMIT} UPDATE ${T} j SET lease_until = $1 FROM relaxed, unnest($2::text[], $3::bigint[]) AS l(id, token)
        WHERE j.id = l.id AND j.token = l.token AND j.status = 'running' RETURNING j.id, j.cancel_requested`,
       [leaseUntil, leases.map((lease) => lease.id), leases.map((lease) => lease.token)],
       { name: 'hpq_renew' },
@@ -282,7 +311,7 @@ export class PostgresBackend implements QueueBackend {
 
   async progress(lease: Lease, done: number, total: number | null, stage: string | null): Promise<boolean> {
     const rows = await this.#sql.query(
-      `UPDATE ${T} SET progress_done = $1, progress_total = $2, progress_stage = $3
+      `WITH ${ASYNC_COMMIT} UPDATE ${T} SET progress_done = $1, progress_total = $2, progress_stage = $3 FROM relaxed
        WHERE id = $4 AND token = $5 AND status = 'running' RETURNING id`,
       [done, total, stage, lease.id, lease.token],
       { name: 'hpq_progress' },
