@@ -302,6 +302,8 @@ export class JobQueue<
   readonly #waiters = new Map<string, Set<() => void>>();
   #waiterCount = 0;
   readonly #drainWaiters = new Set<() => void>();
+  /** Runs finalized whose completion waits for their last progress write (not yet in #pendingCompletions). */
+  #finalizing = 0;
   #lastError: string | undefined;
 
   readonly #stats: Omit<JobQueueStats, 'running' | 'idleSlots'> = {
@@ -1008,7 +1010,12 @@ export class JobQueue<
     this.#cancelProgressTimer(job);
     // The last progress report must land before the final status (a progress write after it is fenced out).
     if (job.unwrittenProgress !== undefined || job.progressWriting !== undefined) {
-      void this.#writeProgress(job, true).finally(() => this.#pushCompletion(completion, job, detail));
+      // Counted until the completion is queued, so shutdown waits for it instead of closing storage under it.
+      this.#finalizing++;
+      void this.#writeProgress(job, true).finally(() => {
+        this.#finalizing--;
+        this.#pushCompletion(completion, job, detail);
+      });
     } else {
       this.#pushCompletion(completion, job, detail);
     }
@@ -1200,7 +1207,7 @@ export class JobQueue<
     if (this.#flushing !== undefined) return this.#flushing;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
-      if (this.#pendingCompletions.length > 0) void this.#flush();
+      if (this.#pendingCompletions.length > 0 && this.#state !== 'closed') void this.#flush();
     });
     return this.#flushing;
   }
@@ -1219,7 +1226,10 @@ export class JobQueue<
         this.#pendingCompletions = batch.concat(this.#pendingCompletions);
         // Keep trying while the backend is down: the outcomes stay fenced, so a late write is harmless.
         await new Promise<void>((resolve) => {
-          this.#clock.setTimeout(resolve, Math.min(this.#pollIntervalMs, 50 * 2 ** Math.min(this.#flushFailures, 10)));
+          // Unref'd: a backend that stays down must not keep the process alive after close().
+          this.#clock.setTimeout(resolve, Math.min(this.#pollIntervalMs, 50 * 2 ** Math.min(this.#flushFailures, 10)), {
+            unref: true,
+          });
         });
         if (this.#state === 'closed') return;
         continue;
@@ -1366,7 +1376,13 @@ export class JobQueue<
       // Handlers that ignore the abort: hand their leases back now; their late outcome is fenced out.
       for (const job of [...this.#running.values()]) if (!job.finalized) this.#release(job);
     }
-    while (this.#pendingCompletions.length > 0 || this.#flushing !== undefined) await this.#flush();
+    while (this.#finalizing > 0 || this.#pendingCompletions.length > 0 || this.#flushing !== undefined) {
+      if (this.#finalizing > 0 && this.#pendingCompletions.length === 0 && this.#flushing === undefined) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else {
+        await this.#flush();
+      }
+    }
     this.#clearTimer(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
     if (this.#unsubscribe) {
@@ -1392,7 +1408,7 @@ export class JobQueue<
   }
 
   #isDrained(): boolean {
-    return this.#running.size === 0 && this.#pendingCompletions.length === 0;
+    return this.#running.size === 0 && this.#finalizing === 0 && this.#pendingCompletions.length === 0;
   }
 
   #checkDrained(): void {
