@@ -15,7 +15,7 @@ export {
 } from './http-handlers.js';
 export { JobQueue } from './job-queue.js';
 export {
-  type LatencySummary,
+  type QueueLatencySummary,
   QueueManager,
   type QueueManagerOptions,
   type QueueManagerStats,

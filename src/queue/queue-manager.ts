@@ -36,7 +36,7 @@ export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
 }
 
 /** Summary of recent latencies, in ms (0 when there are no samples). */
-export interface LatencySummary {
+export interface QueueLatencySummary {
   /** Samples in the window (the last 1,024 jobs at most). */
   count: number;
   p50: number;
@@ -54,9 +54,9 @@ export interface QueueManagerStats {
   /** Jobs this process finished in the last minute. */
   finishedLastMinute: number;
   /** Time from `runAt` to start, over this process's recent jobs. */
-  waitMs: LatencySummary;
+  waitMs: QueueLatencySummary;
   /** Handler run time, over this process's recent jobs. */
-  runMs: LatencySummary;
+  runMs: QueueLatencySummary;
   /** This process's counters. */
   queue: JobQueueStats;
 }
@@ -78,7 +78,7 @@ class SampleWindow {
     if (this.#count < WINDOW_SAMPLES) this.#count++;
   }
 
-  summary(): LatencySummary {
+  summary(): QueueLatencySummary {
     if (this.#count === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0 };
     const sorted = this.#samples.slice(0, this.#count).sort();
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
