@@ -222,13 +222,13 @@ async function postgresBench(): Promise<void> {
 
   const runs: Contender[] = [
     {
-      name: 'hotpath JobQueue (postgres, concurrency 500)',
+      name: 'hotpath JobQueue (postgres, concurrency 2000, claimBatchSize 500)',
       n: N,
       async run() {
         const schema = await freshPgSchema('qb');
         schemas.push(schema);
         const storage = new PostgresStorage({ connectionString: schema.url, max: 4 });
-        const queue = new JobQueue({ storage, concurrency: 500 });
+        const queue = new JobQueue({ storage, concurrency: 2_000, claimBatchSize: 500 });
         let done = 0;
         queue.register('noop', () => {
           done++;

@@ -36,6 +36,7 @@ import {
   buildJob,
   checkJobType,
   errorJson,
+  fastJson,
   MAX_PRIORITY,
   MAX_TIMER_MS,
   toJson,
@@ -461,7 +462,8 @@ export class JobQueue<
         now,
         sortableId(now),
         this.#defaultKeyRetentionMs,
-        `JobQueue.enqueueMany[${i}]`,
+        'JobQueue.enqueueMany',
+        i,
       );
       jobs[i] = job;
       if (!wakes && this.#types.has(job.type)) wakes = true;
@@ -959,7 +961,7 @@ export class JobQueue<
     if (ok) {
       let result: string;
       try {
-        result = toJson(value, `result of job ${job.id} (${job.type})`);
+        result = fastJson(value) ?? toJson(value, `result of job ${job.id} (${job.type})`);
       } catch (error) {
         this.#fail(job, error);
         return;

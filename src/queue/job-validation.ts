@@ -59,6 +59,26 @@ export function toJson(value: unknown, what: string): string {
 }
 
 /**
+ * The JSON of values that cannot fail (null, strings, booleans, finite numbers, flat plain records),
+ * or undefined for anything that needs the full check. Hot paths try this first so that they build
+ * the name `toJson` puts in its errors only when there could be one.
+ */
+export function fastJson(value: unknown): string | undefined {
+  if (value === undefined || value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : undefined;
+    case 'object':
+      return isFlatPlainObject(value) ? JSON.stringify(value) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
  * Fast path: a plain object whose values are all strings, booleans, null or finite numbers
  * serialises losslessly without the guarding replacer, which makes JSON.stringify about 3× slower
  * (it is called back for every value). Most job payloads are such flat records.
@@ -119,6 +139,7 @@ function describeCtor(value: object): string {
 
 /** Checks a job type name. @throws ConfigError for non-strings, empty or over-long names. */
 export function checkJobType(type: unknown, what = 'type'): string {
+  if (typeof type === 'string' && type.length > 0 && type.length <= MAX_TYPE_LENGTH) return type;
   return checkString(what, type, { nonEmpty: true, maxLength: MAX_TYPE_LENGTH });
 }
 
@@ -136,6 +157,11 @@ export function backoffJson(backoff: JobBackoff | undefined, what: string): stri
  * Validates one enqueue call and builds the row to write.
  * @throws ConfigError for any bad input; nothing has been written.
  */
+/** `scope` or `scope[index]`, built only where a name is needed (errors, present options). */
+function named(scope: string, index: number | undefined): string {
+  return index === undefined ? scope : `${scope}[${index}]`;
+}
+
 export function buildJob(
   type: unknown,
   data: unknown,
@@ -144,9 +170,12 @@ export function buildJob(
   id: string,
   defaultKeyRetentionMs: number,
   scope: string,
+  index?: number,
 ): NewJob {
-  checkJobType(type, `${scope}.type`);
-  const serialised = toJson(data, `${scope}.data`);
+  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+    checkJobType(type, `${named(scope, index)}.type`);
+  }
+  const serialised = fastJson(data) ?? toJson(data, `${named(scope, index)}.data`);
   let priority = 0;
   let runAt = now;
   let maxAttempts: number | null = null;
@@ -156,47 +185,55 @@ export function buildJob(
   let keyRetentionMs = defaultKeyRetentionMs;
   if (options !== undefined) {
     if (options === null || typeof options !== 'object') {
-      throw new ConfigError(scope, `${scope} options must be an object, got ${describeValue(options)}`);
+      throw new ConfigError(
+        named(scope, index),
+        `${named(scope, index)} options must be an object, got ${describeValue(options)}`,
+      );
     }
     for (const name in options) {
       if (!ENQUEUE_KEYS.has(name)) {
         throw new ConfigError(
-          `${scope}.${name}`,
-          `${scope}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, tx)`,
+          `${named(scope, index)}.${name}`,
+          `${named(scope, index)}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, tx)`,
         );
       }
     }
     if (options.priority !== undefined) {
-      priority = checkNumber(`${scope}.priority`, options.priority, {
+      priority = checkNumber(`${named(scope, index)}.priority`, options.priority, {
         integer: true,
         min: -MAX_PRIORITY,
         max: MAX_PRIORITY,
       });
     }
     if (options.delayMs !== undefined && options.runAt !== undefined) {
-      throw new ConfigError(`${scope}.runAt`, `${scope}: give delayMs or runAt, not both`);
+      throw new ConfigError(`${named(scope, index)}.runAt`, `${named(scope, index)}: give delayMs or runAt, not both`);
     }
-    if (options.delayMs !== undefined) runAt = now + checkNumber(`${scope}.delayMs`, options.delayMs, { min: 0 });
+    if (options.delayMs !== undefined)
+      runAt = now + checkNumber(`${named(scope, index)}.delayMs`, options.delayMs, { min: 0 });
     if (options.runAt !== undefined) {
       const at = options.runAt instanceof Date ? options.runAt.getTime() : options.runAt;
-      runAt = checkNumber(`${scope}.runAt`, at, { min: 0 });
+      runAt = checkNumber(`${named(scope, index)}.runAt`, at, { min: 0 });
     }
     if (options.attempts !== undefined) {
-      maxAttempts = checkNumber(`${scope}.attempts`, options.attempts, { integer: true, min: 1, max: 1000 });
+      maxAttempts = checkNumber(`${named(scope, index)}.attempts`, options.attempts, {
+        integer: true,
+        min: 1,
+        max: 1000,
+      });
     }
     if (options.timeoutMs !== undefined) {
-      timeoutMs = checkNumber(`${scope}.timeoutMs`, options.timeoutMs, {
+      timeoutMs = checkNumber(`${named(scope, index)}.timeoutMs`, options.timeoutMs, {
         min: 0,
         exclusiveMin: true,
         max: MAX_TIMER_MS,
       });
     }
-    if (options.backoff !== undefined) backoff = backoffJson(options.backoff, `${scope}.backoff`);
+    if (options.backoff !== undefined) backoff = backoffJson(options.backoff, `${named(scope, index)}.backoff`);
     if (options.key !== undefined) {
-      key = checkString(`${scope}.key`, options.key, { nonEmpty: true, maxLength: MAX_KEY_LENGTH });
+      key = checkString(`${named(scope, index)}.key`, options.key, { nonEmpty: true, maxLength: MAX_KEY_LENGTH });
     }
     if (options.keyRetentionMs !== undefined) {
-      keyRetentionMs = checkNumber(`${scope}.keyRetentionMs`, options.keyRetentionMs, { min: 0 });
+      keyRetentionMs = checkNumber(`${named(scope, index)}.keyRetentionMs`, options.keyRetentionMs, { min: 0 });
     }
   }
   return {

@@ -48,7 +48,9 @@ export class MemoryBackend implements QueueBackend {
   readonly #keys = new Map<string, MemoryJob>();
   // Finished jobs in finish order (ids); the sweep pops from the front. Entries whose job was
   // retried or re-finished since are skipped lazily (their finishedAt no longer matches).
-  #finished: Array<{ job: MemoryJob; at: number }> = [];
+  #finished: MemoryJob[] = [];
+  /** Finish time of each entry of #finished (a parallel array: no object per finished job). */
+  #finishedAt: number[] = [];
   #finishedHead = 0;
   readonly #schedules = new Map<string, ScheduleRow>();
   #seq = 0;
@@ -294,7 +296,8 @@ export class MemoryBackend implements QueueBackend {
     job.status = status;
     job.finishedAt = at;
     job.cancelRequested = false;
-    this.#finished.push({ job, at });
+    this.#finished.push(job);
+    this.#finishedAt.push(at);
   }
 
   async progress(lease: Lease, done: number, total: number | null, stage: string | null): Promise<boolean> {
@@ -386,16 +389,20 @@ export class MemoryBackend implements QueueBackend {
   async sweep(now: number, finishedBefore: number, limit: number): Promise<number> {
     let count = 0;
     const queue = this.#finished;
-    while (this.#finishedHead < queue.length && count < limit) {
-      const head = queue[this.#finishedHead] as { job: MemoryJob; at: number };
-      if (head.at >= finishedBefore) break;
+    const times = this.#finishedAt;
+    // Entries whose key is still reserved go back to the end: look at each entry at most once per sweep.
+    const end = queue.length;
+    while (this.#finishedHead < end && count < limit) {
+      const job = queue[this.#finishedHead] as MemoryJob;
+      const at = times[this.#finishedHead] as number;
+      if (at >= finishedBefore) break;
       this.#finishedHead++;
-      const job = head.job;
       const isFinal = job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled';
-      if (!isFinal || job.finishedAt !== head.at || this.#jobs.get(job.id) !== job) continue;
+      if (!isFinal || job.finishedAt !== at || this.#jobs.get(job.id) !== job) continue;
       if (job.key !== null && job.finishedAt + job.keyRetentionMs > now) {
         // Key still reserved: keep the job and look again later.
-        queue.push(head);
+        queue.push(job);
+        times.push(at);
         continue;
       }
       this.#jobs.delete(job.id);
@@ -404,6 +411,7 @@ export class MemoryBackend implements QueueBackend {
     }
     if (this.#finishedHead > 1024 && this.#finishedHead * 2 > queue.length) {
       this.#finished = queue.slice(this.#finishedHead);
+      this.#finishedAt = times.slice(this.#finishedHead);
       this.#finishedHead = 0;
     }
     return count;

@@ -426,14 +426,20 @@ export function conformanceSuite(factory: BackendFactory): void {
       queue.register('t', async () => 'r');
       await queue.start();
       const done = await queue.enqueue('t', null);
+      const keyed = await queue.enqueue('t', null, { key: 'monthly', keyRetentionMs: 30_000 });
       await queue.wait(done);
+      await queue.wait(keyed);
       const waiting = await queue.enqueue('never', null);
       await clock.advance(5_000);
       expect(await queue.get(done)).toBeDefined();
       await walk(6_000, 500);
       await advanceUntil(async () => (await queue.get(done)) === undefined, 500);
       expect(await queue.get(waiting)).toBeDefined(); // only finished jobs are swept
+      expect(await queue.get(keyed)).toBeDefined(); // its key is reserved for 30 s: kept
       expect(queue.stats().swept).toBe(1);
+      await walk(20_000, 1_000);
+      await advanceUntil(async () => (await queue.get(keyed)) === undefined, 1_000);
+      expect(queue.stats().swept).toBe(2);
     });
 
     it('fires recurring jobs once per tick', async () => {
