@@ -4,51 +4,69 @@
  * @module
  */
 import { ConfigError, isHotpathError } from '../core/index.js';
-import type { EnqueueOptions } from './types.js';
+import type { EnqueueOptions, JobErrorInfo } from './types.js';
 
 /** The request fields the handlers read; Node's `IncomingMessage` fits, and so does Express's `req`. */
 export interface HttpRequestLike {
+  /** HTTP method (default GET). */
   method?: string | undefined;
+  /** Path and query, e.g. `/jobs/0190…?x=1`. */
   url?: string | undefined;
+  /** Request headers (`content-length` is read). */
   headers: Record<string, string | string[] | undefined>;
   /** A body already parsed by a framework (Express `json()`, Fastify); otherwise the stream is read. */
   body?: unknown;
   /** Route parameters from a framework router; `params.id` is used when present. */
   params?: Record<string, string | undefined> | undefined;
+  /** The body stream, read when no parsed `body` is present. */
   [Symbol.asyncIterator]?(): AsyncIterator<Uint8Array | string>;
 }
 
 /** The response methods the handlers call; Node's `ServerResponse` fits. */
 export interface HttpResponseLike {
+  /** Set before `end`. */
   statusCode: number;
+  /** Sets one response header. */
   setHeader(name: string, value: string): unknown;
+  /** Sends the body and finishes the response. */
   end(body?: string): unknown;
 }
 
 /** What a job's status looks like to a polling client. */
 export interface JobStatusPayload {
+  /** The job's id. */
   id: string;
+  /** The job's type. */
   type: string;
   /** `queued | running | succeeded | failed | cancelled`. */
   state: string;
   /** Units done (undefined until the handler reports progress). */
   progress: number | undefined;
+  /** Units in all, when the handler said. */
   total: number | undefined;
+  /** Name of the current stage, when the handler said. */
   stage: string | undefined;
   /** The handler's result once `succeeded`. */
   result: unknown;
   /** Name, message and code of the last error (no stack: it stays in the server's logs). */
-  error: { name: string; message: string; code?: string } | undefined;
+  error: Pick<JobErrorInfo, 'name' | 'message' | 'code'> | undefined;
+  /** Attempts started so far. */
   attempts: number;
+  /** Enqueue time, epoch ms. */
   createdAt: number;
+  /** Start of the latest attempt, epoch ms. */
   startedAt: number | undefined;
+  /** When it reached a final state, epoch ms. */
   finishedAt: number | undefined;
 }
 
 /** The operations the handlers need (implemented by `QueueManager`). */
 export interface JobEndpoints {
+  /** Enqueues a submitted job; returns its id. */
   enqueue(type: string, data: unknown, options: EnqueueOptions): Promise<string>;
+  /** The polling payload, or undefined for an unknown id. */
   status(id: string): Promise<JobStatusPayload | undefined>;
+  /** Cancels; false when already finished or unknown. */
   cancel(id: string): Promise<boolean>;
   /** Whether clients may submit this type. */
   accepts(type: string): boolean;

@@ -19,11 +19,14 @@ export {
   QueueManager,
   type QueueManagerOptions,
   type QueueManagerStats,
+  type StorageAdapterHolder,
 } from './queue-manager.js';
 export { MIN_EVERY_MS } from './recurrence.js';
 export {
+  type CronSpec,
   type EnqueueManyEntry,
   type EnqueueOptions,
+  type EverySpec,
   JOB_STATUSES,
   type JobBackoff,
   type JobContext,

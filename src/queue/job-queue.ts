@@ -710,6 +710,7 @@ export class JobQueue<
     return this.#closePromise;
   }
 
+  /** Same as `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

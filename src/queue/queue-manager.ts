@@ -25,10 +25,16 @@ import type {
   WaitForJobOptions,
 } from './types.js';
 
+/** Anything that carries a storage adapter, such as a `StorageManager`. */
+export interface StorageAdapterHolder {
+  /** The adapter the queue's tables live next to. */
+  readonly adapter: StorageAdapter;
+}
+
 /** Options of {@link QueueManager}: the JobQueue's, plus where it lives and how it is served. */
 export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
   /** A storage adapter, or a `StorageManager` (anything with `adapter`); none → in memory. */
-  storage?: StorageAdapter | { readonly adapter: StorageAdapter };
+  storage?: StorageAdapter | StorageAdapterHolder;
   /** Options of the HTTP handlers (`basePath`, `maxBodyBytes`). */
   http?: HttpHandlerOptions;
   /** Job types clients may submit over HTTP (default: every type registered here). */
@@ -39,9 +45,13 @@ export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
 export interface QueueLatencySummary {
   /** Samples in the window (the last 1,024 jobs at most). */
   count: number;
+  /** Median. */
   p50: number;
+  /** 95th percentile. */
   p95: number;
+  /** 99th percentile. */
   p99: number;
+  /** Largest sample. */
   max: number;
 }
 
@@ -230,6 +240,7 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
     return this.queue.close();
   }
 
+  /** Same as `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

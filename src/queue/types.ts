@@ -32,7 +32,9 @@ export interface JobProgress {
 export interface JobErrorInfo {
   /** The error's `name`, e.g. `TypeError` or `TimeoutError`. */
   name: string;
+  /** The error's message. */
   message: string;
+  /** The stack trace, at most 8,000 characters. */
   stack?: string;
   /** The error's `code` when it had one (hotpath errors always do). */
   code?: string;
@@ -40,9 +42,13 @@ export interface JobErrorInfo {
 
 /** A snapshot of one job, as `get(id)` and `list()` return it. Times are epoch milliseconds. */
 export interface JobInfo<Data = unknown, Result = unknown> {
+  /** Sortable id (UUIDv7). */
   id: string;
+  /** The job type (which handler runs it). */
   type: string;
+  /** The data it was enqueued with, as stored (JSON). */
   data: Data;
+  /** Where it is in its life cycle. */
   status: JobStatus;
   /** Higher runs first. */
   priority: number;
@@ -58,6 +64,7 @@ export interface JobInfo<Data = unknown, Result = unknown> {
   maxAttempts: number | undefined;
   /** Dedupe key, if enqueued with one. */
   key: string | undefined;
+  /** When it was enqueued. */
   createdAt: number;
   /** When the job becomes (or became) eligible to run. */
   runAt: number;
@@ -71,12 +78,15 @@ export interface JobInfo<Data = unknown, Result = unknown> {
 
 /** What a handler receives next to the job's data. */
 export interface JobContext {
+  /** The job's id. */
   readonly id: string;
+  /** The job's type. */
   readonly type: string;
   /** The attempt number, from 1. */
   readonly attempt: number;
   /** Attempts allowed in all. */
   readonly maxAttempts: number;
+  /** The job's priority (higher runs first). */
   readonly priority: number;
   /**
    * Aborted on timeout (`TimeoutError`), cancel (`JobCancelledError`), lost lease or shutdown. A handler
@@ -134,13 +144,17 @@ export interface EnqueueOptions {
 
 /** One entry of `enqueueMany`. */
 export interface EnqueueManyEntry<Type extends string = string, Data = unknown> extends Omit<EnqueueOptions, 'tx'> {
+  /** The job type. */
   type: Type;
+  /** The job's data (JSON-serialisable). */
   data: Data;
 }
 
 /** Filter and page of `list`. */
 export interface ListOptions {
+  /** Only jobs in this status. */
   status?: JobStatus;
+  /** Only jobs of this type. */
   type?: string;
   /** Page size, 1–1,000 (default 100). */
   limit?: number;
@@ -150,7 +164,9 @@ export interface ListOptions {
 
 /** A page of jobs in creation order; `nextCursor` is undefined on the last page. */
 export interface JobPage {
+  /** The jobs of this page. */
   items: JobInfo[];
+  /** Pass as `cursor` for the next page; undefined on the last page. */
   nextCursor: string | undefined;
 }
 
@@ -170,8 +186,22 @@ export interface StopOptions {
   timeoutMs?: number;
 }
 
-/** When a recurring job fires: every N ms, or on a cron pattern (croner syntax, optional seconds field). */
-export type ScheduleSpec = { every: number } | { cron: string; timezone?: string };
+/** A recurring job firing every N ms, on multiples of N since the epoch (so all processes agree). */
+export interface EverySpec {
+  /** Interval in ms (an integer >= 10). */
+  every: number;
+}
+
+/** A recurring job firing on a cron pattern. */
+export interface CronSpec {
+  /** Cron pattern in croner syntax (5 fields, or 6 with seconds), e.g. `"0 3 * * *"`. */
+  cron: string;
+  /** IANA time zone of the pattern, e.g. `"Europe/Oslo"` (default: the process's). */
+  timezone?: string;
+}
+
+/** When a recurring job fires: every N ms, or on a cron pattern. */
+export type ScheduleSpec = EverySpec | CronSpec;
 
 /** Options of `schedule`. */
 export interface ScheduleOptions {
@@ -234,6 +264,7 @@ export interface JobQueueOptions {
   workerId?: string;
   /** Time source (default: the system clock); tests pass a `ManualClock`. */
   clock?: Clock;
+  /** Receives warnings (stalled handlers, lost leases, background errors) and job failures. */
   logger?: Logger;
   /** Receives `queue.job.<type>` run times and `queue.wait` queue times. */
   profiler?: LatencyRecorder;
@@ -257,10 +288,15 @@ export type JobQueueEvents = {
 
 /** The job fields carried by events. */
 export interface JobEventInfo {
+  /** The job's id. */
   id: string;
+  /** The job's type. */
   type: string;
+  /** The attempt that ended or reported, from 1. */
   attempt: number;
+  /** Attempts allowed in all. */
   maxAttempts: number;
+  /** The job's priority. */
   priority: number;
 }
 
@@ -274,14 +310,19 @@ export interface JobQueueStats {
   running: number;
   /** Free concurrency slots. */
   idleSlots: number;
+  /** Jobs that succeeded here. */
   succeeded: number;
   /** Attempts that failed (retried or not). */
   failedAttempts: number;
   /** Jobs that reached `failed`. */
   failed: number;
+  /** Failed attempts scheduled again with backoff. */
   retried: number;
+  /** Jobs cancelled (queued ones by this instance, running ones here once settled). */
   cancelled: number;
+  /** Attempts that hit their `timeoutMs`. */
   timedOut: number;
+  /** Handlers reported stuck (still running `stallGraceMs` after their signal was aborted). */
   stalled: number;
   /** Running jobs whose lease was found taken over (their outcome was discarded). */
   leasesLost: number;
@@ -301,11 +342,13 @@ export interface JobQueueStats {
 export interface JobQueueHealth {
   /** Backend reachable and, if started, the worker loop alive. */
   ok: boolean;
+  /** Which backend stores the jobs. */
   backend: 'memory' | 'sqlite' | 'postgres';
   /** The backend answered the count query. */
   backendReachable: boolean;
   /** This process is claiming jobs. */
   workerRunning: boolean;
+  /** This worker's id. */
   workerId: string;
   /** Handlers running in this process. */
   running: number;
