@@ -21,5 +21,5 @@ describe('chaos: sqlite', () => {
     } finally {
       await storage.close();
     }
-  });
+  }, 180_000); // child processes start slowly on a loaded 2-core CI machine
 });

@@ -38,7 +38,7 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
       const ids = await producer.enqueueMany(Array.from({ length: 5_000 }, (_, i) => ({ type: 'chaos', data: i })));
       const env = { BACKEND: 'postgres', DB: url, LOG: log, CONCURRENCY: '100', JOB_MS: '0' };
       const workers = await Promise.all([startWorker(env), startWorker(env), startWorker(env)]);
-      await eventually(async () => (await producer.health()).counts.succeeded === 5_000, 60_000);
+      await eventually(async () => (await producer.health()).counts.succeeded === 5_000, 120_000);
       await Promise.all(workers.map(stopWorker));
       const runs = readRuns(log);
       expect(runs).toHaveLength(5_000);
@@ -49,7 +49,7 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
       await producer.close();
       await storage.close();
     });
-  });
+  }, 180_000); // child processes start slowly on a loaded 2-core CI machine
 
   it('two processes running one schedule fire each tick once, and a restart fires no tick twice', async () => {
     await withFreshSchema(async (url) => {
@@ -57,10 +57,10 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
       const log = join(dir, 'ticks.log');
       const env = { BACKEND: 'postgres', DB: url, LOG: log, SCHEDULE_EVERY_MS: '100', POLL_MS: '50' };
       const [a, b] = await Promise.all([startWorker(env), startWorker(env)]);
-      await eventually(() => readRuns(log).length >= 10, 30_000);
+      await eventually(() => readRuns(log).length >= 10, 90_000);
       await stopWorker(a);
       const restarted = await startWorker(env); // a restart while the other keeps going
-      await eventually(() => readRuns(log).length >= 20, 30_000);
+      await eventually(() => readRuns(log).length >= 20, 90_000);
       await Promise.all([stopWorker(b), stopWorker(restarted)]);
       const rows = await storage.sql?.query<{ run_at: string; n: string }>(
         "SELECT run_at, count(*) AS n FROM hotpath_jobs WHERE type = 'tick' GROUP BY run_at",
@@ -74,5 +74,5 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
       expect(new Set(runs.map((run) => run.id)).size).toBe(runs.length);
       await storage.close();
     });
-  });
+  }, 180_000); // child processes start slowly on a loaded 2-core CI machine
 });
