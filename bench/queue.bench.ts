@@ -70,10 +70,10 @@ async function memoryBench(): Promise<void> {
   const total = N * 2;
   const runs: Contender[] = [
     {
-      name: 'hotpath JobQueue (memory, concurrency 1000)',
+      name: 'hotpath JobQueue (memory, concurrency 10000)',
       n: total,
       async run() {
-        const queue = new JobQueue({ concurrency: 1_000 });
+        const queue = new JobQueue({ concurrency: 10_000 });
         let done = 0;
         queue.register('noop', () => {
           done++;

@@ -273,7 +273,7 @@ export class JobQueue<
   #typeList: string[] = [];
   readonly #running = new Map<string, RunningJob>();
   /** Runs whose handler has not settled yet, finalized or not (for stall reports and slot accounting). */
-  readonly #unsettled = new Set<RunningJob>();
+  #unsettled = 0;
   #busy = 0;
   #state: 'idle' | 'started' | 'stopping' | 'closed' = 'idle';
   #initPromise: Promise<void> | undefined;
@@ -717,7 +717,7 @@ export class JobQueue<
 
   /** Counters of this process (plain numbers, cheap). */
   stats(): JobQueueStats {
-    return { ...this.#stats, running: this.#unsettled.size, idleSlots: Math.max(0, this.#concurrency - this.#busy) };
+    return { ...this.#stats, running: this.#unsettled, idleSlots: Math.max(0, this.#concurrency - this.#busy) };
   }
 
   /**
@@ -731,7 +731,7 @@ export class JobQueue<
       backend: this.#backend.kind,
       workerRunning: this.#state === 'started',
       workerId: this.#workerId,
-      running: this.#unsettled.size,
+      running: this.#unsettled,
     };
     try {
       await this.#init();
@@ -911,7 +911,7 @@ export class JobQueue<
     this.#stats.claimed++;
     this.#busy++;
     this.#running.set(job.id, job);
-    this.#unsettled.add(job);
+    this.#unsettled++;
     this.#profiler?.record('queue.wait', Math.max(0, now - claimed.runAt));
     const timeoutMs = claimed.timeoutMs ?? config.timeoutMs;
     if (timeoutMs !== undefined) {
@@ -934,7 +934,7 @@ export class JobQueue<
 
   #onSettled(job: RunningJob, ok: boolean, value: unknown, started: number): void {
     job.settled = true;
-    this.#unsettled.delete(job);
+    this.#unsettled--;
     this.#clearTimer(job.timeoutTimer);
     this.#clearTimer(job.stallTimer);
     this.#profiler?.record(`queue.job.${job.type}`, performance.now() - started, !ok);
