@@ -43,7 +43,12 @@ export interface HotpathConfig {
    * Cache documents read through the StorageManager (`{ max, ttlMs }`); writes invalidate them.
    * Omit for no document cache.
    */
-  documentCache?: { max: number; ttlMs: number };
+  documentCache?: {
+    /** Documents held at most. */
+    max: number;
+    /** How long a cached document is served, in ms. */
+    ttlMs: number;
+  };
   /** Redis URL for shared tiers; `HOTPATH_REDIS_URL` overrides it. Recorded in `config` for the app. */
   redisUrl?: string;
   /** A pino-compatible logger; default: JSON lines to stderr at `logLevel`. */
@@ -90,11 +95,30 @@ export interface HotpathHealth {
   /** True when storage and queue are healthy. */
   ok: boolean;
   /** Storage probe. */
-  storage: { ok: boolean; latencyMs: number; kind: StorageAdapter['kind']; error?: string };
+  storage: {
+    /** The probe succeeded. */
+    ok: boolean;
+    /** Round trip of the probe, in ms. */
+    latencyMs: number;
+    /** Backend kind. */
+    kind: StorageAdapter['kind'];
+    /** Why the probe failed, when it did. */
+    error?: string;
+  };
   /** Queue health (undefined when there is no queue). */
   queue: Awaited<ReturnType<QueueManager['health']>> | undefined;
   /** Per-cache size and hit rate. */
-  caches: Record<string, { size: number; hitRate: number; enabled: boolean }>;
+  caches: Record<
+    string,
+    {
+      /** Entries held. */
+      size: number;
+      /** Hits (fresh and stale) over lookups, 0–1. */
+      hitRate: number;
+      /** False when the rollback switch made it a pass-through. */
+      enabled: boolean;
+    }
+  >;
   /** Process uptime in seconds. */
   uptimeSeconds: number;
 }

@@ -11,8 +11,11 @@ import type { Hotpath } from './create-hotpath.js';
  * `reply.raw` fit as they are; it is structural so that a three-line adapter over Fastify's `reply` fits too.
  */
 export interface NodeResponseLike {
+  /** HTTP status to send. */
   statusCode: number;
+  /** Sets one response header. */
   setHeader(name: string, value: string): unknown;
+  /** Sends the body and finishes the response. */
   end(body?: string): unknown;
 }
 
