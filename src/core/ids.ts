@@ -7,7 +7,7 @@
 import { randomFillSync } from 'node:crypto';
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-/** `7xxx` for each 12-bit counter value: version nibble plus counter, precomputed (4,096 strings). */
+/** The version nibble `7` followed by each 12-bit counter value in hex, precomputed (4,096 strings). */
 const COUNTER_HEX: string[] = Array.from({ length: 0x1000 }, (_, i) => (0x7000 | i).toString(16));
 // Random bytes are drawn in blocks: one crypto call per 512 ids instead of one per id.
 const POOL = new Uint8Array(8 * 512);
