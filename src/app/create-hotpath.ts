@@ -297,7 +297,16 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
       queueConcurrency: queueConfig ? (queueConfig.concurrency ?? 1) : 0,
       logLevel,
     };
-    return new HotpathApp(resolved, logger, profiler, caches, rateLimiters, storage, queue, closeBuilt);
+    return new HotpathApp({
+      config: resolved,
+      logger,
+      profiler,
+      caches,
+      rateLimiters,
+      storage,
+      queue,
+      closeAll: closeBuilt,
+    });
   } catch (error) {
     await closeBuilt();
     throw error;
@@ -328,6 +337,12 @@ const LIMITER_GAUGES: ReadonlyArray<readonly [string, string, keyof RateLimiterS
   ['hotpath_ratelimit_rejected', 'Calls refused because the line was full.', 'rejected'],
 ];
 
+/** The parts {@link createHotpath} built, handed to the app object in one piece. */
+type HotpathParts = Pick<
+  Hotpath,
+  'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue'
+> & { closeAll: () => Promise<void> };
+
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
   readonly logger: Logger;
@@ -339,24 +354,17 @@ class HotpathApp implements Hotpath {
   readonly #closeAll: () => Promise<void>;
   #closing: Promise<void> | undefined;
 
-  constructor(
-    config: ResolvedHotpathConfig,
-    logger: Logger,
-    profiler: Profiler,
-    caches: CacheRegistry,
-    rateLimiters: ReadonlyMap<string, RateLimiter>,
-    storage: StorageManager,
-    queue: QueueManager | undefined,
-    closeAll: () => Promise<void>,
-  ) {
-    this.config = config;
-    this.logger = logger;
-    this.profiler = profiler;
-    this.caches = caches;
-    this.rateLimiters = rateLimiters;
-    this.storage = storage;
-    this.queue = queue;
-    this.#closeAll = closeAll;
+  constructor(parts: HotpathParts) {
+    ({
+      config: this.config,
+      logger: this.logger,
+      profiler: this.profiler,
+      caches: this.caches,
+      rateLimiters: this.rateLimiters,
+      storage: this.storage,
+      queue: this.queue,
+    } = parts);
+    this.#closeAll = parts.closeAll;
   }
 
   cache<V>(name: string): Cache<V> {
