@@ -372,14 +372,7 @@ export class RateLimiter implements AsyncDisposable {
       return { ok: true, retryAfterMs: 0, release: this.#makeRelease() };
     }
     if (verdict === PENDING) {
-      const pending = this.#pendingReserve as Promise<number>;
-      this.#pendingReserve = undefined;
-      pending.then(
-        (answer) => {
-          if (answer === 0) this.#refund(weight, now);
-        },
-        () => {},
-      );
+      this.#refundPendingReserve(weight, now);
       throw new ConfigError(
         'RateLimiter.store',
         `${this.#name}.tryAcquire needs a store that answers synchronously; use acquire() with this store`,
@@ -520,14 +513,7 @@ export class RateLimiter implements AsyncDisposable {
         const waiter = this.#enqueue(fn, weight, priority, signal, now);
         if (waiter instanceof Promise) {
           // The line is full (maxQueued 0): give back whatever the store reserves for this refused call.
-          const pending = this.#pendingReserve as Promise<number>;
-          this.#pendingReserve = undefined;
-          pending.then(
-            (answer) => {
-              if (answer === 0) this.#refund(weight, now);
-            },
-            () => {},
-          );
+          this.#refundPendingReserve(weight, now);
           return waiter;
         }
         this.#awaitReservation(waiter.waiter, now);
@@ -666,6 +652,18 @@ export class RateLimiter implements AsyncDisposable {
     const onDone = (this.#onDoneCallback ??= () => this.#onDone());
     promise.then(onDone, onDone);
     return promise;
+  }
+
+  /** Gives back what an in-flight async store reservation takes, for a call that was refused meanwhile. */
+  #refundPendingReserve(weight: number, now: number): void {
+    const pending = this.#pendingReserve as Promise<number>;
+    this.#pendingReserve = undefined;
+    pending.then(
+      (answer) => {
+        if (answer === 0) this.#refund(weight, now);
+      },
+      () => {},
+    );
   }
 
   #makeRelease(): Release {
