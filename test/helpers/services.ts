@@ -71,3 +71,13 @@ export async function freshPgSchema(prefix = 't'): Promise<{ url: string; schema
     },
   };
 }
+
+/** Runs `fn` with the URL of a schema of its own, dropped afterwards (one test's isolated queue or store). */
+export async function withFreshPgSchema(prefix: string, fn: (url: string) => Promise<void>): Promise<void> {
+  const own = await freshPgSchema(prefix);
+  try {
+    await fn(own.url);
+  } finally {
+    await own.drop();
+  }
+}

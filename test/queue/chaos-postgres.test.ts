@@ -5,30 +5,19 @@ import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/index.js';
-import { freshPgSchema, hasPostgres, PG_URL, uniqueName } from '../helpers/services.js';
+import { hasPostgres, PG_URL, uniqueName, withFreshPgSchema } from '../helpers/services.js';
 import { eventually } from './conformance-suite.js';
 import { killMidRun } from './fixtures/processes.js';
 
 describe.runIf(hasPostgres)('chaos: postgres', () => {
-  let schema: Awaited<ReturnType<typeof freshPgSchema>>;
   let dir: string;
-  beforeAll(async () => {
-    schema = await freshPgSchema('queue_chaos');
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-chaos-'));
   });
-  afterAll(async () => {
-    await schema.drop();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
-
-  const withFreshSchema = async (fn: (url: string) => Promise<void>): Promise<void> => {
-    const own = await freshPgSchema('queue_chaos');
-    try {
-      await fn(own.url);
-    } finally {
-      await own.drop();
-    }
-  };
+  const withFreshSchema = (fn: (url: string) => Promise<void>) => withFreshPgSchema('queue_chaos', fn);
 
   it('a SIGKILLed worker loses no job; a second worker finishes them, re-running only after lease expiry', async () => {
     await withFreshSchema(async (url) => {
