@@ -17,10 +17,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { sortableId } from 'hotpath/core';
 import { PostgresStorage, SqliteStorage } from 'hotpath/storage';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { sortableId } from '../src/core/ids.js';
 import { compareOps, compareRuns, percentiles } from './harness.js';
 
 const PG_URL = process.env.HOTPATH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

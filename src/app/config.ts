@@ -4,7 +4,8 @@
  * when something is wrong.
  * @module
  */
-import { ConfigError, type LogLevel } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import type { LogLevel } from '../core/logger.js';
 
 /** Deployment profile; selects defaults. */
 export type Profile = 'development' | 'test' | 'production';

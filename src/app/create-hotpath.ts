@@ -7,17 +7,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Cache, type CacheOptions, CacheRegistry, type CacheStats } from '../cache/index.js';
-import {
-  ConfigError,
-  createConsoleLogger,
-  escapeHelp,
-  formatLabels,
-  formatSampleValue,
-  type Logger,
-  type LogLevel,
-  silentLogger,
-  validateOptions,
-} from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { createConsoleLogger, type Logger, type LogLevel, silentLogger } from '../core/logger.js';
+import { validateOptions } from '../core/options.js';
+import { escapeHelp, formatLabels, formatSampleValue } from '../core/prometheus-text.js';
 import { Profiler, type ProfilerOptions } from '../profiling/index.js';
 import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
 import { RateLimiter, type RateLimiterOptions, type RateLimiterStats } from '../ratelimit/index.js';

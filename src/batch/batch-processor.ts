@@ -4,21 +4,13 @@
  * @module
  */
 import { setMaxListeners } from 'node:events';
-import {
-  abortReason,
-  type Clock,
-  ClosedError,
-  ConfigError,
-  type LatencyRecorder,
-  type Logger,
-  type ResolvedRetryOptions,
-  type RetryOptions,
-  resolveRetryOptions,
-  retryAsync,
-  silentLogger,
-  systemClock,
-  validateOptions,
-} from '../core/index.js';
+import { abortReason } from '../core/abort.js';
+import { type ResolvedRetryOptions, type RetryOptions, resolveRetryOptions, retryAsync } from '../core/backoff.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { ClosedError, ConfigError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { resultStream } from './result-stream.js';
 import type { BatchProgress, BatchRateLimiter, HandlerContext, ItemResult } from './types.js';

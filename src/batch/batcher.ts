@@ -2,16 +2,11 @@
  * Batcher: DataLoader-style coalescing of single-key loads into batched `loadMany(keys)` calls.
  * @module
  */
-import {
-  abortable,
-  type Clock,
-  ClosedError,
-  ConfigError,
-  type LatencyRecorder,
-  systemClock,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+import { abortable } from '../core/abort.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { RepeatDetector } from './repeat-detector.js';
 import type { BatcherCache, ItemResult } from './types.js';
 

@@ -4,7 +4,7 @@
  * reports the final counts. Without a listener every call is a counter increment.
  * @module
  */
-import type { Clock, TimerHandle } from '../core/index.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { BatchProgress } from './types.js';
 
 /** @internal */

@@ -4,7 +4,7 @@
  * so memory is bounded by those two numbers and never by the length of the source.
  * @module
  */
-import { abortReason } from '../core/index.js';
+import { abortReason } from '../core/abort.js';
 import type { ProgressReporter } from './progress-reporter.js';
 import type { ItemResult } from './types.js';
 

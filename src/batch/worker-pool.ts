@@ -7,16 +7,11 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import {
-  abortReason,
-  ClosedError,
-  ConfigError,
-  type LatencyRecorder,
-  type Logger,
-  RateLimitError,
-  silentLogger,
-  validateOptions,
-} from '../core/index.js';
+import { abortReason } from '../core/abort.js';
+import { ClosedError, ConfigError, RateLimitError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {

@@ -2,7 +2,7 @@
  * Checks of the arguments every cache method takes: keys are strings, tags are arrays of strings.
  * @module
  */
-import { describeValue } from '../core/index.js';
+import { describeValue } from '../core/options.js';
 
 /** Most tags one entry may carry; keeps the tag index (and tag invalidation) bounded per entry. */
 export const MAX_TAGS_PER_ENTRY = 64;

@@ -3,14 +3,11 @@
  * rollback switch) and one `stats()` over all of them, for a metrics endpoint.
  * @module
  */
-import {
-  type Clock,
-  ConfigError,
-  checkString,
-  type LatencyRecorder,
-  type Logger,
-  validateOptions,
-} from '../core/index.js';
+import type { Clock } from '../core/clock.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { checkString, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { Cache, type CacheOptions, type CacheStats } from './cache.js';
 
 /** Defaults applied to every cache the registry creates (a cache's own options win). */

@@ -5,23 +5,12 @@
  * @module
  */
 import { LRUCache } from 'lru-cache';
-import {
-  abortable,
-  abortReason,
-  type Clock,
-  ClosedError,
-  ConfigError,
-  checkNumber,
-  describeValue,
-  type LatencyRecorder,
-  type Logger,
-  type OptionSchema,
-  silentLogger,
-  systemClock,
-  TimeoutError,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+import { abortable, abortReason } from '../core/abort.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError, TimeoutError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { checkKey, checkTags } from './cache-input.js';
 import type { CacheTier, CacheTierEntry } from './cache-tier.js';
 import { TagIndex } from './tag-index.js';

@@ -4,7 +4,8 @@
  * the tier contract is tested against.
  * @module
  */
-import { type Clock, checkNumber, systemClock, validateOptions } from '../core/index.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { checkNumber, validateOptions } from '../core/options.js';
 import { checkKey, checkTags } from './cache-input.js';
 import type { CacheTier, CacheTierEntry, CacheTierSetOptions } from './cache-tier.js';
 import { TagIndex } from './tag-index.js';

@@ -7,31 +7,27 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Dispatcher, Pool } from 'undici';
+import { abortable, abortReason, sleep } from '../core/abort.js';
 import {
-  abortable,
-  abortReason,
   backoffDelay,
-  type Clock,
-  ClosedError,
-  ConfigError,
   DEFAULT_RETRY,
-  describeValue,
-  HttpError,
-  isHotpathError,
-  type LatencyRecorder,
-  type Logger,
-  RateLimitError,
   type ResolvedRetryOptions,
   type RetryOptions,
-  redactUrl,
   resolveRetryOptions,
-  silentLogger,
-  sleep,
-  systemClock,
+} from '../core/backoff.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import {
+  ClosedError,
+  ConfigError,
+  HttpError,
+  isHotpathError,
+  RateLimitError,
+  redactUrl,
   TimeoutError,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+} from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { describeValue, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { responseTtlMs } from './cache-policy.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import type { CachedResponse, ClientRateLimiter, LimiterAcquireOptions, ResponseCache } from './collaborators.js';

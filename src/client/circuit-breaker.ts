@@ -3,7 +3,10 @@
  * calls fail fast; after `halfOpenAfterMs` one probe is let through, whose outcome closes or re-opens it.
  * @module
  */
-import { CircuitOpenError, type Clock, systemClock, validateOptions } from '../core/index.js';
+
+import { type Clock, systemClock } from '../core/clock.js';
+import { CircuitOpenError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
 
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {

@@ -3,7 +3,8 @@
  * a bounded line and leave it at once when their signal aborts.
  * @module
  */
-import { abortReason, RateLimitError } from '../core/index.js';
+import { abortReason } from '../core/abort.js';
+import { RateLimitError } from '../core/errors.js';
 
 interface Waiter {
   resolve: () => void;

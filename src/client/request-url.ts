@@ -3,7 +3,7 @@
  * encoding, and the route templates that keep profiler names bounded.
  * @module
  */
-import { ConfigError } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
 
 /** One query value; arrays repeat the key (`a=1&a=2`), `null`/`undefined` are left out. */
 export type QueryValue = string | number | boolean | null | undefined | ReadonlyArray<string | number | boolean>;

@@ -3,7 +3,7 @@
  * arrived — typically an HTML error page from a proxy).
  * @module
  */
-import { HttpError, type HttpErrorInit } from '../core/index.js';
+import { HttpError, type HttpErrorInit } from '../core/errors.js';
 
 /** How much of the raw body a {@link ResponseParseError} keeps in `rawText` (64 KiB). */
 const MAX_RAW_CHARS = 65_536;

@@ -1,18 +1,11 @@
 /**
- * hotpath/core: errors, option validation, clock, abort and timeout helpers, the backoff policy,
- * typed events, ids, and the logger and latency-recorder interfaces shared by every module.
+ * hotpath/core: the contract every module shares — errors with stable codes, the clock, abort and
+ * timeout helpers, the backoff policy, and the logger and latency-recorder interfaces. Internal helpers
+ * (option validation, the heap, Prometheus text, typed events, ids) are imported by file inside the
+ * package and are not part of the public face.
  * @module
  */
-export {
-  abortable,
-  abortReason,
-  anySignal,
-  sleep,
-  throwIfAborted,
-  type WaitOptions,
-  type WithTimeoutOptions,
-  withTimeout,
-} from './abort.js';
+export { abortable, sleep, type WaitOptions, type WithTimeoutOptions, withTimeout } from './abort.js';
 export {
   backoffDelay,
   DEFAULT_RETRY,
@@ -38,36 +31,11 @@ export {
   HttpError,
   type HttpErrorInit,
   isHotpathError,
-  isSecretHeader,
   JobCancelledError,
   JobFailedError,
   RateLimitError,
-  redactHeaders,
-  redactUrl,
   StorageError,
   TimeoutError,
 } from './errors.js';
-export { type EventMap, TypedEmitter } from './events.js';
-export { Heap, type HeapEntry } from './heap.js';
-export { sortableId } from './ids.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
-export {
-  checkNumber,
-  checkString,
-  describeValue,
-  type NumberRule,
-  type OptionRule,
-  type OptionSchema,
-  type StringRule,
-  type TypeRule,
-  validateOptions,
-} from './options.js';
-export {
-  escapeHelp,
-  escapeLabelValue,
-  formatLabels,
-  formatSampleValue,
-  isValidLabelName,
-  sanitizeMetricName,
-} from './prometheus-text.js';
-export { elapsedMs, type LatencyRecorder } from './recorder.js';
+export type { LatencyRecorder } from './recorder.js';

@@ -3,7 +3,7 @@
  * @module
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { validateOptions } from '../core/index.js';
+import { validateOptions } from '../core/options.js';
 
 /** Options of {@link EventLoopMonitor}. */
 export interface EventLoopMonitorOptions {

@@ -2,7 +2,8 @@
  * A log-linear latency histogram with a fixed, small memory footprint, built for `record()` on hot paths.
  * @module
  */
-import { ConfigError, validateOptions } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
 
 /** Options of {@link LatencyHistogram}. */
 export interface LatencyHistogramOptions {

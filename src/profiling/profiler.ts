@@ -4,22 +4,18 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { validateOptions } from '../core/options.js';
 import {
-  type Clock,
-  ClosedError,
-  ConfigError,
   escapeHelp,
   formatLabels,
   formatSampleValue,
   isValidLabelName,
-  type LatencyRecorder,
-  type Logger,
   sanitizeMetricName,
-  silentLogger,
-  systemClock,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+} from '../core/prometheus-text.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { EventLoopMonitor, type EventLoopMonitorOptions, type EventLoopStats } from './event-loop-monitor.js';
 import { LatencyHistogram, type LatencyHistogramOptions } from './latency-histogram.js';
 import {

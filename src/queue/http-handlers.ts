@@ -3,7 +3,7 @@
  * take Node's `(req, res)` (or anything shaped like it: Express, Fastify's raw objects, tests).
  * @module
  */
-import { ConfigError, isHotpathError } from '../core/index.js';
+import { ConfigError, isHotpathError } from '../core/errors.js';
 import type { EnqueueOptions, JobErrorInfo } from './types.js';
 
 /** The request fields the handlers read; Node's `IncomingMessage` fits, and so does Express's `req`. */

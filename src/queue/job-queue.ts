@@ -5,30 +5,21 @@
  * @module
  */
 import { hostname } from 'node:os';
+import { abortReason } from '../core/abort.js';
 import {
-  abortReason,
   backoffDelay,
-  type Clock,
-  ClosedError,
-  ConfigError,
-  checkNumber,
-  checkString,
   DEFAULT_RETRY,
-  JobCancelledError,
-  JobFailedError,
-  type LatencyRecorder,
-  type Logger,
   type ResolvedRetryOptions,
   type RetryOptions,
   resolveRetryOptions,
-  silentLogger,
-  sortableId,
-  systemClock,
-  TimeoutError,
-  type TimerHandle,
-  TypedEmitter,
-  validateOptions,
-} from '../core/index.js';
+} from '../core/backoff.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError, JobCancelledError, JobFailedError, TimeoutError } from '../core/errors.js';
+import { TypedEmitter } from '../core/events.js';
+import { sortableId } from '../core/ids.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { checkNumber, checkString, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import type { SqlAccess, StorageAdapter } from '../storage/types.js';
 import type { ClaimedJob, Completion, JobRow, NewJob, QueueBackend } from './backend.js';
 import {

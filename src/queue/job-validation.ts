@@ -4,7 +4,10 @@
  * is written.
  * @module
  */
-import { ConfigError, checkNumber, checkString, describeValue, resolveRetryOptions } from '../core/index.js';
+
+import { resolveRetryOptions } from '../core/backoff.js';
+import { ConfigError } from '../core/errors.js';
+import { checkNumber, checkString, describeValue } from '../core/options.js';
 import type { NewJob } from './backend.js';
 import type { EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
 

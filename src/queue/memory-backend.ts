@@ -4,7 +4,7 @@
  * never blocks the others); delayed jobs sit in a heap by `runAt` and move over when due.
  * @module
  */
-import { Heap, type HeapEntry } from '../core/index.js';
+import { Heap, type HeapEntry } from '../core/heap.js';
 import type {
   CancelOutcome,
   ClaimedJob,

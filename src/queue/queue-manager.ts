@@ -4,7 +4,10 @@
  * submit → 202 Accepted → poll → cancel.
  * @module
  */
-import { type Clock, ConfigError, type LatencyRecorder, systemClock, validateOptions } from '../core/index.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { ConfigError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import type { StorageAdapter } from '../storage/types.js';
 import {
   createJobHttpHandlers,

@@ -3,7 +3,8 @@
  * @module
  */
 import { Cron } from 'croner';
-import { ConfigError, checkNumber, checkString, describeValue } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { checkNumber, checkString, describeValue } from '../core/options.js';
 import type { ScheduleSpec } from './types.js';
 
 /** Smallest interval of an `every` schedule, in ms: below this a queue row per tick is the wrong tool. */

@@ -3,7 +3,11 @@
  * `get(id)` returns, events and statistics.
  * @module
  */
-import type { Clock, LatencyRecorder, Logger, RetryOptions } from '../core/index.js';
+
+import type { RetryOptions } from '../core/backoff.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import type { StorageAdapter } from '../storage/types.js';
 
 /** Life cycle of a job: `queued → running → succeeded | failed | cancelled` (and back to `queued` on retry). */

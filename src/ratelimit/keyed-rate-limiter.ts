@@ -3,7 +3,8 @@
  * when idle, so memory follows the keys that are busy now, not every key ever seen.
  * @module
  */
-import { ClosedError, ConfigError, checkNumber, checkString } from '../core/index.js';
+import { ClosedError, ConfigError } from '../core/errors.js';
+import { checkNumber, checkString } from '../core/options.js';
 import { MemoryRateLimitStore } from './memory-store.js';
 import {
   type AcquireOptions,

@@ -3,7 +3,7 @@
  * buffers, answering synchronously so a limiter that does not bind never waits on a timer or a promise.
  * @module
  */
-import { validateOptions } from '../core/index.js';
+import { validateOptions } from '../core/options.js';
 import type { RateLimitStore } from './store.js';
 
 /** Options of {@link MemoryRateLimitStore}. */

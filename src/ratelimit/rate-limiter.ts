@@ -4,23 +4,13 @@
  * One timer at most per limiter, none at all while the limit does not bind.
  * @module
  */
-import {
-  abortReason,
-  type Clock,
-  ClosedError,
-  ConfigError,
-  checkNumber,
-  describeValue,
-  Heap,
-  type HeapEntry,
-  type LatencyRecorder,
-  type Logger,
-  RateLimitError,
-  silentLogger,
-  systemClock,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+import { abortReason } from '../core/abort.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError, RateLimitError } from '../core/errors.js';
+import { Heap, type HeapEntry } from '../core/heap.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { checkNumber, describeValue, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { MemoryRateLimitStore } from './memory-store.js';
 import type { RateLimitStore } from './store.js';
 

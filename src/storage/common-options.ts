@@ -2,7 +2,10 @@
  * Options shared by every storage backend.
  * @module
  */
-import type { Clock, LatencyRecorder, Logger, OptionSchema } from '../core/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { OptionSchema } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 
 /** Options every backend accepts. */
 export interface StorageCommonOptions {

@@ -3,7 +3,10 @@
  * PostgreSQL migration), safe to re-run because it upserts by id.
  * @module
  */
-import { ConfigError, throwIfAborted, validateOptions } from '../core/index.js';
+
+import { throwIfAborted } from '../core/abort.js';
+import { ConfigError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
 import { checkCollection } from './names.js';
 import type { StorageAdapter } from './types.js';
 

@@ -2,7 +2,7 @@
  * `createStorage(url)`: picks the backend from a URL, so apps configure storage with one setting.
  * @module
  */
-import { ConfigError, redactUrl } from '../core/index.js';
+import { ConfigError, redactUrl } from '../core/errors.js';
 import { MemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
 import { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
 import { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';

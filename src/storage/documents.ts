@@ -9,7 +9,9 @@
  * point, which is SQLite's BINARY and PostgreSQL's "C" order), and a number never equals a string.
  * @module
  */
-import { ConfigError, describeValue, sortableId } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { sortableId } from '../core/ids.js';
+import { describeValue } from '../core/options.js';
 import { checkField, checkId } from './names.js';
 import type { FieldCondition, FindOptions, Where } from './types.js';
 

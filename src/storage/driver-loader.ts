@@ -4,7 +4,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { ConfigError } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
 
 let cachedRequire: NodeRequire | undefined;
 

@@ -4,17 +4,10 @@
  * copy for queries. Transactions hold a lock like SQLite's and keep an undo log.
  * @module
  */
-import {
-  type Clock,
-  ClosedError,
-  ConflictError,
-  checkNumber,
-  type LatencyRecorder,
-  type OptionSchema,
-  StorageError,
-  systemClock,
-  validateOptions,
-} from '../core/index.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { ClosedError, ConflictError, StorageError } from '../core/errors.js';
+import { checkNumber, type OptionSchema, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import type { StorageCommonOptions } from './common-options.js';
 import {
   compareCodePoints,

@@ -4,7 +4,8 @@
  * escaped: anything that is not a plain identifier is refused with a `ConfigError` before any SQL is built.
  * @module
  */
-import { ConfigError, describeValue } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { describeValue } from '../core/options.js';
 
 /**
  * Collection names: a letter or underscore, then letters, digits and underscores; at most 48 characters

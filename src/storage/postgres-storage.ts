@@ -6,19 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Kysely, type Migration, type MigrationResult, Migrator, PostgresDialect } from 'kysely';
-import {
-  type Clock,
-  ClosedError,
-  ConfigError,
-  ConflictError,
-  checkNumber,
-  type LatencyRecorder,
-  type Logger,
-  StorageError,
-  silentLogger,
-  systemClock,
-  validateOptions,
-} from '../core/index.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { ClosedError, ConfigError, ConflictError, StorageError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { checkNumber, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { COMMON_SCHEMA, DEFAULT_TABLE_PREFIX, indexName, type StorageCommonOptions } from './common-options.js';
 import {
   describeFailure,

@@ -6,21 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Kysely, type Migration, type MigrationResult, Migrator } from 'kysely';
-import {
-  type Clock,
-  ClosedError,
-  ConfigError,
-  ConflictError,
-  checkNumber,
-  describeValue,
-  type LatencyRecorder,
-  type Logger,
-  StorageError,
-  silentLogger,
-  systemClock,
-  type TimerHandle,
-  validateOptions,
-} from '../core/index.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { ClosedError, ConfigError, ConflictError, StorageError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { checkNumber, describeValue, validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { COMMON_SCHEMA, DEFAULT_TABLE_PREFIX, indexName, type StorageCommonOptions } from './common-options.js';
 import {
   describeFailure,

@@ -3,7 +3,9 @@
  * write invalidates.
  * @module
  */
-import { ConfigError, type LatencyRecorder, validateOptions } from '../core/index.js';
+import { ConfigError } from '../core/errors.js';
+import { validateOptions } from '../core/options.js';
+import type { LatencyRecorder } from '../core/recorder.js';
 import { checkCollection, checkField } from './names.js';
 import type {
   DocumentWithMeta,

@@ -8,7 +8,7 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { StorageError } from '../core/index.js';
+import { StorageError } from '../core/errors.js';
 
 // Which locks the current async context holds (inside `transaction(fn)`), to refuse self-deadlocks.
 const holders = new AsyncLocalStorage<ReadonlySet<object>>();

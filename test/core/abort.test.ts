@@ -1,5 +1,6 @@
-import { abortable, anySignal, ManualClock, sleep, TimeoutError, throwIfAborted, withTimeout } from 'hotpath/core';
+import { abortable, ManualClock, sleep, TimeoutError, withTimeout } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
+import { anySignal, throwIfAborted } from '../../src/core/abort.js';
 
 describe('sleep', () => {
   it('resolves after the time on the given clock', async () => {

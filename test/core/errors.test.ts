@@ -10,11 +10,11 @@ import {
   JobCancelledError,
   JobFailedError,
   RateLimitError,
-  redactUrl,
   StorageError,
   TimeoutError,
 } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
+import { redactUrl } from '../../src/core/errors.js';
 
 describe('errors', () => {
   it('every error has a stable code, a name and extends HotpathError', () => {

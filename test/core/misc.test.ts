@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { createConsoleLogger, Heap, sortableId, TypedEmitter } from 'hotpath/core';
+import { createConsoleLogger } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
+import { TypedEmitter } from '../../src/core/events.js';
+import { Heap } from '../../src/core/heap.js';
+import { sortableId } from '../../src/core/ids.js';
 
 describe('Heap', () => {
   it('pops in order and supports removal by handle', () => {

@@ -1,5 +1,6 @@
-import { ConfigError, checkNumber, checkString, parseDurationMs, validateOptions } from 'hotpath/core';
+import { ConfigError, parseDurationMs } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
+import { checkNumber, checkString, validateOptions } from '../../src/core/options.js';
 
 const schema = {
   limit: { type: 'number', min: 1, integer: true, required: true },
