@@ -3,21 +3,13 @@
  * that Express and Fastify (`reply.raw`) can call as they are.
  * @module
  */
+
 import type { IncomingMessage } from 'node:http';
+import type { ResponseLike } from '../core/collaborators.js';
 import type { Hotpath } from './create-hotpath.js';
 
-/**
- * The response fields the handlers use. `node:http`'s `ServerResponse`, Express's `res` and Fastify's
- * `reply.raw` fit as they are; it is structural so that a three-line adapter over Fastify's `reply` fits too.
- */
-export interface NodeResponseLike {
-  /** HTTP status to send. */
-  statusCode: number;
-  /** Sets one response header. */
-  setHeader(name: string, value: string): unknown;
-  /** Sends the body and finishes the response. */
-  end(body?: string): unknown;
-}
+/** The response members the handlers write: the shared {@link ResponseLike} from `hotpath/core`. */
+export type NodeResponseLike = ResponseLike;
 
 /** A `(req, res)` handler that writes the whole response. */
 export type NodeHandler = (req: IncomingMessage, res: NodeResponseLike) => Promise<void>;

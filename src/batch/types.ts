@@ -3,6 +3,7 @@
  * interfaces through which `batch` consumes a rate limiter and a cache without importing them.
  * @module
  */
+import type { CacheLike, LimiterLike } from '../core/collaborators.js';
 
 /** A successful item. */
 export interface ItemSuccess<T> {
@@ -43,24 +44,8 @@ export interface BatchProgress {
   failed: number;
 }
 
-/**
- * Anything that can gate calls: hotpath's `RateLimiter` fits, so does any object whose `acquire`
- * resolves to a `release` function once a call may start.
- */
-export interface BatchRateLimiter {
-  /** Waits for a slot; rejects with `signal.reason` when aborted. Resolves to the function that frees it. */
-  acquire(options: { signal?: AbortSignal | undefined }): Promise<() => unknown>;
-}
+/** Anything that can gate calls (hotpath's `RateLimiter` fits): the shared {@link LimiterLike}. */
+export type BatchRateLimiter = LimiterLike;
 
-/**
- * A cache the {@link Batcher} reads before batching and fills after: hotpath's `Cache` fits, so does a `Map`.
- * `get` may return a promise (for caches with a remote tier).
- */
-export interface BatcherCache<V> {
-  /** The cached value, or `undefined` on a miss. */
-  get(key: string): V | undefined | Promise<V | undefined>;
-  /** Stores a loaded value. */
-  set(key: string, value: V): unknown;
-  /** Forgets one key. */
-  delete(key: string): unknown;
-}
+/** A cache the {@link Batcher} reads before batching and fills after (hotpath's `Cache` or a `Map` fits). */
+export type BatcherCache<V> = CacheLike<V>;

@@ -16,6 +16,7 @@ import {
   resolveRetryOptions,
 } from '../core/backoff.js';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import type { LimiterAcquireOptions } from '../core/collaborators.js';
 import {
   ClosedError,
   ConfigError,
@@ -30,7 +31,7 @@ import { describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { responseTtlMs } from './cache-policy.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
-import type { CachedResponse, ClientRateLimiter, LimiterAcquireOptions, ResponseCache } from './collaborators.js';
+import type { CachedResponse, ClientRateLimiter, ResponseCache } from './collaborators.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { BodyTooLargeSignal, Exchange } from './exchange.js';
 import { appendQuery, type BaseUrl, joinPath, parseBaseUrl, type Query, routeTemplate } from './request-url.js';

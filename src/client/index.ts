@@ -4,6 +4,8 @@
  * limiter, a circuit breaker, in-flight GET dedupe and response caching.
  * @module
  */
+
+export type { LimiterAcquireOptions } from '../core/collaborators.js';
 export {
   APIClient,
   type APIClientOptions,
@@ -18,7 +20,7 @@ export {
   type CircuitBreakerStats,
   type CircuitState,
 } from './circuit-breaker.js';
-export type { CachedResponse, ClientRateLimiter, LimiterAcquireOptions, ResponseCache } from './collaborators.js';
+export type { CachedResponse, ClientRateLimiter, ResponseCache } from './collaborators.js';
 export { appendQuery, type Query, type QueryValue, routeTemplate } from './request-url.js';
 export { ResponseParseError } from './response-parse-error.js';
 export type { ClientResponse, ResponseHeaders } from './response-types.js';

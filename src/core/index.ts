@@ -18,6 +18,7 @@ export {
   retryAsync,
 } from './backoff.js';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './clock.js';
+export type { CacheLike, LimiterAcquireOptions, LimiterLike, ResponseLike } from './collaborators.js';
 export { parseDurationMs } from './durations.js';
 export {
   CircuitOpenError,

@@ -3,6 +3,7 @@
  * take Node's `(req, res)` (or anything shaped like it: Express, Fastify's raw objects, tests).
  * @module
  */
+import type { ResponseLike } from '../core/collaborators.js';
 import { ConfigError, isHotpathError } from '../core/errors.js';
 import type { EnqueueOptions, JobErrorInfo } from './types.js';
 
@@ -22,15 +23,8 @@ export interface HttpRequestLike {
   [Symbol.asyncIterator]?(): AsyncIterator<Uint8Array | string>;
 }
 
-/** The response methods the handlers call; Node's `ServerResponse` fits. */
-export interface HttpResponseLike {
-  /** Set before `end`. */
-  statusCode: number;
-  /** Sets one response header. */
-  setHeader(name: string, value: string): unknown;
-  /** Sends the body and finishes the response. */
-  end(body?: string): unknown;
-}
+/** The response members the handlers write: the shared {@link ResponseLike} from `hotpath/core`. */
+export type HttpResponseLike = ResponseLike;
 
 /** What a job's status looks like to a polling client. */
 export interface JobStatusPayload {

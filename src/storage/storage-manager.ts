@@ -3,6 +3,7 @@
  * write invalidates.
  * @module
  */
+import type { CacheLike } from '../core/collaborators.js';
 import { ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
@@ -18,17 +19,10 @@ import type {
 } from './types.js';
 
 /**
- * The cache `StorageManager` reads through: anything with `get`/`set`/`delete` by string key —
- * hotpath's `Cache` fits, as does a `Map` or an lru-cache instance.
+ * The cache `StorageManager` reads through (the shared {@link CacheLike}): hotpath's `Cache` fits, as
+ * does a `Map` or an lru-cache instance. The cache's own TTL applies.
  */
-export interface DocumentCache {
-  /** The cached value, or undefined. */
-  get(key: string): unknown;
-  /** Stores a value (the cache's own TTL applies). */
-  set(key: string, value: object): unknown;
-  /** Removes a key. */
-  delete(key: string): unknown;
-}
+export type DocumentCache = CacheLike;
 
 /** Options of {@link StorageManager}. */
 export interface StorageManagerOptions {
