@@ -6,7 +6,7 @@
  * - an aborted waiter never runs, and every waiter that was not aborted runs;
  * - no waiter waits past its bound: once the head of the line could start (even by the most conservative
  *   reading of the window), it has started before the clock moves on.
- * Seeded so CI is repeatable; `HOTPATH_PROPERTY_RUNS=500 npx vitest run test/ratelimit/properties.test.ts`
+ * Seeded so CI is repeatable; `PROPERTY_RUNS=500 npx vitest run test/ratelimit/properties.test.ts`
  * runs a longer search.
  */
 import fc from 'fast-check';
@@ -14,7 +14,7 @@ import { ManualClock, sleep } from 'hotpath/core';
 import { RateLimiter } from 'hotpath/ratelimit';
 import { describe, expect, it } from 'vitest';
 
-const RUNS = Number(process.env.HOTPATH_PROPERTY_RUNS ?? 100);
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 100);
 
 const configArb = fc.record({
   limit: fc.integer({ min: 1, max: 10 }),
