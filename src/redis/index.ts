@@ -5,3 +5,8 @@
  */
 
 export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+} from './rate-limit-store.js';
