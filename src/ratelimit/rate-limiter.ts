@@ -706,11 +706,13 @@ export class RateLimiter implements AsyncDisposable {
    */
   #restamp(weight: number, decidedAt: number): void {
     const now = this.#clock.now();
+    // Within the same millisecond the start is covered by the clock guard (a unit is held 1 ms longer
+    // than intervalMs): a store with its own finer clock (Redis's TIME) stamped the reservation less than
+    // 1 ms before this start too.
+    if (!(now > decidedAt)) return;
+    this.#lastStartAt = now;
     const store = this.#store;
     if (store.restamp !== undefined && this.#hasRateLimit && weight > 0) {
-      // A store with its own clock stamped the reservation before the reply travelled back: it is moved
-      // even within the same millisecond of this clock.
-      if (now > decidedAt) this.#lastStartAt = now;
       try {
         const moved = store.restamp(this.#key, weight, decidedAt, now);
         if (moved instanceof Promise) {
@@ -723,8 +725,6 @@ export class RateLimiter implements AsyncDisposable {
       }
       return;
     }
-    if (!(now > decidedAt)) return;
-    this.#lastStartAt = now;
     if (this.#hasRateLimit && weight > 0) {
       try {
         // Record the later start first, then give back the earlier one: in between the units are counted

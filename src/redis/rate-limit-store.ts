@@ -102,6 +102,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #made = new Map<string, Made[]>();
   readonly #pendingMoves = new Map<string, { windowMs: number; members: string[] }>();
   #flushScheduled = false;
+  #lastKey: string | undefined;
+  #lastKeys: string[] = [];
   #seq = 0;
   #isDown = false;
   #lastProbeAt = 0;
@@ -153,14 +155,17 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   reserveDetailed(key: string, weight: number, limit: number, windowMs: number, nowMs: number): Promise<ReserveResult> {
     if (this.#closed) return Promise.reject(new StorageError('RedisRateLimitStore is closed'));
     if (this.#isDown && !this.#shouldProbe()) return this.#whileDown(key, weight, limit, windowMs, nowMs);
-    const member = `${weight}:${this.#idPrefix}${(this.#seq++).toString(36)}`;
+    const id = this.#idPrefix + (this.#seq++).toString(36);
+    const member = weight === 1 ? id : `${weight}:${id}`;
     const keys = this.#keys(key);
-    const sent = this.#connection.evalScript(RESERVE_SCRIPT, keys, [
-      weight,
-      Number.isFinite(limit) ? limit : NO_LIMIT,
-      windowMs,
-      member,
-    ]);
+    const args: (string | number)[] = [weight, Number.isFinite(limit) ? limit : NO_LIMIT, windowMs, member];
+    // Restamps of this key waiting for the next turn ride along: one script instead of two.
+    const moves = this.#pendingMoves.get(key);
+    if (moves !== undefined) {
+      this.#pendingMoves.delete(key);
+      for (const moved of moves.members) args.push(moved);
+    }
+    const sent = this.#connection.evalScript(RESERVE_SCRIPT, keys, args);
     return sent.then(
       (reply) => {
         if (this.#isDown) this.#leaveOutage();
@@ -192,7 +197,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       this.#fallback.release(key, weight, reservedAtMs);
       return Promise.resolve();
     }
-    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key).slice(0, 2), [made.member]).then(
+    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key), [made.member]).then(
       () => {},
       (error: unknown) => {
         this.#errors++;
@@ -236,7 +241,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    */
   pause(key: string, durationMs: number, _nowMs?: number): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return this.#connection.evalScript(PAUSE_SCRIPT, [this.#keys(key)[2] as string], [durationMs]).then(
+    return this.#connection.evalScript(PAUSE_SCRIPT, this.#keys(key), [durationMs]).then(
       () => {},
       (error: unknown) => {
         this.#errors++;
@@ -260,13 +265,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   /**
-   * The three Redis keys of `key`'s window (log, sum, pause), for inspection. They share a hash tag, so
+   * The Redis keys of `key`'s window, for inspection: `log` (a sorted set of reservations) and `meta` (a
+   * hash, present only while weights other than 1 or a pause are in force). They share a hash tag, so
    * they live in one slot. Keys with braces, a leading `#` or more than 200 characters are tagged by
    * their SHA-256 instead, so a key cannot break the tag or collide with another key's tag.
    */
-  redisKeys(key: string): { log: string; sum: string; pause: string } {
-    const [log, sum, pause] = this.#keys(key) as [string, string, string];
-    return { log, sum, pause };
+  redisKeys(key: string): { log: string; meta: string } {
+    const [log, meta] = this.#keys(key) as [string, string];
+    return { log, meta };
   }
 
   /** Sends the pending restamps, stops listening, and closes the connection if it was built from a URL. Idempotent. */
@@ -285,10 +291,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   #keys(key: string): string[] {
+    // A limiter reserves under one key over and over: the last answer is reused.
+    if (key === this.#lastKey) return this.#lastKeys;
     const isPlain = key.length <= 200 && !key.startsWith('#') && !key.includes('{') && !key.includes('}');
     const tag = isPlain ? key : `#${createHash('sha256').update(key).digest('base64url')}`;
     const base = `${this.#prefix}{${tag}}`;
-    return [base, `${base}:u`, `${base}:p`];
+    this.#lastKey = key;
+    this.#lastKeys = [base, `${base}:m`];
+    return this.#lastKeys;
   }
 
   #remember(key: string, nowMs: number, made: Made): void {
@@ -326,7 +336,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     const sends: Promise<unknown>[] = [];
     for (const [key, { windowMs, members }] of this.#pendingMoves) {
       const sent = this.#connection
-        .evalScript(RESTAMP_SCRIPT, this.#keys(key).slice(0, 2), [windowMs, ...members])
+        .evalScript(RESTAMP_SCRIPT, this.#keys(key), [windowMs, ...members])
         .catch((error: unknown) => {
           this.#errors++;
           this.#logger.warn(
