@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, LatencyRecorder } from 'hotpath/core';
 import { MemoryStorage, PostgresStorage, SqliteStorage, type StorageAdapter } from 'hotpath/storage';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 export interface BackendOptions {
   clock?: Clock;

@@ -11,7 +11,9 @@ import { isHotpathError } from 'hotpath/core';
 import { PostgresStorage, SqliteStorage, type StorageAdapter } from 'hotpath/storage';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres, PG_URL } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres, PG_URL } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 const ACKS_BEFORE_KILL = 300;
 

@@ -9,7 +9,9 @@ import type { LatencyRecorder } from 'hotpath/core';
 import { type PgPool, PostgresStorage, SqliteStorage } from 'hotpath/storage';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 class RecordingProfiler implements LatencyRecorder {
   samples: Array<{ name: string; ms: number; isError: boolean }> = [];

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresStorage, SqliteStorage, type StorageAdapter } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 describe('SqliteStorage.sql', () => {
   let dir: string;
