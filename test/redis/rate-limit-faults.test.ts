@@ -6,7 +6,9 @@ import { isHotpathError } from 'hotpath/core';
 import { RateLimiter } from 'hotpath/ratelimit';
 import { RedisRateLimitStore } from 'hotpath/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, PrivateRedis } from './rate-limit-server.js';
+import { type PrivateRedis, privateRedisUnavailable, startPrivateRedis } from '../helpers/private-servers.js';
+
+const hasRedisServer = privateRedisUnavailable() === undefined;
 
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
@@ -27,7 +29,7 @@ describe.runIf(hasRedisServer)('RedisRateLimitStore when Redis dies', () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   beforeAll(async () => {
-    server = await PrivateRedis.start();
+    server = await startPrivateRedis();
     process.on('unhandledRejection', onUnhandled);
   });
   afterAll(async () => {
@@ -49,7 +51,7 @@ describe.runIf(hasRedisServer)('RedisRateLimitStore when Redis dies', () => {
     }
     await expect(limiter.tryAcquireAsync()).rejects.toSatisfy((e) => isHotpathError(e));
     expect(store.stats().isDown).toBe(true);
-    await server.restart();
+    await server.start();
     await until(async () => {
       try {
         return (await limiter.schedule(() => 'back')) === 'back';
@@ -84,7 +86,7 @@ describe.runIf(hasRedisServer)('RedisRateLimitStore when Redis dies', () => {
     expect(store.stats().fallbacks).toBeGreaterThanOrEqual(12);
     const started = await limiter.schedule(() => 'ran-while-down', { signal: AbortSignal.timeout(5000) });
     expect(started).toBe('ran-while-down');
-    await server.restart();
+    await server.start();
     await until(() => !store.stats().isDown);
     const reservedBefore = store.stats().reserved;
     const fallbacksBefore = store.stats().fallbacks;
@@ -97,7 +99,7 @@ describe.runIf(hasRedisServer)('RedisRateLimitStore when Redis dies', () => {
     await server.kill();
     for (let i = 0; i < 3; i++) await limiter.tryAcquireAsync();
     expect(lines.filter((l) => l.level === 'warn' && l.msg.includes('unreachable'))).toHaveLength(2);
-    await server.restart();
+    await server.start();
     await until(() => !store.stats().isDown);
     await limiter.close();
     await store.close();

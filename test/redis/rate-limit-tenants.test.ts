@@ -6,7 +6,9 @@ import { KeyedRateLimiter } from 'hotpath/ratelimit';
 import { RedisRateLimitStore } from 'hotpath/redis';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { hasRedisServer, PrivateRedis } from './rate-limit-server.js';
+import { privateRedisUnavailable, startPrivateRedis } from '../helpers/private-servers.js';
+
+const hasRedisServer = privateRedisUnavailable() === undefined;
 
 const TENANTS = 1_000_000;
 const IN_FLIGHT = 256;
@@ -14,7 +16,7 @@ const INTERVAL_MS = 3000;
 
 describe.runIf(hasRedisServer)('RedisRateLimitStore with 1,000,000 tenants', () => {
   it('every key expires after its window: the key count goes back to ~0', async () => {
-    const server = await PrivateRedis.start();
+    const server = await startPrivateRedis();
     const admin = new Redis(server.url);
     const store = new RedisRateLimitStore({ redis: server.url, commandTimeoutMs: 30_000 });
     const perTenant = new KeyedRateLimiter({ limit: 5, intervalMs: INTERVAL_MS, store });
