@@ -265,12 +265,20 @@ export class RedisConnection {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.isOwned) {
-      try {
-        await this.client.quit();
-      } catch {
-        // Already down: nothing to flush.
-        this.client.disconnect();
+      if (this.client.status === 'ready') {
+        // QUIT flushes the replies in flight; bounded, since a dying server may never answer it.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const bound = Number.isFinite(this.commandTimeoutMs) ? this.commandTimeoutMs : DEFAULT_COMMAND_TIMEOUT_MS;
+        await Promise.race([
+          this.client.quit().catch(() => {}),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, bound);
+          }),
+        ]);
+        clearTimeout(timer);
       }
+      // Not connected (QUIT would wait in the offline queue for a server that is not there), or QUIT timed out.
+      if (this.client.status !== 'end') this.client.disconnect();
     }
     for (const { event, fn } of this.#listeners) this.client.removeListener(event, fn);
     this.#listeners.length = 0;
