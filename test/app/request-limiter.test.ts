@@ -29,6 +29,11 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+async function closeAll(server: Server, limiter: { close(): Promise<void> }): Promise<void> {
+  await new Promise((resolve) => server.close(resolve));
+  await limiter.close();
+}
+
 /** A server of `kind` answering "ok" on every path, with the limiter in front. */
 async function serve(kind: Kind, options: RequestLimiterOptions): Promise<Served> {
   let served: Served;
@@ -41,7 +46,7 @@ async function serve(kind: Kind, options: RequestLimiterOptions): Promise<Served
     });
     const server = createServer(app);
     const url = await listen(server);
-    served = { url, close: async () => (await new Promise((r) => server.close(r)), await limiter.close()) };
+    served = { url, close: () => closeAll(server, limiter) };
   } else if (kind === 'fastify') {
     const app = Fastify();
     await app.register(fastifyLimiter, options);
@@ -52,7 +57,7 @@ async function serve(kind: Kind, options: RequestLimiterOptions): Promise<Served
     const handler = limitRequests((_req, res) => res.end('ok'), options);
     const server = createServer(handler);
     const url = await listen(server);
-    served = { url, close: async () => (await new Promise((r) => server.close(r)), await handler.close()) };
+    served = { url, close: () => closeAll(server, handler) };
   }
   open.push(served);
   return served;
