@@ -35,7 +35,7 @@ export interface RequestLimiterOptions {
   ipv6Prefix?: number;
   /** Where the windows live (default: an in-process store holding up to `maxKeys` clients); a Redis store shares them. */
   store?: RateLimitStore;
-  /** Most clients the default in-process store holds at once (default 1,000,000; ~250 bytes each); idle ones are dropped first. */
+  /** Most clients the default in-process store holds at once (default 100,000; ~540 bytes each, key included, so ~54 MB at the cap); idle ones are dropped first. */
   maxKeys?: number;
   /** Prefix of the keys in `store` (default `"req:"`), so several limiters can share one store. */
   keyPrefix?: string;
@@ -164,7 +164,7 @@ export class InboundLimiter {
       limit: options.limit,
       intervalMs: options.intervalMs,
       keyPrefix: options.keyPrefix ?? 'req:',
-      maxKeys: options.maxKeys ?? 1_000_000,
+      maxKeys: options.maxKeys ?? 100_000,
       // Waiters only exist with waitMs; bound them so a flood cannot queue unbounded work.
       maxQueued: this.#waitMs > 0 ? options.limit : 0,
       name: scope,
