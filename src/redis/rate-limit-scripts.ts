@@ -82,6 +82,15 @@ if limit >= 0 and used + weight > limit then
   finish(ttl, extra, oldExtra)
   if weight > limit then return {'w', '-1', tostring(used)} end
   local need = used + weight - limit
+  if extra == 0 then
+    -- Every reservation in the log weighs 1: the one whose expiry frees enough is at rank ceil(need) - 1,
+    -- an O(log n) lookup, so a flood of refused requests does not scan the log.
+    local entry = redis.call('ZRANGE', KEYS[1], math.ceil(need) - 1, math.ceil(need) - 1, 'WITHSCORES')
+    local waitMs = window
+    if entry[2] then waitMs = tonumber(entry[2]) + window - now end
+    if waitMs <= 0 then waitMs = 0.001 end
+    return {'w', tostring(waitMs), tostring(used)}
+  end
   local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
   local freed = 0
   for i = 1, #entries, 2 do
