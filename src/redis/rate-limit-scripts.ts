@@ -55,58 +55,70 @@ end
 `;
 
 /**
- * KEYS: log, meta. ARGV: weight, limit (-1 = none), windowMs, member, then members to move to now
- * (restamps of this key waiting to be sent ride along). Returns `{ status, waitMs, used }` as strings:
+ * KEYS: log, meta. ARGV: limit (-1 = none), windowMs, n, then n pairs (weight, member) — the reservations
+ * of this key made in one event-loop turn, decided in call order — then members to move to now (restamps
+ * of this key waiting to be sent ride along). Returns, per reservation, `status, waitMs, used` as strings:
  * status `"0"` reserved, `"w"` wait, `"p"` paused; waitMs `"-1"` when the weight can never fit.
+ * One script for a whole batch: the clock, expiry, count and TTL are paid once, not per reservation.
  */
 export const RESERVE_SCRIPT = defineScript(`${PRELUDE}
-local weight = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
 local ttl = math.ceil(window) + 1
 local meta = redis.call('HMGET', KEYS[2], 'x', 'p')
 local oldExtra = tonumber(meta[1] or '0')
 local extra = expireOld(window, oldExtra)
-if #ARGV > 4 then extra = moveToNow(5, extra) end
+if #ARGV >= 4 + 2 * n then extra = moveToNow(4 + 2 * n, extra) end
 local count = redis.call('ZCARD', KEYS[1])
 if count == 0 then extra = 0 end
-local used = count + extra
-if meta[2] then
-  local left = tonumber(meta[2]) - now
-  if left > 0 then
-    finish(ttl, extra, oldExtra)
-    return {'p', tostring(left), tostring(used)}
-  end
-end
-if limit >= 0 and used + weight > limit then
-  finish(ttl, extra, oldExtra)
-  if weight > limit then return {'w', '-1', tostring(used)} end
-  local need = used + weight - limit
-  if extra == 0 then
-    -- Every reservation in the log weighs 1: the one whose expiry frees enough is at rank ceil(need) - 1,
-    -- an O(log n) lookup, so a flood of refused requests does not scan the log.
-    local entry = redis.call('ZRANGE', KEYS[1], math.ceil(need) - 1, math.ceil(need) - 1, 'WITHSCORES')
-    local waitMs = window
-    if entry[2] then waitMs = tonumber(entry[2]) + window - now end
-    if waitMs <= 0 then waitMs = 0.001 end
-    return {'w', tostring(waitMs), tostring(used)}
-  end
-  local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  local freed = 0
-  for i = 1, #entries, 2 do
-    freed = freed + 1 + extraOf(entries[i])
-    if freed >= need then
-      local waitMs = tonumber(entries[i + 1]) + window - now
+local pausedLeft = 0
+if meta[2] then pausedLeft = tonumber(meta[2]) - now end
+local out = {}
+for i = 1, n do
+  local weight = tonumber(ARGV[2 + 2 * i])
+  local used = count + extra
+  if pausedLeft > 0 then
+    out[#out + 1] = 'p'
+    out[#out + 1] = tostring(pausedLeft)
+  elseif limit >= 0 and used + weight > limit then
+    out[#out + 1] = 'w'
+    if weight > limit then
+      out[#out + 1] = '-1'
+    else
+      local need = used + weight - limit
+      local waitMs = window
+      if extra == 0 then
+        -- Every reservation in the log weighs 1: the one whose expiry frees enough is at rank ceil(need) - 1,
+        -- an O(log n) lookup, so a flood of refused requests does not scan the log.
+        local entry = redis.call('ZRANGE', KEYS[1], math.ceil(need) - 1, math.ceil(need) - 1, 'WITHSCORES')
+        if entry[2] then waitMs = tonumber(entry[2]) + window - now end
+      else
+        local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+        local freed = 0
+        for j = 1, #entries, 2 do
+          freed = freed + 1 + extraOf(entries[j])
+          if freed >= need then
+            waitMs = tonumber(entries[j + 1]) + window - now
+            break
+          end
+        end
+      end
       if waitMs <= 0 then waitMs = 0.001 end
-      return {'w', tostring(waitMs), tostring(used)}
+      out[#out + 1] = tostring(waitMs)
     end
+  else
+    redis.call('ZADD', KEYS[1], now, ARGV[3 + 2 * i])
+    count = count + 1
+    extra = extra + weight - 1
+    used = used + weight
+    out[#out + 1] = '0'
+    out[#out + 1] = '0'
   end
-  return {'w', tostring(window), tostring(used)}
+  out[#out + 1] = tostring(used)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-extra = extra + weight - 1
 finish(ttl, extra, oldExtra)
-return {'0', '0', tostring(used + weight)}
+return out
 `);
 
 /** KEYS: log, meta. ARGV: windowMs, members…. Moves each reservation to now (its task has started). */

@@ -55,6 +55,22 @@ export interface RedisRateLimitStoreStats {
   isDown: boolean;
 }
 
+/** A reservation waiting for this turn's script of its key. */
+interface BatchedReservation {
+  readonly weight: number;
+  readonly member: string;
+  readonly nowMs: number;
+  readonly resolve: (result: ReserveResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The reservations of one key made in one turn, with the limit and window they were made under. */
+interface ReservationBatch {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly requests: BatchedReservation[];
+}
+
 /** A reservation this process made, remembered so it can be restamped or released by its `nowMs`. */
 interface Made {
   /** The member in the Redis log (`"<weight>:<id>"`), or undefined for a fallback reservation. */
@@ -102,6 +118,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #made = new Map<string, Made[]>();
   readonly #pendingMoves = new Map<string, { windowMs: number; members: string[] }>();
   #flushScheduled = false;
+  readonly #batches = new Map<string, ReservationBatch>();
+  #batchFlushQueued = false;
   #lastKey: string | undefined;
   #lastKeys: string[] = [];
   #seq = 0;
@@ -157,34 +175,74 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     if (this.#isDown && !this.#shouldProbe()) return this.#whileDown(key, weight, limit, windowMs, nowMs);
     const id = this.#idPrefix + (this.#seq++).toString(36);
     const member = weight === 1 ? id : `${weight}:${id}`;
-    const keys = this.#keys(key);
-    const args: (string | number)[] = [weight, Number.isFinite(limit) ? limit : NO_LIMIT, windowMs, member];
+    return new Promise((resolve, reject) => {
+      const request: BatchedReservation = { weight, member, nowMs, resolve, reject };
+      let batch = this.#batches.get(key);
+      if (batch !== undefined && (batch.limit !== limit || batch.windowMs !== windowMs)) {
+        // Another limit on the same key in the same turn: send what is queued first, keeping call order.
+        this.#batches.delete(key);
+        this.#sendBatch(key, batch);
+        batch = undefined;
+      }
+      if (batch === undefined) {
+        batch = { limit, windowMs, requests: [] };
+        this.#batches.set(key, batch);
+        if (!this.#batchFlushQueued) {
+          this.#batchFlushQueued = true;
+          queueMicrotask(this.#flushBatches);
+        }
+      }
+      batch.requests.push(request);
+    });
+  }
+
+  /**
+   * Sends the reservations queued in this turn, one script per key. Concurrent callers of one key (a busy
+   * limiter, an inbound limiter under load) then cost one script between them: measured at 64 callers,
+   * a script per reservation ran about half the reservations/s of rate-limiter-flexible's counter.
+   */
+  readonly #flushBatches = (): void => {
+    this.#batchFlushQueued = false;
+    const batches = [...this.#batches];
+    this.#batches.clear();
+    for (const [key, batch] of batches) this.#sendBatch(key, batch);
+  };
+
+  #sendBatch(key: string, batch: ReservationBatch): void {
+    const { limit, windowMs, requests } = batch;
+    const args: (string | number)[] = [Number.isFinite(limit) ? limit : NO_LIMIT, windowMs, requests.length];
+    for (const request of requests) args.push(request.weight, request.member);
     // Restamps of this key waiting for the next turn ride along: one script instead of two.
     const moves = this.#pendingMoves.get(key);
     if (moves !== undefined) {
       this.#pendingMoves.delete(key);
       for (const moved of moves.members) args.push(moved);
     }
-    const sent = this.#connection.evalScript(RESERVE_SCRIPT, keys, args);
-    return sent.then(
+    this.#connection.evalScript(RESERVE_SCRIPT, this.#keys(key), args).then(
       (reply) => {
         if (this.#isDown) this.#leaveOutage();
-        const [status, wait, used] = reply as [string, string, string];
-        if (status === '0') {
-          this.#reserved++;
-          this.#remember(key, nowMs, { member, weight, windowMs });
-          return { waitMs: 0, used: Number(used) };
+        const out = reply as string[];
+        for (let i = 0; i < requests.length; i++) {
+          const request = requests[i] as BatchedReservation;
+          const used = Number(out[3 * i + 2]);
+          if (out[3 * i] === '0') {
+            this.#reserved++;
+            this.#remember(key, request.nowMs, { member: request.member, weight: request.weight, windowMs });
+            request.resolve({ waitMs: 0, used });
+          } else {
+            this.#refused++;
+            const waitMs = Number(out[3 * i + 1]);
+            request.resolve({ waitMs: waitMs < 0 ? Number.POSITIVE_INFINITY : waitMs, used });
+          }
         }
-        this.#refused++;
-        const waitMs = Number(wait);
-        return { waitMs: waitMs < 0 ? Number.POSITIVE_INFINITY : waitMs, used: Number(used) };
       },
       (error: unknown) => {
         this.#errors++;
-        if (this.#closed) throw error;
-        this.#enterOutage(error);
-        if (this.#failMode === 'closed') throw error;
-        return this.#fallbackReserve(key, weight, limit, windowMs, nowMs);
+        if (!this.#closed) this.#enterOutage(error);
+        for (const request of requests) {
+          if (this.#closed || this.#failMode === 'closed') request.reject(error);
+          else request.resolve(this.#fallbackReserve(key, request.weight, limit, windowMs, request.nowMs));
+        }
       },
     );
   }
