@@ -24,11 +24,11 @@ import { RedisStore } from 'rate-limit-redis';
 import { Pool } from 'undici';
 import { fastifyLimiter, requestLimiter } from '../src/app/index.js';
 import { RedisRateLimitStore } from '../src/redis/index.js';
-import { compareRuns, type RunFn } from './harness.js';
+import { compareOps, compareRuns, type Row, type RunFn } from './harness.js';
 
 const REDIS_URL = process.env.HOTPATH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `bench:req:${process.pid}:`;
-const REQUESTS = 6000;
+const REQUESTS = 10_000;
 const CONNECTIONS = 32;
 const LIMIT = 1e9;
 const INTERVAL_MS = 10_000;
@@ -165,6 +165,135 @@ for (const framework of ['express', 'fastify'] as const) {
   ] as [string, string][]) {
     const oursUs = perRequestUs(ours) - bare;
     const theirsUs = perRequestUs(theirs) - bare;
+    console.log(
+      `overhead per request: ${ours} ${oursUs.toFixed(1)} µs, ${theirs} ${theirsUs.toFixed(1)} µs → ours/theirs ${(oursUs / theirsUs).toFixed(2)}×`,
+    );
+  }
+}
+
+// In-process cost (no sockets, so the load generator does not compete with the server): the middleware
+// called directly (Express) and `app.inject` (Fastify, framework included); per-call µs above the bare call.
+{
+  const fakeReq = () =>
+    ({
+      ip: '198.51.100.1',
+      headers: {},
+      socket: { remoteAddress: '198.51.100.1' },
+      method: 'GET',
+      url: '/',
+      app: { get: () => false },
+    }) as never;
+  const fakeRes = () => {
+    const headers = new Map<string, unknown>();
+    return {
+      statusCode: 200,
+      headersSent: false,
+      setHeader: (name: string, value: unknown) => headers.set(name.toLowerCase(), value),
+      getHeader: (name: string) => headers.get(name.toLowerCase()),
+      append: (name: string, value: unknown) => headers.set(name.toLowerCase(), value),
+      on: () => {},
+      end: () => {},
+    } as never;
+  };
+  const call = (middleware: (req: never, res: never, next: (error?: unknown) => void) => unknown) => () =>
+    new Promise<void>((resolve, reject) => {
+      void middleware(fakeReq(), fakeRes(), (error?: unknown) => (error ? reject(error) : resolve()));
+    });
+  const oursMemory = requestLimiter({ limit: LIMIT, intervalMs: INTERVAL_MS });
+  const oursRedis = requestLimiter({ limit: LIMIT, intervalMs: INTERVAL_MS, store, keyPrefix: 'm:' });
+  const theirsMemory = rateLimit({
+    windowMs: INTERVAL_MS,
+    limit: LIMIT,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    validate: false,
+  });
+  const theirsRedis = rateLimit({
+    windowMs: INTERVAL_MS,
+    limit: LIMIT,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    validate: false,
+    store: new RedisStore({
+      prefix: `${PREFIX}erl2:`,
+      sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as never,
+    }),
+  });
+  const bare = () => Promise.resolve();
+  const expressRows = await compareOps(
+    'Express middleware called in process (calls/s)',
+    {
+      'hotpath requestLimiter (memory)': call(oursMemory as never),
+      'express-rate-limit (memory)': call(theirsMemory as never),
+      'hotpath requestLimiter (Redis)': call(oursRedis as never),
+      'express-rate-limit + rate-limit-redis': call(theirsRedis as never),
+      'no limiter (a resolved promise)': bare,
+    },
+    { rounds: 5, timeMs: 500 },
+  );
+  overheads(
+    expressRows,
+    [
+      ['hotpath requestLimiter (memory)', 'express-rate-limit (memory)'],
+      ['hotpath requestLimiter (Redis)', 'express-rate-limit + rate-limit-redis'],
+    ],
+    'no limiter (a resolved promise)',
+  );
+
+  const fastifyApp = async (register?: (app: ReturnType<typeof Fastify>) => Promise<unknown>) => {
+    const app = Fastify();
+    if (register) await register(app);
+    app.get('/', async () => 'ok');
+    await app.ready();
+    return app;
+  };
+  const apps = {
+    'Fastify + hotpath fastifyLimiter (memory)': await fastifyApp((app) =>
+      app.register(fastifyLimiter as never, { limit: LIMIT, intervalMs: INTERVAL_MS }),
+    ),
+    'Fastify + @fastify/rate-limit (memory)': await fastifyApp((app) =>
+      app.register(rateLimitFastify, { max: LIMIT, timeWindow: INTERVAL_MS }),
+    ),
+    'Fastify + hotpath fastifyLimiter (Redis)': await fastifyApp((app) =>
+      app.register(fastifyLimiter as never, { limit: LIMIT, intervalMs: INTERVAL_MS, store, keyPrefix: 'fi:' }),
+    ),
+    'Fastify + @fastify/rate-limit (Redis)': await fastifyApp((app) =>
+      app.register(rateLimitFastify, { max: LIMIT, timeWindow: INTERVAL_MS, redis, nameSpace: `${PREFIX}frl2:` }),
+    ),
+    'Fastify, no limiter': await fastifyApp(),
+  };
+  const fastifyRows = await compareOps(
+    'Fastify app.inject on a minimal route (requests/s)',
+    Object.fromEntries(
+      Object.entries(apps).map(([name, app]) => [
+        name,
+        async () => {
+          const response = await app.inject({ method: 'GET', url: '/', remoteAddress: '198.51.100.1' });
+          if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
+        },
+      ]),
+    ),
+    { rounds: 5, timeMs: 500 },
+  );
+  overheads(
+    fastifyRows,
+    [
+      ['Fastify + hotpath fastifyLimiter (memory)', 'Fastify + @fastify/rate-limit (memory)'],
+      ['Fastify + hotpath fastifyLimiter (Redis)', 'Fastify + @fastify/rate-limit (Redis)'],
+    ],
+    'Fastify, no limiter',
+  );
+  for (const app of Object.values(apps)) await app.close();
+  await oursMemory.close();
+  await oursRedis.close();
+}
+
+function overheads(rows: Row[], pairs: [string, string][], bareName: string): void {
+  const perCallUs = (name: string) => 1e6 / (rows.find((row) => row.name === name)?.opsPerSec ?? Number.NaN);
+  const bare = perCallUs(bareName);
+  for (const [ours, theirs] of pairs) {
+    const oursUs = perCallUs(ours) - bare;
+    const theirsUs = perCallUs(theirs) - bare;
     console.log(
       `overhead per request: ${ours} ${oursUs.toFixed(1)} µs, ${theirs} ${theirsUs.toFixed(1)} µs → ours/theirs ${(oursUs / theirsUs).toFixed(2)}×`,
     );

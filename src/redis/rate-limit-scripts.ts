@@ -32,12 +32,14 @@ local function expireOld(window, extra)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
   return extra
 end
--- Moves reservations ARGV[first..] to now (their tasks have started). One that already expired is added
--- back, so a unit is never uncounted while its task is within a window of its real start.
+-- Moves reservations to their tasks' start: ARGV[first..] holds pairs (member, ms since the start as
+-- the sender measured it when sending), so a move that waited to ride along is stamped at the start, not
+-- at its arrival. One that already expired is added back: a unit is never uncounted while its task is
+-- within a window of its real start.
 local function moveToNow(first, extra)
-  for i = first, #ARGV do
+  for i = first, #ARGV - 1, 2 do
     local member = ARGV[i]
-    if redis.call('ZADD', KEYS[1], now, member) == 1 then extra = extra + extraOf(member) end
+    if redis.call('ZADD', KEYS[1], now - tonumber(ARGV[i + 1]), member) == 1 then extra = extra + extraOf(member) end
   end
   return extra
 end
@@ -56,8 +58,8 @@ end
 
 /**
  * KEYS: log, meta. ARGV: limit (-1 = none), windowMs, n, then n pairs (weight, member) — the reservations
- * of this key made in one event-loop turn, decided in call order — then members to move to now (restamps
- * of this key waiting to be sent ride along). Returns, per reservation, `status, waitMs, used` as strings:
+ * of this key made in one event-loop turn, decided in call order — then pairs (member, ms since its start)
+ * to move (restamps of this key waiting to be sent ride along). Returns, per reservation, `status, waitMs, used` as strings:
  * status `"0"` reserved, `"w"` wait, `"p"` paused; waitMs `"-1"` when the weight can never fit.
  * One script for a whole batch: the clock, expiry, count and TTL are paid once, not per reservation.
  */
@@ -121,7 +123,7 @@ finish(ttl, extra, oldExtra)
 return out
 `);
 
-/** KEYS: log, meta. ARGV: windowMs, members…. Moves each reservation to now (its task has started). */
+/** KEYS: log, meta. ARGV: windowMs, then pairs (member, ms since its start). Moves reservations to their start. */
 export const RESTAMP_SCRIPT = defineScript(`${PRELUDE}
 local window = tonumber(ARGV[1])
 local oldExtra = tonumber(redis.call('HGET', KEYS[2], 'x') or '0')

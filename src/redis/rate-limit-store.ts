@@ -4,6 +4,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
 import { ConfigError, StorageError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
@@ -35,6 +36,11 @@ export interface RedisRateLimitStoreOptions {
   fallbackLimit?: number;
   /** Most milliseconds a Redis command may take (default 1,000); `Infinity` waits for ioredis to give up. */
   commandTimeoutMs?: number;
+  /**
+   * The clock of the limiters using this store (default: the system clock). Used only to measure how long
+   * ago a task started when its restamp is sent; the window itself runs on Redis's clock.
+   */
+  clock?: Clock;
   /** Receives one `warn` when an outage starts (with `failMode: 'open'`), one `info` when Redis is back, and failed background writes. */
   logger?: Logger;
 }
@@ -85,6 +91,8 @@ const MAX_REMEMBERED = 20_000;
 /** While an outage was declared on a connection that still reports ready (timeouts), retry Redis this often. */
 const OUTAGE_PROBE_MS = 1000;
 const NO_LIMIT = -1;
+/** Longest a restamp waits to ride along with the next reservation of its key before it is sent alone. */
+const MAX_MOVE_DELAY_MS = 50;
 
 /**
  * A {@link RateLimitStore} in Redis: `new RateLimiter({ key, limit, intervalMs, store })` and
@@ -112,11 +120,13 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #failMode: 'closed' | 'open';
   readonly #fallbackLimit: number | undefined;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #fallback = new MemoryRateLimitStore();
   readonly #idPrefix = randomBytes(6).toString('base64url');
   readonly #unsubscribe: () => void;
   readonly #made = new Map<string, Made[]>();
-  readonly #pendingMoves = new Map<string, { windowMs: number; members: string[] }>();
+  /** Restamps waiting to be sent, per key: members and the start times (limiter clock) of their tasks. */
+  readonly #pendingMoves = new Map<string, { windowMs: number; members: string[]; startedAt: number[] }>();
   #flushScheduled = false;
   readonly #batches = new Map<string, ReservationBatch>();
   #batchFlushQueued = false;
@@ -141,7 +151,9 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       fallbackLimit: { type: 'number', exclusiveMin: true, min: 0 },
       commandTimeoutMs: { type: 'number', exclusiveMin: true, min: 0, allowInfinity: true },
       logger: { type: 'object' },
+      clock: { type: 'object' },
     });
+    this.#clock = options.clock ?? systemClock;
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     if (this.#prefix.includes('{') || this.#prefix.includes('}')) {
       throw new ConfigError('RedisRateLimitStore.prefix', 'RedisRateLimitStore.prefix must not contain { or }');
@@ -216,7 +228,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     const moves = this.#pendingMoves.get(key);
     if (moves !== undefined) {
       this.#pendingMoves.delete(key);
-      for (const moved of moves.members) args.push(moved);
+      this.#pushMoves(args, moves);
     }
     this.#connection.evalScript(RESERVE_SCRIPT, this.#keys(key), args).then(
       (reply) => {
@@ -269,7 +281,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
 
   /**
    * See {@link RateLimitStore.restamp}: moves the reservation to Redis's clock at the time the move runs,
-   * which is after the task started. Moves are batched per key and sent once per event-loop turn.
+   * which is after the task started. A move rides along with the next reservation of the key, or is sent
+   * (batched per key) within min(50 ms, a quarter of the window) — well before the reservation would expire.
    */
   restamp(key: string, weight: number, reservedAtMs: number, startedAtMs: number): void {
     const made = this.#forget(key, reservedAtMs, weight);
@@ -282,13 +295,18 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     }
     let pending = this.#pendingMoves.get(key);
     if (pending === undefined) {
-      pending = { windowMs: made.windowMs, members: [] };
+      pending = { windowMs: made.windowMs, members: [], startedAt: [] };
       this.#pendingMoves.set(key, pending);
     }
     pending.members.push(made.member);
+    pending.startedAt.push(startedAtMs);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flushMoves());
+      // Not at once: the move only has to land before the reservation would expire (a window after it
+      // was made), and the next reservation of the key usually comes sooner and carries it for free.
+      // Measured (Fastify inject, sequential requests): a separate restamp script per request cost 1.4×.
+      const timer = setTimeout(() => void this.#flushMoves(), Math.min(MAX_MOVE_DELAY_MS, made.windowMs / 4));
+      timer.unref?.();
     }
   }
 
@@ -392,20 +410,33 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     this.#flushScheduled = false;
     if (this.#pendingMoves.size === 0 || this.#closed) return Promise.resolve();
     const sends: Promise<unknown>[] = [];
-    for (const [key, { windowMs, members }] of this.#pendingMoves) {
-      const sent = this.#connection
-        .evalScript(RESTAMP_SCRIPT, this.#keys(key), [windowMs, ...members])
-        .catch((error: unknown) => {
-          this.#errors++;
-          this.#logger.warn(
-            { err: error, key },
-            'RedisRateLimitStore: moving reservations to their start failed (they count from the reservation)',
-          );
-        });
+    for (const [key, moves] of this.#pendingMoves) {
+      const args: (string | number)[] = [moves.windowMs];
+      this.#pushMoves(args, moves);
+      const sent = this.#connection.evalScript(RESTAMP_SCRIPT, this.#keys(key), args).catch((error: unknown) => {
+        this.#errors++;
+        this.#logger.warn(
+          { err: error, key },
+          'RedisRateLimitStore: moving reservations to their start failed (they count from the reservation)',
+        );
+      });
       sends.push(sent);
     }
     this.#pendingMoves.clear();
     return Promise.all(sends).then(() => {});
+  }
+
+  /**
+   * Appends (member, ms since its task started) pairs. The age is measured on the limiter's clock just
+   * before sending, clamped to what a waiting move can have aged (a foreign clock cannot push a stamp far
+   * back); Date.now's whole milliseconds may overstate it by < 1 ms, which the limiter's 1 ms guard covers.
+   */
+  #pushMoves(args: (string | number)[], moves: { members: string[]; startedAt: number[] }): void {
+    const now = this.#clock.now();
+    for (let i = 0; i < moves.members.length; i++) {
+      const age = now - (moves.startedAt[i] as number);
+      args.push(moves.members[i] as string, age > 0 ? Math.min(age, MAX_MOVE_DELAY_MS) : 0);
+    }
   }
 
   #shouldProbe(): boolean {
