@@ -26,4 +26,4 @@ export {
   type RequestLimiterStats,
   requestLimiter,
 } from './request-limiter.js';
-export type { ClientRequestLike, TrustedProxies } from './request-limiter-client.js';
+export type { ClientRequestLike, PeerLike, TrustedProxies } from './request-limiter-client.js';

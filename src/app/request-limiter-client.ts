@@ -13,8 +13,14 @@ import { ConfigError } from '../core/errors.js';
 export interface ClientRequestLike {
   /** Request headers, lower-cased names. */
   readonly headers: Record<string, string | string[] | undefined>;
-  /** The connection; `remoteAddress` is the peer (the client, or the last proxy). */
-  readonly socket?: { readonly remoteAddress?: string | undefined } | null;
+  /** The connection. */
+  readonly socket?: PeerLike | null;
+}
+
+/** The connection member the client resolver reads (Node's `Socket` fits). */
+export interface PeerLike {
+  /** The peer's address: the client, or the nearest proxy; undefined once the socket is destroyed. */
+  readonly remoteAddress?: string | undefined;
 }
 
 /**

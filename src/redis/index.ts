@@ -6,6 +6,7 @@
 
 export type { RedisClientLike, RedisInput } from './connection.js';
 export {
+  type RedisRateLimitKeys,
   RedisRateLimitStore,
   type RedisRateLimitStoreOptions,
   type RedisRateLimitStoreStats,

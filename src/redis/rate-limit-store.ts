@@ -61,6 +61,14 @@ export interface RedisRateLimitStoreStats {
   isDown: boolean;
 }
 
+/** The Redis keys of one limiter key's window (see {@link RedisRateLimitStore.redisKeys}). */
+export interface RedisRateLimitKeys {
+  /** Sorted set of reservations: score = start (ms, Redis clock), member = id, `"<weight>:"`-prefixed unless 1. */
+  log: string;
+  /** Hash with `x` (sum of weight − 1 over the log) and `p` (end of a shared pause); absent when neither applies. */
+  meta: string;
+}
+
 /** A reservation waiting for this turn's script of its key. */
 interface BatchedReservation {
   readonly weight: number;
@@ -346,7 +354,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    * they live in one slot. Keys with braces, a leading `#` or more than 200 characters are tagged by
    * their SHA-256 instead, so a key cannot break the tag or collide with another key's tag.
    */
-  redisKeys(key: string): { log: string; meta: string } {
+  redisKeys(key: string): RedisRateLimitKeys {
     const [log, meta] = this.#keys(key) as [string, string];
     return { log, meta };
   }
