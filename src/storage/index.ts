@@ -31,12 +31,16 @@ export {
   type StorageManagerOptions,
 } from './storage-manager.js';
 export type {
+  AggregateOptions,
+  AggregateOrderField,
+  AggregateRow,
   DocumentWithMeta,
   FieldCondition,
   FindOptions,
   FindResult,
   SqlAccess,
   StorageAdapter,
+  StorageCallOptions,
   StorageHealth,
   StorageStats,
   StoredDocument,

@@ -9,6 +9,8 @@ import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { checkCollection, checkField } from './names.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
@@ -45,7 +47,7 @@ const MAX_COLLECTIONS = 10_000;
  * A typed collection. Every method validates its input before touching storage; writes invalidate
  * the cache entry of each id they touch.
  */
-export class Collection<T extends object> {
+export class Collection<T extends object = Record<string, unknown>> {
   /** Collection name. */
   readonly name: string;
   readonly #adapter: StorageAdapter;
@@ -185,6 +187,14 @@ export class Collection<T extends object> {
   }
 
   /**
+   * Groups and summarises the collection's documents (see {@link StorageAdapter.aggregate}); not cached.
+   * @throws ConfigError on invalid options.
+   */
+  aggregate(options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#timed('aggregate', () => this.#adapter.aggregate(this.name, options));
+  }
+
+  /**
    * Shallow-merges `patch` and bumps the version.
    * @throws ConflictError when `expectedVersion` is given and does not match.
    */
@@ -251,7 +261,7 @@ export class StorageManager {
    * The collection of this name (the same object for the same name).
    * @throws ConfigError on an invalid collection or index field name.
    */
-  collection<T extends object>(name: string, options: CollectionOptions = {}): Collection<T> {
+  collection<T extends object = Record<string, unknown>>(name: string, options: CollectionOptions = {}): Collection<T> {
     checkCollection(name);
     validateOptions('StorageManager.collection', options, { indexes: { type: 'object' } });
     const indexes = options.indexes ?? [];

@@ -8,6 +8,7 @@ import { type Clock, systemClock } from '../../core/clock.js';
 import { ClosedError, ConflictError, StorageError } from '../../core/errors.js';
 import { checkNumber, type OptionSchema, validateOptions } from '../../core/options.js';
 import type { LatencyRecorder } from '../../core/recorder.js';
+import { aggregateDocuments, normaliseAggregate } from '../aggregation.js';
 import type { StorageCommonOptions } from '../common-options.js';
 import {
   compareCodePoints,
@@ -25,6 +26,8 @@ import {
 } from '../documents.js';
 import { checkCollection, checkField, checkId } from '../names.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
@@ -293,6 +296,15 @@ class MemorySession implements StorageAdapter {
       let n = 0;
       for (const entry of docs.values()) if (matchesWhere(entry.value, clauses)) n++;
       return n;
+    });
+  }
+
+  aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#run('aggregate', () => {
+      checkCollection(collection);
+      const agg = normaliseAggregate(options);
+      const docs = this.#shared.collections.get(collection);
+      return aggregateDocuments(docs ? Array.from(docs.values(), (entry) => entry.value) : [], agg);
     });
   }
 

@@ -7,6 +7,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import { ClosedError, ConflictError, StorageError } from '../../core/errors.js';
 import { checkNumber } from '../../core/options.js';
+import { aggregateNothing, normaliseAggregate } from '../aggregation.js';
 import { indexName } from '../common-options.js';
 import {
   encodeDocument,
@@ -18,9 +19,12 @@ import {
   resolveId,
 } from '../documents.js';
 import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
+import { aggregateRows, aggregateStatement } from '../sql/sql-aggregate.js';
 import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
 import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
@@ -230,7 +234,7 @@ class PostgresSession extends SqlSession implements StorageAdapter {
   ): Promise<StoredDocument<T> | undefined> {
     this.#check();
     const table = this.#shared.tables.get(collection) ?? (await this.#existing(collection));
-    if (typeof id !== 'string' || id.length === 0 || id.length > 512) checkId(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > 512 || id.includes('\0')) checkId(id);
     if (table === undefined) return undefined;
     // Named prepared statement: parsed and planned once per connection (~42k vs ~31k ops/s unnamed).
     const rows = await this.#q<{ data: StoredDocument<T> }>('get', collection, table.shapes.get, [id], table.names.get);
@@ -386,6 +390,16 @@ class PostgresSession extends SqlSession implements StorageAdapter {
     const { text, values } = countStatement('postgres', table.table, clauses);
     const rows = await this.#q<{ n: string }>('count', collection, text, values);
     return Number(rows[0]?.n ?? 0);
+  }
+
+  async aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]> {
+    this.#check();
+    checkCollection(collection);
+    const agg = normaliseAggregate(options);
+    const table = await this.#existing(collection);
+    if (table === undefined) return aggregateNothing(agg);
+    const { text, values } = aggregateStatement('postgres', table.table, agg);
+    return aggregateRows(await this.#q<Record<string, unknown>>('aggregate', collection, text, values), agg);
   }
 
   async ensureIndex(collection: string, field: string): Promise<void> {

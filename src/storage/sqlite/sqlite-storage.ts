@@ -8,12 +8,16 @@ import { Kysely } from 'kysely';
 import { ClosedError, ConfigError, ConflictError, StorageError } from '../../core/errors.js';
 import { checkNumber, describeValue } from '../../core/options.js';
 import type { LatencyRecorder } from '../../core/recorder.js';
+import { aggregateNothing, normaliseAggregate } from '../aggregation.js';
 import { indexName } from '../common-options.js';
 import { encodeDocument, encodePatch, normaliseFind, normaliseWhere, pageOf, resolveId } from '../documents.js';
 import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
+import { aggregateRows, aggregateStatement } from '../sql/sql-aggregate.js';
 import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
 import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
@@ -196,7 +200,7 @@ class SqliteSession extends SqlSession implements StorageAdapter {
 
   #get<T extends object>(collection: string, id: string): StoredDocument<T> | undefined {
     const table = this.#shared.tables.get(collection) ?? this.#existing(collection);
-    if (typeof id !== 'string' || id.length === 0 || id.length > 512) checkId(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > 512 || id.includes('\0')) checkId(id);
     if (table === undefined) return undefined;
     const start = this.#shared.profiler ? performance.now() : 0;
     let text: unknown;
@@ -390,6 +394,30 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     }
   }
 
+  /** Runs a read statement (cached) and returns its rows, timed and with driver errors wrapped. */
+  #all(op: string, collection: string, text: string, values: readonly unknown[]): Record<string, unknown>[] {
+    const start = performance.now();
+    try {
+      const rows = this.#statement(text)
+        .pluck(false)
+        .all(...values) as Record<string, unknown>[];
+      if (this.#shared.profiler) this.#record(`storage.${op}`, text, start, false);
+      return rows;
+    } catch (error) {
+      if (this.#shared.profiler) this.#record(`storage.${op}`, text, start, true);
+      throw this.#wrap(op, collection, error);
+    }
+  }
+
+  #aggregate(collection: string, options: AggregateOptions): AggregateRow[] {
+    checkCollection(collection);
+    const agg = normaliseAggregate(options);
+    const table = this.#existing(collection);
+    if (table === undefined) return aggregateNothing(agg);
+    const { text, values } = aggregateStatement('sqlite', table.table, agg);
+    return aggregateRows(this.#all('aggregate', collection, text, values), agg);
+  }
+
   #ensureIndex(collection: string, field: string): void {
     checkCollection(collection);
     checkField(field);
@@ -488,6 +516,10 @@ class SqliteSession extends SqlSession implements StorageAdapter {
 
   count(collection: string, where?: Where): Promise<number> {
     return this.#run(() => this.#count(collection, where));
+  }
+
+  aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#run(() => this.#aggregate(collection, options));
   }
 
   ensureIndex(collection: string, field: string): Promise<void> {
