@@ -442,6 +442,22 @@ export function encodePatch(patch: unknown, id: string): Record<string, unknown>
   return JSON.parse(json) as Record<string, unknown>;
 }
 
+/**
+ * Validates the patch of `updateMany`: a plain object whose keys are top-level field names other than
+ * `id` (they become JSON paths in the SQL statement), with storable values.
+ * @throws ConfigError otherwise.
+ */
+export function encodeManyPatch(patch: unknown): Record<string, unknown> {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    throw new ConfigError('patch', `patch must be a plain object, got ${describeValue(patch)}`);
+  }
+  for (const key of Object.keys(patch)) {
+    checkField(key, 'patch field');
+    if (key === 'id') throw new ConfigError('patch.id', 'updateMany cannot change document ids');
+  }
+  return encodePatch(patch, '');
+}
+
 /** A batch ready to write: ids and JSON texts in input order. */
 export interface PreparedBatch {
   ids: string[];

@@ -189,6 +189,8 @@ export interface SqlAccess {
 export interface StorageAdapter {
   /** Which backend this is. */
   readonly kind: 'memory' | 'sqlite' | 'postgres';
+  /** True once `close()` was called (every call then fails with `ClosedError`). */
+  readonly isClosed: boolean;
   /** SQL access for SQL backends, bound to the transaction inside `transaction(fn)`; undefined for memory. */
   readonly sql: SqlAccess | undefined;
   /** The document with this id, or undefined. */
@@ -216,6 +218,13 @@ export interface StorageAdapter {
     patch: Partial<T>,
     options?: UpdateOptions,
   ): Promise<StoredDocument<T> | undefined>;
+  /**
+   * Shallow-merges `patch` into every document matching `where` and bumps each one's version; returns
+   * how many were updated. One statement on the SQL backends (atomic). Patch keys are top-level field
+   * names (not `id`).
+   * @throws ConfigError on a bad `where` or patch (nothing is written).
+   */
+  updateMany(collection: string, where: Where, patch: Record<string, unknown>): Promise<number>;
   /** Deletes a document; returns whether it existed. */
   delete(collection: string, id: string): Promise<boolean>;
   /** Queries a collection with keyset pagination. */

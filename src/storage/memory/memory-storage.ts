@@ -14,6 +14,7 @@ import {
   compareCodePoints,
   compareKeys,
   encodeDocument,
+  encodeManyPatch,
   encodePatch,
   matchesWhere,
   normaliseFind,
@@ -88,6 +89,11 @@ class MemorySession implements StorageAdapter {
   constructor(shared: MemoryShared, tx: TxState | undefined) {
     this.#shared = shared;
     this.#tx = tx;
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.#shared.closed;
   }
 
   #check(): void {
@@ -243,6 +249,22 @@ class MemorySession implements StorageAdapter {
       const merged = { ...(JSON.parse(entry.json) as object), ...clean, id };
       this.#write(collection, docs, id, JSON.stringify(merged), this.#shared.clock.now());
       return merged as StoredDocument<T>;
+    });
+  }
+
+  updateMany(collection: string, where: Where, patch: Record<string, unknown>): Promise<number> {
+    return this.#run('updateMany', () => {
+      checkCollection(collection);
+      const clauses = normaliseWhere(where);
+      const clean = encodeManyPatch(patch);
+      const docs = this.#shared.collections.get(collection);
+      if (docs === undefined) return 0;
+      const now = this.#shared.clock.now();
+      const matching = [...docs].filter(([, entry]) => matchesWhere(entry.value, clauses));
+      for (const [id, entry] of matching) {
+        this.#write(collection, docs, id, JSON.stringify({ ...(JSON.parse(entry.json) as object), ...clean, id }), now);
+      }
+      return matching.length;
     });
   }
 

@@ -11,6 +11,7 @@ import { aggregateNothing, normaliseAggregate } from '../aggregation.js';
 import { indexName } from '../common-options.js';
 import {
   encodeDocument,
+  encodeManyPatch,
   encodePatch,
   normaliseFind,
   normaliseWhere,
@@ -20,7 +21,7 @@ import {
 } from '../documents.js';
 import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
 import { aggregateRows, aggregateStatement } from '../sql/sql-aggregate.js';
-import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
+import { countStatement, findStatement, indexColumns, updateManyStatement } from '../sql/sql-query.js';
 import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
   AggregateOptions,
@@ -100,6 +101,11 @@ class PostgresSession extends SqlSession implements StorageAdapter {
         return shared.listener.listen(channel, onNotify);
       },
     };
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.#shared.closed;
   }
 
   #check(): void {
@@ -347,6 +353,18 @@ class PostgresSession extends SqlSession implements StorageAdapter {
       expected,
       current.version,
     );
+  }
+
+  async updateMany(collection: string, where: Where, patch: Record<string, unknown>): Promise<number> {
+    this.#check();
+    checkCollection(collection);
+    const clauses = normaliseWhere(where);
+    const clean = encodeManyPatch(patch);
+    const table = await this.#existing(collection);
+    if (table === undefined) return 0;
+    const { text, values } = updateManyStatement('postgres', table.table, clauses, clean, this.#shared.clock.now());
+    const rows = await this.#q<{ n: string }>('updateMany', collection, text, values);
+    return Number(rows[0]?.n ?? 0);
   }
 
   async delete(collection: string, id: string): Promise<boolean> {

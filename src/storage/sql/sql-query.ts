@@ -209,6 +209,34 @@ export function findStatement(dialect: SqlDialect, table: string, find: NormalFi
   return { text, values: p.values };
 }
 
+/**
+ * The `updateMany` statement: a shallow merge of `patch` into every matching row, one statement.
+ * SQLite sets each top-level key with `json_set` (its `json_patch` would merge nested objects and
+ * delete keys set to null); PostgreSQL's `data || patch` is a shallow merge already. On PostgreSQL the
+ * statement returns the count as `n`; on SQLite the caller reads `changes`.
+ */
+export function updateManyStatement(
+  dialect: SqlDialect,
+  table: string,
+  clauses: readonly NormalClause[],
+  patch: Record<string, unknown>,
+  nowMs: number,
+): Statement {
+  const p = new Params(dialect);
+  let data: string;
+  if (dialect === 'sqlite') {
+    const sets = Object.keys(patch).map((key) => `'$.${key}', json(${p.add(JSON.stringify(patch[key]))})`);
+    data = sets.length === 0 ? 'data' : `json_set(data, ${sets.join(', ')})`;
+  } else {
+    data = `data || ${p.add(JSON.stringify(patch))}::jsonb`;
+  }
+  const update = `UPDATE ${table} SET data = ${data}, updated_at = ${p.add(nowMs)}, version = version + 1 WHERE ${compileWhere(dialect, clauses, p)}`;
+  return {
+    text: dialect === 'sqlite' ? update : `WITH u AS (${update} RETURNING 1) SELECT count(*) AS n FROM u`,
+    values: p.values,
+  };
+}
+
 /** The `count` statement (its one column is `n`). */
 export function countStatement(dialect: SqlDialect, table: string, clauses: readonly NormalClause[]): Statement {
   const p = new Params(dialect);

@@ -10,10 +10,18 @@ import { checkNumber, describeValue } from '../../core/options.js';
 import type { LatencyRecorder } from '../../core/recorder.js';
 import { aggregateNothing, normaliseAggregate } from '../aggregation.js';
 import { indexName } from '../common-options.js';
-import { encodeDocument, encodePatch, normaliseFind, normaliseWhere, pageOf, resolveId } from '../documents.js';
+import {
+  encodeDocument,
+  encodeManyPatch,
+  encodePatch,
+  normaliseFind,
+  normaliseWhere,
+  pageOf,
+  resolveId,
+} from '../documents.js';
 import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
 import { aggregateRows, aggregateStatement } from '../sql/sql-aggregate.js';
-import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
+import { countStatement, findStatement, indexColumns, updateManyStatement } from '../sql/sql-query.js';
 import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
   AggregateOptions,
@@ -81,6 +89,11 @@ class SqliteSession extends SqlSession implements StorageAdapter {
   }
 
   // ---- gating -------------------------------------------------------------------------------------
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.#shared.closed;
+  }
 
   #check(): void {
     if (this.#tx?.finished) throw new StorageError('storage: this transaction has already finished');
@@ -338,6 +351,24 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     }
   }
 
+  #updateMany(collection: string, where: Where, patch: Record<string, unknown>): number {
+    checkCollection(collection);
+    const clauses = normaliseWhere(where);
+    const clean = encodeManyPatch(patch);
+    const table = this.#existing(collection);
+    if (table === undefined) return 0;
+    const { text, values } = updateManyStatement('sqlite', table.table, clauses, clean, this.#shared.clock.now());
+    const start = performance.now();
+    try {
+      const changed = this.#statement(text).run(...values).changes;
+      if (this.#shared.profiler) this.#record('storage.updateMany', text, start, false);
+      return changed;
+    } catch (error) {
+      if (this.#shared.profiler) this.#record('storage.updateMany', text, start, true);
+      throw this.#wrap('updateMany', collection, error);
+    }
+  }
+
   #delete(collection: string, id: string): boolean {
     checkId(id);
     const table = this.#existing(collection);
@@ -504,6 +535,10 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     options?: UpdateOptions,
   ): Promise<StoredDocument<T> | undefined> {
     return this.#run(() => this.#update<T>(collection, id, patch, options));
+  }
+
+  updateMany(collection: string, where: Where, patch: Record<string, unknown>): Promise<number> {
+    return this.#run(() => this.#updateMany(collection, where, patch));
   }
 
   delete(collection: string, id: string): Promise<boolean> {
