@@ -323,10 +323,10 @@ export function normaliseFind(options: FindOptions | undefined): NormalFind {
     throw new ConfigError('find', `find options must be an object, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'where' && key !== 'orderBy' && key !== 'limit' && key !== 'cursor') {
+    if (key !== 'where' && key !== 'orderBy' && key !== 'limit' && key !== 'cursor' && key !== 'signal') {
       throw new ConfigError(
         `find.${key.slice(0, 40)}`,
-        `find: unknown option ${JSON.stringify(key).slice(0, 40)} (known: where, orderBy, limit, cursor)`,
+        `find: unknown option ${JSON.stringify(key).slice(0, 40)} (known: where, orderBy, limit, cursor, signal)`,
       );
     }
   }

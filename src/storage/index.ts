@@ -38,6 +38,7 @@ export type {
   FieldCondition,
   FindOptions,
   FindResult,
+  PutOptions,
   SqlAccess,
   StorageAdapter,
   StorageCallOptions,

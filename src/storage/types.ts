@@ -10,6 +10,15 @@ export type StoredDocument<T extends object = Record<string, unknown>> = T & {
   id: string;
 };
 
+/** Options accepted by every storage method: abort the call while it waits. */
+export interface StorageCallOptions {
+  /**
+   * Aborts the call: it rejects with `signal.reason` before it starts, while it waits for a connection
+   * or a transaction, and (PostgreSQL) while its statement runs — the statement is cancelled on the server.
+   */
+  signal?: AbortSignal;
+}
+
 /** Comparison operators on one top-level field. */
 export interface FieldCondition {
   /** Greater than (numbers compare with numbers, strings with strings by code point). */
@@ -39,7 +48,7 @@ export interface FieldCondition {
 export type Where = Record<string, string | number | boolean | null | FieldCondition>;
 
 /** Options of {@link StorageAdapter.find}. */
-export interface FindOptions {
+export interface FindOptions extends StorageCallOptions {
   /** Filter on top-level fields (default: every document). */
   where?: Where;
   /** Sort field and direction (default: `id` ascending). */
@@ -73,15 +82,6 @@ export interface DocumentWithMeta<T extends object = Record<string, unknown>> {
   createdAt: number;
   /** When it was last written, epoch ms. */
   updatedAt: number;
-}
-
-/** Options accepted by every storage method: abort the call while it waits. */
-export interface StorageCallOptions {
-  /**
-   * Aborts the call: it rejects with `signal.reason` before it starts, while it waits for a connection
-   * or a transaction, and (PostgreSQL) while its statement runs — the statement is cancelled on the server.
-   */
-  signal?: AbortSignal;
 }
 
 /** A field of the rows of {@link StorageAdapter.aggregate}: a group field, `count`, or `sum.<field>`, `avg.<field>`, `min.<field>`, `max.<field>`. */
@@ -133,8 +133,14 @@ export interface AggregateRow {
   max?: Record<string, number | null>;
 }
 
+/** Options of {@link StorageAdapter.put}. */
+export interface PutOptions extends StorageCallOptions {
+  /** The id to store the document under (default: `doc.id`, else a new sortable id). */
+  id?: string;
+}
+
 /** Options of {@link StorageAdapter.update}. */
-export interface UpdateOptions {
+export interface UpdateOptions extends StorageCallOptions {
   /** Fail with `ConflictError` unless the stored version equals this. */
   expectedVersion?: number;
 }
@@ -197,16 +203,18 @@ export interface StorageAdapter {
   get<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<StoredDocument<T> | undefined>;
   /** The document with its version and timestamps, or undefined. */
   getWithMeta<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<DocumentWithMeta<T> | undefined>;
   /** Inserts or replaces a document; returns its id (`doc.id`, `options.id`, or a new sortable id). */
-  put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string>;
+  put<T extends object>(collection: string, doc: T, options?: PutOptions): Promise<string>;
   /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
-  putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]>;
+  putMany<T extends object>(collection: string, docs: readonly T[], options?: StorageCallOptions): Promise<string[]>;
   /**
    * Shallow-merges `patch` into the document atomically and bumps its version; returns the new document,
    * or undefined when there is no such document.
@@ -224,13 +232,18 @@ export interface StorageAdapter {
    * names (not `id`).
    * @throws ConfigError on a bad `where` or patch (nothing is written).
    */
-  updateMany(collection: string, where: Where, patch: Record<string, unknown>): Promise<number>;
+  updateMany(
+    collection: string,
+    where: Where,
+    patch: Record<string, unknown>,
+    options?: StorageCallOptions,
+  ): Promise<number>;
   /** Deletes a document; returns whether it existed. */
-  delete(collection: string, id: string): Promise<boolean>;
+  delete(collection: string, id: string, options?: StorageCallOptions): Promise<boolean>;
   /** Queries a collection with keyset pagination. */
   find<T extends object = Record<string, unknown>>(collection: string, options?: FindOptions): Promise<FindResult<T>>;
   /** Counts the documents matching `where`. */
-  count(collection: string, where?: Where): Promise<number>;
+  count(collection: string, where?: Where, options?: StorageCallOptions): Promise<number>;
   /**
    * Groups and summarises documents (`count`, `sum`, `avg`, `min`, `max` per group), computed by the
    * database on the SQL backends; identical rows on every backend.
@@ -242,12 +255,15 @@ export interface StorageAdapter {
    * @throws ConfigError on invalid options.
    */
   aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]>;
-  /** Runs `fn` in a transaction: commit on return, rollback on throw. `tx` sees its own writes. */
-  transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction: commit on return, rollback on throw. `tx` sees its own writes.
+   * `signal` aborts the wait for the transaction to begin; inside, pass it to `tx`'s calls.
+   */
+  transaction<T>(fn: (tx: StorageAdapter) => Promise<T>, options?: StorageCallOptions): Promise<T>;
   /** Creates an index on a top-level field so `find` on it is indexed. Idempotent. */
-  ensureIndex(collection: string, field: string): Promise<void>;
+  ensureIndex(collection: string, field: string, options?: StorageCallOptions): Promise<void>;
   /** Names of the collections that exist. */
-  collections(): Promise<string[]>;
+  collections(options?: StorageCallOptions): Promise<string[]>;
   /** Probes the backend. Never throws. */
   health(): Promise<StorageHealth>;
   /** Pool statistics. */
