@@ -7,9 +7,10 @@
 
 import { resolveRetryOptions } from '../core/backoff.js';
 import { ConfigError } from '../core/errors.js';
+import { sortableId } from '../core/ids.js';
 import { checkNumber, checkString, describeValue } from '../core/options.js';
 import type { NewJob } from './backend.js';
-import type { EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
+import type { EnqueueManyEntry, EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
 
 /** Longest job type name, in characters. */
 export const MAX_TYPE_LENGTH = 128;
@@ -252,6 +253,33 @@ export function buildJob(
     key,
     keyRetentionMs: Math.round(keyRetentionMs),
   };
+}
+
+/**
+ * Validates the entries of `enqueueMany` and builds their rows; `check(type, what)` adds the caller's
+ * own check of each type.
+ * @throws ConfigError for any bad entry; nothing has been written.
+ */
+export function buildJobs(
+  entries: unknown,
+  now: number,
+  defaultKeyRetentionMs: number,
+  check: (type: string, what: string) => void,
+): NewJob[] {
+  const scope = 'JobQueue.enqueueMany';
+  if (!Array.isArray(entries)) throw new ConfigError(scope, `${scope} expects an array of { type, data, ... }`);
+  const jobs: NewJob[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as EnqueueManyEntry;
+    if (entry === null || typeof entry !== 'object') {
+      throw new ConfigError(`${scope}[${i}]`, `${scope}[${i}] must be { type, data, ... }`);
+    }
+    if ('tx' in entry) throw new ConfigError(`${scope}[${i}].tx`, 'pass tx as enqueueMany(entries, { tx })');
+    const job = buildJob(entry.type, entry.data, entry, now, sortableId(now), defaultKeyRetentionMs, scope, i);
+    check(job.type, `${scope}[${i}].type`);
+    jobs[i] = job;
+  }
+  return jobs;
 }
 
 /** The stored form of an error: name, message, stack (capped) and code. */
