@@ -22,6 +22,7 @@ import {
   JOBS_TABLE,
   LEAN_COLUMN_COUNT,
   sortClaimed,
+  tableStatements,
   toClaimedJob,
 } from './sql-rows.js';
 
@@ -96,49 +97,9 @@ function claimFunction(tables: SqlTables, aging: boolean): string {
 
 function schema(tables: SqlTables): string[] {
   const T = tables.jobs;
-  const S = tables.schedules;
   const notify = tables.qualify(`${JOBS_TABLE}_notify`);
   return [
-    `CREATE TABLE IF NOT EXISTS ${T} (
-    id text PRIMARY KEY,
-    type text NOT NULL,
-    data text NOT NULL,
-    status text NOT NULL,
-    priority integer NOT NULL,
-    run_at bigint NOT NULL,
-    created_at bigint NOT NULL,
-    started_at bigint,
-    finished_at bigint,
-    attempts integer NOT NULL DEFAULT 0,
-    max_attempts integer,
-    timeout_ms double precision,
-    backoff text,
-    token bigint NOT NULL DEFAULT 0,
-    lease_until bigint,
-    worker text,
-    progress_done double precision,
-    progress_total double precision,
-    progress_stage text,
-    result text,
-    error text,
-    key text,
-    key_retention_ms bigint NOT NULL DEFAULT 0,
-    cancel_requested boolean NOT NULL DEFAULT false
-  )`,
-    // Index names are not qualified: an index always lives in its table's schema.
-    // Ready rows only: the index stays as small as the backlog, and finished jobs cost nothing here.
-    `CREATE INDEX IF NOT EXISTS ${JOBS_TABLE}_ready ON ${T} (priority DESC, run_at, id) INCLUDE (type) WHERE status = 'queued'`,
-    `CREATE INDEX IF NOT EXISTS ${JOBS_TABLE}_leases ON ${T} (lease_until) WHERE status = 'running'`,
-    `CREATE INDEX IF NOT EXISTS ${JOBS_TABLE}_finished ON ${T} (finished_at) WHERE finished_at IS NOT NULL`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${JOBS_TABLE}_key ON ${T} (key) WHERE key IS NOT NULL`,
-    `CREATE TABLE IF NOT EXISTS ${S} (
-    name text PRIMARY KEY,
-    spec text NOT NULL,
-    type text NOT NULL,
-    data text NOT NULL,
-    options text NOT NULL,
-    next_run_at bigint NOT NULL
-  )`,
+    ...tableStatements('postgres', tables, { jobsTableSuffix: '', readyIndexInclude: ' INCLUDE (type)' }),
     claimFunction(tables, false),
     claimFunction(tables, true),
     // The channel is derived from the schema, so queues in different schemas of one database do not wake each other.

@@ -111,6 +111,73 @@ export const COMPLETION_SET = `
     lease_until = NULL,
     cancel_requested = FALSE`;
 
+/** Column types of the queue's tables, spelled per dialect below. */
+type ColumnType = 'text' | 'int' | 'bigint' | 'real' | 'bool';
+
+const COLUMN_TYPES: Record<'sqlite' | 'postgres', Record<ColumnType, string>> = {
+  sqlite: { text: 'TEXT', int: 'INTEGER', bigint: 'INTEGER', real: 'REAL', bool: 'INTEGER' },
+  postgres: { text: 'text', int: 'integer', bigint: 'bigint', real: 'double precision', bool: 'boolean' },
+};
+
+const JOB_TABLE_COLUMNS: ReadonlyArray<readonly [string, ColumnType, string]> = [
+  ['id', 'text', 'PRIMARY KEY'],
+  ['type', 'text', 'NOT NULL'],
+  ['data', 'text', 'NOT NULL'],
+  ['status', 'text', 'NOT NULL'],
+  ['priority', 'int', 'NOT NULL'],
+  ['run_at', 'bigint', 'NOT NULL'],
+  ['created_at', 'bigint', 'NOT NULL'],
+  ['started_at', 'bigint', ''],
+  ['finished_at', 'bigint', ''],
+  ['attempts', 'int', 'NOT NULL DEFAULT 0'],
+  ['max_attempts', 'int', ''],
+  ['timeout_ms', 'real', ''],
+  ['backoff', 'text', ''],
+  ['token', 'bigint', 'NOT NULL DEFAULT 0'],
+  ['lease_until', 'bigint', ''],
+  ['worker', 'text', ''],
+  ['progress_done', 'real', ''],
+  ['progress_total', 'real', ''],
+  ['progress_stage', 'text', ''],
+  ['result', 'text', ''],
+  ['error', 'text', ''],
+  ['key', 'text', ''],
+  ['key_retention_ms', 'bigint', 'NOT NULL DEFAULT 0'],
+  ['cancel_requested', 'bool', 'NOT NULL DEFAULT FALSE'],
+];
+
+const SCHEDULE_TABLE_COLUMNS: ReadonlyArray<readonly [string, ColumnType, string]> = [
+  ['name', 'text', 'PRIMARY KEY'],
+  ['spec', 'text', 'NOT NULL'],
+  ['type', 'text', 'NOT NULL'],
+  ['data', 'text', 'NOT NULL'],
+  ['options', 'text', 'NOT NULL'],
+  ['next_run_at', 'bigint', 'NOT NULL'],
+];
+
+/** The tables and indexes of the queue in `dialect`, created if missing. */
+export function tableStatements(
+  dialect: 'sqlite' | 'postgres',
+  tables: { jobs: string; schedules: string },
+  options: { jobsTableSuffix: string; readyIndexInclude: string },
+): string[] {
+  const types = COLUMN_TYPES[dialect];
+  const columns = (list: typeof JOB_TABLE_COLUMNS) =>
+    list.map(([name, type, constraint]) => `${name} ${types[type]} ${constraint}`.trimEnd()).join(',\n    ');
+  const T = tables.jobs;
+  // Index names are never qualified: an index always lives in its table's schema.
+  const index = (name: string) => `${JOBS_TABLE}_${name}`;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${T} (\n    ${columns(JOB_TABLE_COLUMNS)}\n  )${options.jobsTableSuffix}`,
+    // Ready rows only: the index stays as small as the backlog, and finished jobs cost nothing here.
+    `CREATE INDEX IF NOT EXISTS ${index('ready')} ON ${T} (priority DESC, run_at, id)${options.readyIndexInclude} WHERE status = 'queued'`,
+    `CREATE INDEX IF NOT EXISTS ${index('leases')} ON ${T} (lease_until) WHERE status = 'running'`,
+    `CREATE INDEX IF NOT EXISTS ${index('finished')} ON ${T} (finished_at) WHERE finished_at IS NOT NULL`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${index('key')} ON ${T} (key) WHERE key IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${tables.schedules} (\n    ${columns(SCHEDULE_TABLE_COLUMNS)}\n  )`,
+  ];
+}
+
 type Raw = Record<string, unknown>;
 
 const num = (value: unknown): number => (typeof value === 'number' ? value : Number(value));
