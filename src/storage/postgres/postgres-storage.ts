@@ -73,6 +73,7 @@ class PostgresSession extends SqlSession implements StorageAdapter {
     const session = this;
     this.sql = {
       dialect: 'postgres',
+      schema: shared.schema,
       async query<R = Record<string, unknown>>(
         text: string,
         params?: readonly unknown[],
