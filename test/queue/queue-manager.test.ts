@@ -5,7 +5,7 @@ import { ConfigError } from 'hotpath/core';
 import { QueueManager } from 'hotpath/queue';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/storage/index.js';
-import { deferred, eventually } from './conformance-suite.js';
+import { deferred, eventually } from '../helpers/async.js';
 
 describe('QueueManager', () => {
   const cleanups: Array<() => Promise<void>> = [];
