@@ -22,7 +22,7 @@ export function createQueueBackend(storage: StorageAdapter | undefined, agingMs:
     throw new ConfigError('JobQueue.storage', `JobQueue.storage of kind "${storage.kind}" has no SQL access`);
   }
   if (storage.kind === 'sqlite' && sql.dialect === 'sqlite') return new SqliteBackend(sql);
-  if (storage.kind === 'postgres' && sql.dialect === 'postgres') return new PostgresBackend(sql, undefined);
+  if (storage.kind === 'postgres' && sql.dialect === 'postgres') return new PostgresBackend(sql, sql.schema);
   throw new ConfigError('JobQueue.storage', `JobQueue.storage of kind "${storage.kind}" is not supported`);
 }
 
