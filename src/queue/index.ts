@@ -22,6 +22,7 @@ export {
   type StorageAdapterHolder,
 } from './queue-manager.js';
 export { MIN_EVERY_MS } from './recurrence.js';
+export { handleShutdownSignals, type ShutdownSignalOptions, type StoppableQueue } from './shutdown-signals.js';
 export {
   type CronSpec,
   type EnqueueManyEntry,
@@ -44,6 +45,7 @@ export {
   type JobStatus,
   type JobTypeOptions,
   type ListOptions,
+  type QueueBackendKind,
   type ScheduleOptions,
   type ScheduleSpec,
   type StopOptions,

@@ -20,6 +20,7 @@ import { CompletionWriter, type PendingCompletion } from './completion-writer.js
 import { listJobs, readHealth, toJobInfo } from './job-info.js';
 import { buildJob, buildJobs, checkJobType, errorJson, fastJson, MAX_TIMER_MS, toJson } from './job-validation.js';
 import { DrainWaiters, JobWaiters, waitForJob } from './job-waiters.js';
+import { KeepAlive } from './keep-alive.js';
 import { Maintenance } from './maintenance.js';
 import { ProgressWriter } from './progress-writer.js';
 import {
@@ -113,6 +114,9 @@ export class JobQueue<
   readonly #drain: DrainWaiters;
 
   readonly #stats = emptyQueueStats();
+  /** Holds the process open while started and while a `wait()` is pending. */
+  readonly #keepAlive = new KeepAlive();
+  #releaseWorkerHold: (() => void) | undefined;
 
   /** @throws ConfigError for unknown or out-of-range options, or a storage adapter of an unknown kind. */
   constructor(options: JobQueueOptions = {}) {
@@ -330,13 +334,18 @@ export class JobQueue<
     const { signal, timeoutMs } = options;
     if (signal?.aborted) throw abortReason(signal);
     await this.#init();
+    const release = this.#keepAlive.hold();
     const context = {
       backend: this.#backend,
       waiters: this.#waiters,
       settings: this.#settings,
       assertOpen: () => this.#assertOpen(),
     };
-    return waitForJob<Result>(context, id, timeoutMs, signal);
+    try {
+      return await waitForJob<Result>(context, id, timeoutMs, signal);
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -436,6 +445,7 @@ export class JobQueue<
     await this.#init();
     if (this.#state !== 'idle') return;
     this.#state = 'started';
+    this.#releaseWorkerHold = this.#keepAlive.hold();
     if (this.#backend.subscribe) {
       try {
         this.#unsubscribe = await this.#backend.subscribe(
@@ -766,6 +776,8 @@ export class JobQueue<
       await unsubscribe().catch((error: unknown) => this.#backgroundError('unsubscribe', error));
     }
     if (this.#state === 'stopping') this.#state = 'idle';
+    this.#releaseWorkerHold?.();
+    this.#releaseWorkerHold = undefined;
   }
 
   #isDrained(): boolean {
