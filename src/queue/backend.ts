@@ -22,6 +22,8 @@ export interface NewJob {
   backoff: string | null;
   key: string | null;
   keyRetentionMs: number;
+  /** Who submitted it, or null. */
+  owner: string | null;
 }
 
 /** A job handed to a worker by `claim`, with the fencing token of this claim. */
@@ -60,6 +62,7 @@ export interface JobRow {
   result: string | null;
   error: string | null;
   key: string | null;
+  owner: string | null;
   cancelRequested: boolean;
 }
 

@@ -5,11 +5,14 @@
  * @module
  */
 export {
+  type AcceptedPayload,
+  type ClientOptions,
   createJobHttpHandlers,
   type HttpHandlerOptions,
   type HttpRequestLike,
   type HttpResponseLike,
   type JobEndpoints,
+  type JobAction,
   type JobHttpHandlers,
   type JobStatusPayload,
 } from './http-handlers.js';

@@ -53,6 +53,7 @@ export function toJobInfo(row: JobRow): JobInfo {
     attempts: row.attempts,
     maxAttempts: row.maxAttempts ?? undefined,
     key: row.key ?? undefined,
+    owner: row.owner ?? undefined,
     createdAt: row.createdAt,
     runAt: row.runAt,
     startedAt: row.startedAt ?? undefined,

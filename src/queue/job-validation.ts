@@ -32,6 +32,7 @@ const ENQUEUE_KEYS = new Set([
   'timeoutMs',
   'key',
   'keyRetentionMs',
+  'owner',
   'tx',
   'type',
   'data',
@@ -187,6 +188,7 @@ export function buildJob(
   let backoff: string | null = null;
   let key: string | null = null;
   let keyRetentionMs = defaultKeyRetentionMs;
+  let owner: string | null = null;
   if (options !== undefined) {
     if (options === null || typeof options !== 'object') {
       throw new ConfigError(
@@ -198,7 +200,7 @@ export function buildJob(
       if (!ENQUEUE_KEYS.has(name)) {
         throw new ConfigError(
           `${named(scope, index)}.${name}`,
-          `${named(scope, index)}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, tx)`,
+          `${named(scope, index)}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, owner, tx)`,
         );
       }
     }
@@ -236,6 +238,9 @@ export function buildJob(
     if (options.key !== undefined) {
       key = checkString(`${named(scope, index)}.key`, options.key, { nonEmpty: true, maxLength: MAX_KEY_LENGTH });
     }
+    if (options.owner !== undefined) {
+      owner = checkString(`${named(scope, index)}.owner`, options.owner, { nonEmpty: true, maxLength: 200 });
+    }
     if (options.keyRetentionMs !== undefined) {
       keyRetentionMs = checkNumber(`${named(scope, index)}.keyRetentionMs`, options.keyRetentionMs, { min: 0 });
     }
@@ -252,6 +257,7 @@ export function buildJob(
     backoff,
     key,
     keyRetentionMs: Math.round(keyRetentionMs),
+    owner,
   };
 }
 

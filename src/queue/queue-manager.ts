@@ -39,7 +39,10 @@ export interface StorageAdapterHolder {
 export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
   /** A storage adapter, or a `StorageManager` (anything with `adapter`); none → in memory. */
   storage?: StorageAdapter | StorageAdapterHolder;
-  /** Options of the HTTP handlers (`basePath`, `maxBodyBytes`). */
+  /**
+   * Options of the HTTP handlers: `basePath`, `maxBodyBytes`, `clientOptions` (job options clients may
+   * set, with bounds; default none), `owner(req)` and `authorize(req, action, job)`.
+   */
   http?: HttpHandlerOptions;
   /** Job types clients may submit over HTTP (default: every type registered here). */
   submitTypes?: readonly string[];
@@ -228,6 +231,7 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
       createdAt: job.createdAt,
       startedAt: job.startedAt,
       finishedAt: job.finishedAt,
+      ...(job.owner === undefined ? {} : { owner: job.owner }),
     };
   }
 
@@ -292,8 +296,9 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
   }
 
   /**
-   * HTTP handlers for submit (202 + status URL), status and cancel, over this manager. Clients may
-   * submit only `submitTypes` (default: the types registered here).
+   * HTTP handlers for submit (202 + status URL; resolves to the job id), status and cancel, over this
+   * manager, and `accepted(id)` for the 202 body of a job you enqueued yourself. Clients may submit only
+   * `submitTypes` (default: the types registered here).
    * @throws ConfigError for bad `http` options.
    */
   get http(): JobHttpHandlers {
@@ -303,6 +308,7 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
         status: (id) => this.status(id),
         cancel: (id) => this.cancel(id),
         accepts: (type) => (this.#submitTypes ? this.#submitTypes.has(type) : this.#registered.has(type)),
+        now: () => this.#clock.now(),
       },
       this.#httpOptions,
     );

@@ -71,6 +71,8 @@ export interface JobInfo<Data = unknown, Result = unknown> {
   maxAttempts: number | undefined;
   /** Dedupe key, if enqueued with one. */
   key: string | undefined;
+  /** Who submitted it, if enqueued with an `owner`. */
+  owner: string | undefined;
   /** When it was enqueued. */
   createdAt: number;
   /** When the job becomes (or became) eligible to run. */
@@ -142,6 +144,11 @@ export interface EnqueueOptions {
   key?: string;
   /** How long a finished job keeps its key reserved, in ms (default: the queue's `defaults.keyRetentionMs`, 0). */
   keyRetentionMs?: number;
+  /**
+   * Who submitted the job (1–200 characters), kept with it: the HTTP handlers set it from their
+   * `owner(req)` and answer only its owner by default.
+   */
+  owner?: string;
   /**
    * A storage transaction (the `tx` of `storage.transaction(tx => …)`): the job exists if and only if
    * that transaction commits. Memory backend: enqueued at once.

@@ -466,6 +466,29 @@ export function conformanceSuite(factory: BackendFactory): void {
       expect(fired.filter((n) => n === 2)).toHaveLength(1);
     });
 
+    it('with knownTypes, refuses a misspelled type at enqueue, enqueueMany and schedule, writing nothing', async () => {
+      const queue = make({ knownTypes: ['email', 'report'] });
+      for (const call of [
+        () => queue.enqueue('emial', {}),
+        () =>
+          queue.enqueueMany([
+            { type: 'email', data: 1 },
+            { type: 'reprot', data: 2 },
+          ]),
+        () => queue.schedule('nightly', { every: 60_000 }, 'reprot', {}),
+      ]) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigError);
+        expect(String((error as Error).message)).toMatch(/unknown job type "(emial|reprot)".*email, report/);
+      }
+      expect((await queue.list()).items).toEqual([]);
+      expect(await queue.enqueue('email', { to: 'a@example.com' })).toEqual(expect.any(String));
+      // A typed job map makes the same mistake a compile error.
+      const typed = make() as unknown as JobQueue<{ email: { to: string } }>;
+      // @ts-expect-error "emial" is not a job type of the map
+      await typed.enqueue('emial', { to: 'b@example.com' });
+    });
+
     it('refuses bad input at enqueue and writes nothing', async () => {
       const queue = make();
       const cyclic: Record<string, unknown> = {};

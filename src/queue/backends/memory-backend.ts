@@ -119,6 +119,7 @@ export class MemoryBackend implements QueueBackend {
         timeoutMs: job.timeoutMs,
         backoff: job.backoff,
         keyRetentionMs: job.keyRetentionMs,
+        owner: job.owner,
         token: 0,
         leaseUntil: 0,
         entry: undefined,
@@ -483,6 +484,7 @@ function toRow(job: MemoryJob): JobRow {
     result: job.result,
     error: job.error,
     key: job.key,
+    owner: job.owner,
     cancelRequested: job.cancelRequested,
   };
 }

@@ -12,8 +12,10 @@ import type { SqlAccess } from '../../storage/types.js';
 import type { ClaimedJob, ClaimRequest, Completion, Lease, NewJob, QueueBackend } from '../backend.js';
 import { SqlBackend, type SqlTables, sqlTables } from './sql-backend.js';
 import {
+  ADDED_JOB_COLUMNS,
   CLAIM_COLUMNS,
   COMPLETION_SET,
+  columnType,
   completionValues,
   FINAL_STATES,
   INSERT_COLUMNS,
@@ -39,6 +41,7 @@ const INSERT_ARRAY_TYPES = [
   'text',
   'text',
   'bigint',
+  'text',
 ] as const;
 
 function insertStatement(T: string, width: number, onKeyConflict: boolean): string {
@@ -176,6 +179,11 @@ export class PostgresBackend extends SqlBackend implements QueueBackend {
         this.#schema ?? null,
       ]);
       for (const statement of schema(this.tables)) await sql.query(statement);
+      for (const [column, type] of ADDED_JOB_COLUMNS) {
+        await sql.query(
+          `ALTER TABLE ${this.tables.jobs} ADD COLUMN IF NOT EXISTS ${column} ${columnType('postgres', type)}`,
+        );
+      }
     };
     await (inTx ? create(inTx) : this.sql.transaction(create));
     const rows = await (inTx ?? this.sql).query<{ hash: string }>(

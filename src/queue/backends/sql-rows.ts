@@ -16,7 +16,7 @@ export const SCHEDULES_TABLE = 'hotpath_schedules';
 /** Columns read by `get` and `list`. */
 export const ROW_COLUMNS =
   'id, type, data, status, priority, run_at, created_at, started_at, finished_at, attempts, max_attempts, ' +
-  'progress_done, progress_total, progress_stage, result, error, key, cancel_requested';
+  'progress_done, progress_total, progress_stage, result, error, key, owner, cancel_requested';
 
 /** Columns returned by a claim. */
 export const CLAIM_COLUMNS =
@@ -38,6 +38,7 @@ export const INSERT_COLUMNS = [
   'backoff',
   'key',
   'key_retention_ms',
+  'owner',
 ] as const;
 
 /** How many of {@link INSERT_COLUMNS} a lean insert binds (the rest keep their defaults). */
@@ -56,7 +57,8 @@ export function isLean(job: NewJob): boolean {
     job.timeoutMs === null &&
     job.backoff === null &&
     job.key === null &&
-    job.keyRetentionMs === 0
+    job.keyRetentionMs === 0 &&
+    job.owner === null
   );
 }
 
@@ -74,6 +76,7 @@ export function insertValues(job: NewJob, lean: boolean, out: unknown[], at: num
   out[at++] = job.backoff;
   out[at++] = job.key;
   out[at++] = job.keyRetentionMs;
+  out[at++] = job.owner;
   return at;
 }
 
@@ -144,7 +147,16 @@ const JOB_TABLE_COLUMNS: ReadonlyArray<readonly [string, ColumnType, string]> = 
   ['key', 'text', ''],
   ['key_retention_ms', 'bigint', 'NOT NULL DEFAULT 0'],
   ['cancel_requested', 'bool', 'NOT NULL DEFAULT FALSE'],
+  ['owner', 'text', ''],
 ];
+
+/** Columns added after the first release: `init` adds them to tables made before. */
+export const ADDED_JOB_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [['owner', 'text']];
+
+/** The SQL type of an added column in `dialect`. */
+export function columnType(dialect: 'sqlite' | 'postgres', type: ColumnType): string {
+  return COLUMN_TYPES[dialect][type];
+}
 
 const SCHEDULE_TABLE_COLUMNS: ReadonlyArray<readonly [string, ColumnType, string]> = [
   ['name', 'text', 'PRIMARY KEY'],
@@ -204,6 +216,7 @@ export function toJobRow(raw: Raw): JobRow {
     result: strOrNull(raw.result),
     error: strOrNull(raw.error),
     key: strOrNull(raw.key),
+    owner: strOrNull(raw.owner),
     cancelRequested: raw.cancel_requested === true || raw.cancel_requested === 1,
   };
 }

@@ -10,8 +10,10 @@ import type { SqlAccess } from '../../storage/types.js';
 import type { ClaimedJob, ClaimRequest, Completion, Lease, NewJob, QueueBackend } from '../backend.js';
 import { SqlBackend, sqlTables } from './sql-backend.js';
 import {
+  ADDED_JOB_COLUMNS,
   CLAIM_COLUMNS,
   COMPLETION_SET,
+  columnType,
   completionValues,
   FINAL_STATES,
   INSERT_COLUMNS,
@@ -27,7 +29,7 @@ import {
 // separate primary-key index a rowid table needs — measured 1.5× faster bulk inserts of 50,000 jobs.
 const TABLE_OPTIONS = { jobsTableSuffix: ' WITHOUT ROWID', readyIndexInclude: '' };
 
-// 11 bound values per row; 500 rows = 5,500 parameters, well under SQLite's 32,766 limit, and few
+// 12 bound values per row; 500 rows = 6,000 parameters, well under SQLite's 32,766 limit, and few
 // enough statement shapes (a full chunk plus one remainder per batch size) for the statement cache.
 const INSERT_CHUNK = 500;
 // Lean rows bind 6 values: 2,500 rows = 15,000 parameters, and 20 statements for 50,000 jobs instead of 100.
@@ -50,6 +52,16 @@ export class SqliteBackend extends SqlBackend implements QueueBackend {
   async init(inTx?: SqlAccess): Promise<void> {
     const create = async (sql: SqlAccess) => {
       for (const statement of tableStatements('sqlite', this.tables, TABLE_OPTIONS)) await sql.query(statement);
+      // SQLite has no ADD COLUMN IF NOT EXISTS: look first.
+      const present = new Set(
+        (await sql.query<{ name: string }>(`SELECT name FROM pragma_table_info('${this.tables.jobs}')`)).map(
+          (c) => c.name,
+        ),
+      );
+      for (const [column, type] of ADDED_JOB_COLUMNS) {
+        if (!present.has(column))
+          await sql.query(`ALTER TABLE ${this.tables.jobs} ADD COLUMN ${column} ${columnType('sqlite', type)}`);
+      }
     };
     await (inTx ? create(inTx) : this.sql.transaction(create));
   }
