@@ -11,8 +11,8 @@ export {
   type HttpHandlerOptions,
   type HttpRequestLike,
   type HttpResponseLike,
-  type JobEndpoints,
   type JobAction,
+  type JobEndpoints,
   type JobHttpHandlers,
   type JobStatusPayload,
 } from './http-handlers.js';

@@ -3,7 +3,7 @@
  * client "mallory" against jobs of client "alice" (the owner comes from an `x-user` header here; an app
  * takes it from its auth layer).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { QueueManager, type QueueManagerOptions } from 'hotpath/queue';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -213,5 +213,3 @@ function fakeResponse() {
   };
   return res;
 }
-
-export type { IncomingMessage };
