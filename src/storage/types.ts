@@ -174,6 +174,11 @@ export interface SqlAccess {
   /** Which SQL dialect `query` speaks. */
   readonly dialect: 'sqlite' | 'postgres';
   /**
+   * PostgreSQL: the schema the adapter's tables live in (its `schema` option), so code sharing the
+   * connection (the job queue) puts its tables there too; undefined: the connection's current schema.
+   */
+  readonly schema?: string | undefined;
+  /**
    * Runs one statement with bound parameters and returns its rows (`RETURNING` rows for writes).
    * SQLite placeholders are `?`, PostgreSQL `$1…`. `name` makes it a named prepared statement on PostgreSQL.
    */
