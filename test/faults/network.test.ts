@@ -7,7 +7,7 @@ import { isHotpathError, StorageError } from 'hotpath/core';
 import { PostgresStorage } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPgSchema, needsPostgres } from '../helpers/services.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const hasPostgres = await needsPostgres();
 
@@ -37,7 +37,7 @@ describe.runIf(hasPostgres)('PostgreSQL behind a stalling network', () => {
   beforeAll(async () => {
     schema = await freshPgSchema('hp_net');
     const target = new URL(schema.url);
-    proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+    proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     target.port = String(proxy.port);
     proxiedUrl = target.toString();
   });
