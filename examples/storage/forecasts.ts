@@ -1,8 +1,8 @@
 /**
  * Storage example: the seeds' forecast store. Saves forecasts through a StorageManager with a cache,
  * queries an indexed field with keyset pagination, aggregates per city, updates with optimistic
- * concurrency and in bulk, then migrates
- * everything from SQLite into a second store with copyStorage (dry run first).
+ * concurrency and in bulk, then migrates everything from SQLite into a second store with copyStorage
+ * (dry run first).
  *
  * Run: node --import tsx examples/storage/forecasts.ts
  */
