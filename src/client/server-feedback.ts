@@ -368,7 +368,7 @@ const LEGACY_PREFIXES = ['ratelimit', 'x-ratelimit', 'x-rate-limit'] as const;
  * @param nowMs - current epoch milliseconds, to turn dates and epoch resets into waits.
  * @returns the feedback, or `undefined` when the response says nothing about limits.
  */
-export function parseServerFeedback(headers: HeaderSource, nowMs: number): ServerFeedback | undefined {
+export function parseRateLimitHeaders(headers: HeaderSource, nowMs: number): ServerFeedback | undefined {
   let retryAfterMs = parseRetryAfter(firstValue(headers, 'retry-after'), nowMs);
   if (retryAfterMs === undefined) {
     // Azure and OpenAI send a millisecond variant.
@@ -397,7 +397,7 @@ export function parseServerFeedback(headers: HeaderSource, nowMs: number): Serve
 
 /**
  * Cheap pre-check for the hot path: true when an undici-style header object carries any field
- * {@link parseServerFeedback} reads. Saves the parse (and its allocations) on plain 200s.
+ * {@link parseRateLimitHeaders} reads. Saves the parse (and its allocations) on plain 200s.
  */
 export function hasServerFeedback(headers: Record<string, string | string[] | undefined>): boolean {
   return (

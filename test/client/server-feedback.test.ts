@@ -1,5 +1,7 @@
-import { parseResetValue, parseRetryAfter, parseServerFeedback } from 'hotpath/client';
+import { parseRateLimitHeaders } from 'hotpath/client';
 import { describe, expect, it } from 'vitest';
+// Internal helpers of the parser, tested directly (not part of the public face).
+import { parseResetValue, parseRetryAfter } from '../../src/client/server-feedback.js';
 
 const NOW = Date.parse('2026-01-15T12:00:00Z');
 
@@ -35,22 +37,22 @@ describe('parseResetValue', () => {
   });
 });
 
-describe('parseServerFeedback', () => {
+describe('parseRateLimitHeaders', () => {
   it('returns undefined when the response says nothing about limits', () => {
-    expect(parseServerFeedback({ 'content-type': 'application/json' }, NOW)).toBeUndefined();
+    expect(parseRateLimitHeaders({ 'content-type': 'application/json' }, NOW)).toBeUndefined();
   });
 
   it('reads Retry-After alone, and the retry-after-ms variant', () => {
-    expect(parseServerFeedback({ 'retry-after': '2' }, NOW)).toMatchObject({
+    expect(parseRateLimitHeaders({ 'retry-after': '2' }, NOW)).toMatchObject({
       retryAfterMs: 2000,
       remaining: undefined,
     });
-    expect(parseServerFeedback({ 'retry-after-ms': '250' }, NOW)?.retryAfterMs).toBe(250);
-    expect(parseServerFeedback({ 'retry-after': ['3', '9'] }, NOW)?.retryAfterMs).toBe(3000);
+    expect(parseRateLimitHeaders({ 'retry-after-ms': '250' }, NOW)?.retryAfterMs).toBe(250);
+    expect(parseRateLimitHeaders({ 'retry-after': ['3', '9'] }, NOW)?.retryAfterMs).toBe(3000);
   });
 
   it('reads the IETF structured RateLimit and RateLimit-Policy fields', () => {
-    const feedback = parseServerFeedback(
+    const feedback = parseRateLimitHeaders(
       { ratelimit: '"default";r=50;t=30', 'ratelimit-policy': '"default";q=100;w=60' },
       NOW,
     );
@@ -65,7 +67,7 @@ describe('parseServerFeedback', () => {
   });
 
   it('picks the most binding of several structured policies, across field lines', () => {
-    const feedback = parseServerFeedback(
+    const feedback = parseRateLimitHeaders(
       {
         ratelimit: ['"burst";r=40;t=1', '"daily";r=3;t=7200;pk=:cHJvamVjdDEyMw==:'],
         'ratelimit-policy': '"burst";q=100;w=1, "daily";q=1000;w=86400;qu="requests"',
@@ -82,7 +84,7 @@ describe('parseServerFeedback', () => {
   });
 
   it('accepts token policy names and a structured field without a policy field', () => {
-    expect(parseServerFeedback({ ratelimit: 'default;r=0;t=5' }, NOW)).toMatchObject({
+    expect(parseRateLimitHeaders({ ratelimit: 'default;r=0;t=5' }, NOW)).toMatchObject({
       remaining: 0,
       resetMs: 5000,
       limit: undefined,
@@ -92,45 +94,45 @@ describe('parseServerFeedback', () => {
 
   it('reads the draft-07 dictionary form', () => {
     expect(
-      parseServerFeedback({ ratelimit: 'limit=100, remaining=7, reset=12', 'ratelimit-policy': '100;w=60' }, NOW),
+      parseRateLimitHeaders({ ratelimit: 'limit=100, remaining=7, reset=12', 'ratelimit-policy': '100;w=60' }, NOW),
     ).toMatchObject({ remaining: 7, limit: 100, resetMs: 12_000, windowMs: 60_000 });
   });
 
   it('ignores malformed structured fields instead of throwing', () => {
     for (const bad of ['"unterminated;r=1', '"a";r=1,', '"a";R=5', '"a";r=', 'x'.repeat(5000), '("a" "b";r=1']) {
-      expect(() => parseServerFeedback({ ratelimit: bad }, NOW)).not.toThrow();
-      expect(parseServerFeedback({ ratelimit: bad }, NOW)?.remaining).toBeUndefined();
+      expect(() => parseRateLimitHeaders({ ratelimit: bad }, NOW)).not.toThrow();
+      expect(parseRateLimitHeaders({ ratelimit: bad }, NOW)?.remaining).toBeUndefined();
     }
     // A negative remaining count is not a quota.
-    expect(parseServerFeedback({ ratelimit: '"a";r=-1;t=1' }, NOW)).toBeUndefined();
+    expect(parseRateLimitHeaders({ ratelimit: '"a";r=-1;t=1' }, NOW)).toBeUndefined();
   });
 
   it('reads the legacy RateLimit-Limit/-Remaining/-Reset trio (reset as delta seconds)', () => {
     expect(
-      parseServerFeedback({ 'ratelimit-limit': '60', 'ratelimit-remaining': '0', 'ratelimit-reset': '17' }, NOW),
+      parseRateLimitHeaders({ 'ratelimit-limit': '60', 'ratelimit-remaining': '0', 'ratelimit-reset': '17' }, NOW),
     ).toMatchObject({ remaining: 0, limit: 60, resetMs: 17_000 });
   });
 
   it('reads X-RateLimit-* with an epoch-seconds reset (GitHub) and with a delta', () => {
     const epoch = String(Math.floor(NOW / 1000) + 600);
     expect(
-      parseServerFeedback(
+      parseRateLimitHeaders(
         { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4999', 'x-ratelimit-reset': epoch },
         NOW,
       ),
     ).toMatchObject({ remaining: 4999, limit: 5000, resetMs: 600_000 });
-    expect(parseServerFeedback({ 'x-ratelimit-remaining': '2', 'x-ratelimit-reset': '9' }, NOW)?.resetMs).toBe(9000);
-    expect(parseServerFeedback({ 'x-ratelimit-remaining': '2', 'x-ratelimit-reset-after': '1.25' }, NOW)?.resetMs).toBe(
-      1250,
-    );
-    expect(parseServerFeedback({ 'x-rate-limit-remaining': '8', 'x-rate-limit-reset': '3' }, NOW)).toMatchObject({
+    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '2', 'x-ratelimit-reset': '9' }, NOW)?.resetMs).toBe(9000);
+    expect(
+      parseRateLimitHeaders({ 'x-ratelimit-remaining': '2', 'x-ratelimit-reset-after': '1.25' }, NOW)?.resetMs,
+    ).toBe(1250);
+    expect(parseRateLimitHeaders({ 'x-rate-limit-remaining': '8', 'x-rate-limit-reset': '3' }, NOW)).toMatchObject({
       remaining: 8,
       resetMs: 3000,
     });
   });
 
   it('prefers the structured field over legacy headers and combines with Retry-After', () => {
-    const feedback = parseServerFeedback(
+    const feedback = parseRateLimitHeaders(
       { 'retry-after': '4', ratelimit: '"x";r=0;t=4', 'x-ratelimit-remaining': '99', 'x-ratelimit-reset': '1' },
       NOW,
     );
@@ -139,6 +141,6 @@ describe('parseServerFeedback', () => {
 
   it('accepts a fetch Headers object', () => {
     const headers = new Headers({ 'Retry-After': '1', RateLimit: '"q";r=5;t=2' });
-    expect(parseServerFeedback(headers, NOW)).toMatchObject({ retryAfterMs: 1000, remaining: 5, resetMs: 2000 });
+    expect(parseRateLimitHeaders(headers, NOW)).toMatchObject({ retryAfterMs: 1000, remaining: 5, resetMs: 2000 });
   });
 });
