@@ -9,6 +9,7 @@ import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError, RateLimitError } from '../core/errors.js';
 import { Heap, type HeapEntry } from '../core/heap.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { clearLongTimeout, setLongTimeout } from '../core/long-timeout.js';
 import { checkNumber, describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { MemoryRateLimitStore } from './memory-store.js';
@@ -805,7 +806,7 @@ export class RateLimiter implements AsyncDisposable {
     const due = now + waitMs;
     if (this.#timer !== undefined) {
       if (this.#timerDue <= due) return;
-      this.#clock.clearTimeout(this.#timer);
+      clearLongTimeout(this.#clock, this.#timer);
     }
     this.#timerDue = due;
     // Rounded up: a timer that fires before the unit is free only costs one more round.
@@ -813,12 +814,13 @@ export class RateLimiter implements AsyncDisposable {
       this.#timer = undefined;
       this.#drain();
     };
-    this.#timer = this.#clock.setTimeout(this.#onTimerCallback, Math.ceil(waitMs));
+    // Any length: `penalize(3e9)` on a plain timer fired after 1 ms and re-armed in a loop.
+    this.#timer = setLongTimeout(this.#clock, this.#onTimerCallback, Math.ceil(waitMs));
   }
 
   #clearTimer(): void {
     if (this.#timer === undefined) return;
-    this.#clock.clearTimeout(this.#timer);
+    clearLongTimeout(this.#clock, this.#timer);
     this.#timer = undefined;
   }
 

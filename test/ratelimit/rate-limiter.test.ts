@@ -462,3 +462,54 @@ describe('RateLimiter timers and profiler', () => {
     for (const release of running) release();
   });
 });
+
+describe('RateLimiter pauses longer than a Node timer holds', () => {
+  it('penalize(3e9) arms a chained timer: no 1 ms re-arm loop, no TimeoutOverflowWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    let timersArmed = 0;
+    const counting = {
+      now: () => Date.now(),
+      setTimeout(fn: () => void, ms: number, options?: { unref?: boolean }) {
+        timersArmed++;
+        const timer = setTimeout(fn, ms);
+        if (options?.unref) timer.unref();
+        return timer;
+      },
+      clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock: counting });
+    try {
+      limiter.penalize(3e9);
+      let started = false;
+      const waiter = limiter.schedule(() => {
+        started = true;
+      });
+      waiter.catch(() => {});
+      await sleep(100);
+      expect(started).toBe(false);
+      expect(limiter.stats().pausedForMs).toBeGreaterThan(2.9e9);
+      expect(timersArmed).toBe(1); // one link of the chain, not one timer per millisecond
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await limiter.close();
+    }
+  });
+
+  it('a pause past 2^31-1 ms still ends: the waiter starts when its time has come (ManualClock)', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock });
+    limiter.penalize(3e9);
+    let started = false;
+    const waiter = limiter.schedule(() => {
+      started = true;
+    });
+    await clock.advance(2_147_483_647 + 1);
+    expect(started).toBe(false);
+    await clock.advance(3e9 - 2_147_483_648);
+    await waiter;
+    expect(started).toBe(true);
+  });
+});
