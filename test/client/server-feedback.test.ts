@@ -1,7 +1,7 @@
 import { parseRateLimitHeaders } from 'hotpath/client';
 import { describe, expect, it } from 'vitest';
 // Internal helpers of the parser, tested directly (not part of the public face).
-import { parseResetValue, parseRetryAfter } from '../../src/client/server-feedback.js';
+import { MAX_SERVER_WAIT_MS, parseResetValue, parseRetryAfter } from '../../src/client/server-feedback.js';
 
 const NOW = Date.parse('2026-01-15T12:00:00Z');
 
@@ -16,7 +16,41 @@ describe('parseRetryAfter', () => {
   it('reads the three HTTP-date forms', () => {
     expect(parseRetryAfter('Thu, 15 Jan 2026 12:00:30 GMT', NOW)).toBe(30_000); // IMF-fixdate
     expect(parseRetryAfter('Thursday, 15-Jan-26 12:01:00 GMT', NOW)).toBe(60_000); // RFC 850
-    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBeGreaterThanOrEqual(0); // asctime (local time)
+    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBeGreaterThanOrEqual(0); // asctime
+    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBe(5000); // asctime is GMT too (RFC 9110)
+    expect(parseRetryAfter('Thu Jan  1 12:00:05 2026', NOW)).toBe(0); // one-digit day, space-padded
+  });
+
+  it('rejects what Date.parse would read leniently as a past date (a 429 must pause)', () => {
+    for (const garbage of [
+      'a 1',
+      'June 1',
+      'Thu, 15 Jan 2026 12:00:30', // no GMT
+      'thu, 15 Jan 2026 12:00:30 GMT', // HTTP-date is case-sensitive
+      'Thu, 15 Jan 2026 12:00:30 UTC',
+      'Thu, 31 Feb 2026 12:00:30 GMT', // no such day
+      'Thu, 15 Jan 2026 25:00:30 GMT',
+      'Thu, 5 Jan 2026 12:00:30 GMT', // IMF-fixdate has two-digit days
+      '2026-01-15T12:00:30Z',
+      'Thursday, 15-Jan-2026 12:01:00 GMT',
+    ]) {
+      expect(parseRetryAfter(garbage, NOW), garbage).toBeUndefined();
+    }
+  });
+
+  it('clamps a value of hundreds of digits instead of returning Infinity', () => {
+    const huge = '9'.repeat(400);
+    expect(parseRetryAfter(huge, NOW)).toBe(MAX_SERVER_WAIT_MS);
+    expect(parseRetryAfter(`${huge}.5`, NOW)).toBe(MAX_SERVER_WAIT_MS);
+    expect(parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', NOW)).toBe(MAX_SERVER_WAIT_MS);
+    expect(parseResetValue(huge, NOW)).toBe(MAX_SERVER_WAIT_MS);
+    expect(parseRateLimitHeaders({ 'retry-after-ms': huge }, NOW)?.retryAfterMs).toBe(MAX_SERVER_WAIT_MS);
+    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': huge }, NOW)?.resetMs).toBe(
+      MAX_SERVER_WAIT_MS,
+    );
+    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': huge }, NOW)?.resetMs).toBe(
+      MAX_SERVER_WAIT_MS,
+    );
   });
 
   it('gives 0 for a date in the past and undefined for garbage', () => {
@@ -90,6 +124,28 @@ describe('parseRateLimitHeaders', () => {
       limit: undefined,
       policy: 'default',
     });
+  });
+
+  it('keeps a RateLimit field whose members carry RFC 9651 Display Strings, dates and byte sequences', () => {
+    expect(
+      parseRateLimitHeaders({ ratelimit: '"q";r=4;t=2;note=%"f%c3%bc%c3%bc";pk=:AQID:;at=@1700000000' }, NOW),
+    ).toMatchObject({ remaining: 4, resetMs: 2000, policy: 'q' });
+  });
+
+  it('accepts what RFC 9651 requires parsers to accept: 1,024 members, long tokens', () => {
+    const members = Array.from({ length: 1024 }, (_, i) => `"p${i}";r=${1000 - (i % 500)};t=1`);
+    members[700] = '"tight";r=1;t=9';
+    expect(parseRateLimitHeaders({ ratelimit: members.join(', ') }, NOW)).toMatchObject({
+      remaining: 1,
+      policy: 'tight',
+    });
+    const longToken = `t${'x'.repeat(600)}`;
+    expect(parseRateLimitHeaders({ ratelimit: `${longToken};r=2;t=1` }, NOW)?.policy).toBe(longToken);
+  });
+
+  it('rejects binary values with misplaced padding and decimals with more than 12 integer digits', () => {
+    expect(parseRateLimitHeaders({ ratelimit: '"q";r=4;pk=:AQ=ID:' }, NOW)).toBeUndefined();
+    expect(parseRateLimitHeaders({ ratelimit: '"q";r=4;x=1234567890123.5' }, NOW)).toBeUndefined();
   });
 
   it('reads the draft-07 dictionary form', () => {
