@@ -769,6 +769,9 @@ export class APIClient implements AsyncDisposable {
         else if (remaining === 0 && resetMs > 0 && !isThrottled) limiter.penalize(resetMs);
       }
       if (isThrottled) {
+        // The limiter let this call through, yet the upstream refused it: slow the rate down (first,
+        // before the pause below makes later 429s of the same burst look expected).
+        if (status === 429) limiter.reportOverLimit?.();
         // One 429 slows every caller sharing the limiter, not just this one.
         const pauseMs = serverWaitMs ?? backoffDelay(attempt, this.#penaltyPolicy);
         if (pauseMs > 0) limiter.penalize(pauseMs);

@@ -214,6 +214,18 @@ describe('server feedback and the shared limiter', () => {
     }
   });
 
+  it('a 429 the limiter let through slows the shared limiter down (AIMD); a 503 does not', async () => {
+    const clock = new ManualClock();
+    const s = await server();
+    s.script(json(503, {}, { 'retry-after': '0' }), json(429, {}, { 'retry-after': '0' }));
+    const shared = limiter(clock);
+    const api = client({ baseUrl: s.url, clock, rateLimiter: shared, retry: false });
+    await expect(api.get('/x')).rejects.toMatchObject({ status: 503 });
+    expect(shared.stats().rateFactor).toBe(1);
+    await expect(api.get('/x')).rejects.toMatchObject({ status: 429 });
+    expect(shared.stats().rateFactor).toBe(0.8);
+  });
+
   it('a garbage HTTP-date in Retry-After is no date: the 429 still pauses by backoff', async () => {
     const clock = new ManualClock();
     const s = await server();
