@@ -53,6 +53,20 @@ describe('parseRetryAfter', () => {
     );
   });
 
+  it('reads asctime as GMT (RFC 9110), whatever the local time zone', () => {
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ['America/New_York', 'Asia/Tokyo']) {
+        process.env.TZ = tz;
+        expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBe(5_000);
+        expect(parseRetryAfter('Thu Jan  5 12:00:05 2026', NOW)).toBe(0);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('gives 0 for a date in the past and undefined for garbage', () => {
     expect(parseRetryAfter('Wed, 14 Jan 2026 12:00:00 GMT', NOW)).toBe(0);
     for (const bad of [undefined, '', 'soon', '-5', '1e3', 'Thu, 99 Foo 2026']) {

@@ -18,7 +18,9 @@ import {
   type Where,
 } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 120);
 const IDS = ['a', 'b', 'c', 'd', 'e', 'f'];

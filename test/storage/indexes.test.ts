@@ -7,7 +7,9 @@ import { type PgPool, PostgresStorage, type SqliteStorage } from 'hotpath/storag
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../helpers/backends.js';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 class RecordingProfiler implements LatencyRecorder {
   samples: Array<{ name: string; ms: number; isError: boolean }> = [];
