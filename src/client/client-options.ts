@@ -186,6 +186,13 @@ export const REQUEST_SCHEMA = {
   weight: { type: 'number', min: 0 },
 } as const;
 
+/** What a header value may not hold: CR and LF would start a new header line; undici refuses NUL too. */
+const INVALID_HEADER_VALUE = /[\r\n\0]/;
+
+/**
+ * Checks header names (tokens) and values (strings without CR, LF, NUL) and lower-cases the names.
+ * @throws ConfigError naming the header, never echoing its value (it may be a credential).
+ */
 export function checkHeaders(name: string, headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(headers)) {
@@ -193,6 +200,10 @@ export function checkHeaders(name: string, headers: Record<string, string>): Rec
     if (!TOKEN.test(key)) throw new ConfigError(name, `${name}: invalid header name ${describeValue(key)}`);
     // The value is never echoed: it may be a credential.
     if (typeof value !== 'string') throw new ConfigError(name, `${name}["${key}"] must be a string`);
+    if (INVALID_HEADER_VALUE.test(value)) {
+      // Refused here, before the breaker, the limiter or undici (whose InvalidArgumentError is untyped) see it.
+      throw new ConfigError(name, `${name}["${key}"] must not contain CR, LF or NUL (header injection)`);
+    }
     out[key.toLowerCase()] = value;
   }
   return out;
