@@ -540,6 +540,26 @@ describe('RateLimiter marginMs and reportOverLimit (AIMD)', () => {
     expect(manual.tryAcquire().retryAfterMs).toBe(1000);
   });
 
+  it('a late acquired task (released more than marginMs/2 after the fastest) stays counted from its release', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, marginMs: 40, clock });
+    const prompt = await limiter.acquire();
+    await clock.advance(5);
+    prompt(); // 5 ms after its start: within the margin, the plain window holds
+    expect(limiter.tryAcquire().retryAfterMs).toBe(1040 - 5);
+    await clock.advance(1035);
+    const late = await limiter.acquire();
+    expect(clock.now() - t0).toBe(1040);
+    await clock.advance(100);
+    late(); // 100 ms: it may have reached the upstream that late, so its unit counts from now
+    expect(limiter.tryAcquire().retryAfterMs).toBe(1040);
+    await clock.advance(1039);
+    expect(limiter.tryAcquire().ok).toBe(false);
+    await clock.advance(1);
+    expect(limiter.tryAcquire().ok).toBe(true);
+  });
+
   it('an over-limit report slows the rate to 80% and it recovers by 2% per interval', async () => {
     const clock = new ManualClock();
     const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock });
