@@ -168,6 +168,8 @@ export class InboundLimiter {
       // Waiters only exist with waitMs; bound them so a flood cannot queue unbounded work.
       maxQueued: this.#waitMs > 0 ? options.limit : 0,
       name: scope,
+      // The window is counted here, at arrival: no margin for an upstream's view of arrival times.
+      marginMs: 0,
       logger: this.#logger,
       ...(options.store === undefined ? {} : { store: options.store }),
     });

@@ -299,6 +299,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       // A fallback reservation: move it in the local window, as the limiter would.
       this.#fallback.reserve(key, weight, Number.POSITIVE_INFINITY, made.windowMs, startedAtMs);
       this.#fallback.release(key, weight, reservedAtMs);
+      this.#remember(key, startedAtMs, made);
       return;
     }
     let pending = this.#pendingMoves.get(key);
@@ -308,6 +309,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     }
     pending.members.push(made.member);
     pending.startedAt.push(startedAtMs);
+    // The limiter may move it again (a task released long after its start stays counted from its release).
+    this.#remember(key, startedAtMs, made);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // Not at once: the move only has to land before the reservation would expire (a window after it
