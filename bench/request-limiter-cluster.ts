@@ -5,8 +5,7 @@
  * sends the port to its parent over IPC.
  */
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { Redis } from 'ioredis';
@@ -29,7 +28,7 @@ if (cluster.isPrimary) {
   });
 } else {
   const answer = (res: { end(body: string): unknown }) => res.end(String(Date.now()));
-  let server;
+  let server: Server;
   if (env.KIND === 'hotpath') {
     const store = new RedisRateLimitStore({ redis: env.REDIS_URL as string, prefix: env.PREFIX });
     server = createServer(limitRequests((_req, res) => answer(res), { limit: 100, intervalMs: 10_000, store }));
@@ -51,7 +50,5 @@ if (cluster.isPrimary) {
     });
     server = createServer(app);
   }
-  server.listen(Number(env.PORT ?? 0), '127.0.0.1', () => {
-    void (server.address() as AddressInfo).port;
-  });
+  server.listen(Number(env.PORT ?? 0), '127.0.0.1');
 }
