@@ -1,0 +1,12 @@
+/**
+ * hotpath/redis: limits and caches shared by every process through Redis — a rate-limit store, a cache
+ * tier and an invalidation bus. ioredis 5 is an optional peer dependency, loaded only by this module.
+ * @module
+ */
+
+export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+} from './rate-limit-store.js';
