@@ -31,8 +31,8 @@ export interface RateLimiterOptions {
    */
   maxQueued?: number;
   /**
-   * Extra milliseconds each unit stays counted after `intervalMs` (default {@link DEFAULT_MARGIN_MS} with
-   * the system clock, 0 with an injected `clock`),
+   * Extra milliseconds each unit stays counted after `intervalMs` (default with the system clock:
+   * {@link DEFAULT_MARGIN_MS} = 40 ms, or 4% of `intervalMs` when that is less; 0 with an injected `clock`),
    * so that requests reaching an upstream that counts by *arrival* time stay inside its quota: arrivals
    * jitter by a few ms, and without a margin two windows touch (a limiter exactly at 20 per 1,000 ms let
    * an upstream see up to 30). Costs `marginMs / intervalMs` of throughput; 0 for an exact window.
@@ -137,6 +137,8 @@ const NOOP_RELEASE: Release = () => {};
  * a few ms would do; a 429 that still happens is handled by {@link RateLimiter.reportOverLimit}.
  */
 export const DEFAULT_MARGIN_MS = 40;
+/** The default margin never costs more than this share of `intervalMs` (4%: 8 ms for a 200 ms window). */
+const MAX_DEFAULT_MARGIN_SHARE = 0.04;
 /** `reportOverLimit` multiplies the rate in force by this (the multiplicative decrease of AIMD). */
 const OVER_LIMIT_FACTOR = 0.8;
 /** The rate in force recovers by this share of the configured rate per `intervalMs` (additive increase). */
@@ -224,7 +226,11 @@ export function resolveRateLimiterOptions(scope: string, options: RateLimiterOpt
     minTimeMs: options.minTimeMs ?? 0,
     maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
     // Jitter is a property of real time: with an injected clock (tests) the window is exact by default.
-    marginMs: options.marginMs ?? (clock === undefined || clock === systemClock ? DEFAULT_MARGIN_MS : 0),
+    marginMs:
+      options.marginMs ??
+      (clock === undefined || clock === systemClock
+        ? Math.min(DEFAULT_MARGIN_MS, options.intervalMs * MAX_DEFAULT_MARGIN_SHARE)
+        : 0),
     store,
     key: options.key ?? 'default',
     name: options.name ?? 'RateLimiter',

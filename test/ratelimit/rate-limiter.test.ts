@@ -525,7 +525,7 @@ describe('RateLimiter marginMs and reportOverLimit (AIMD)', () => {
     expect(starts).toEqual([0, 0, 110, 110]);
   });
 
-  it('marginMs defaults to DEFAULT_MARGIN_MS on the system clock and to 0 on an injected one', async () => {
+  it('marginMs defaults to DEFAULT_MARGIN_MS (at most 4% of intervalMs) on the system clock, 0 on an injected one', async () => {
     expect(DEFAULT_MARGIN_MS).toBeGreaterThan(0);
     const real = new RateLimiter({ limit: 1, intervalMs: 1000 });
     expect(real.tryAcquire().ok).toBe(true);
@@ -534,6 +534,13 @@ describe('RateLimiter marginMs and reportOverLimit (AIMD)', () => {
     // intervalMs + the default margin + the 1 ms clock guard, give or take the time this test took.
     expect(refused.retryAfterMs).toBeGreaterThan(1000 + DEFAULT_MARGIN_MS - 50);
     await real.close();
+    // A short window gets at most 4% of it: 8 ms for 200 ms (+ the 1 ms clock guard).
+    const short = new RateLimiter({ limit: 1, intervalMs: 200 });
+    short.tryAcquire();
+    const shortWait = short.tryAcquire().retryAfterMs;
+    expect(shortWait).toBeLessThanOrEqual(209);
+    expect(shortWait).toBeGreaterThan(209 - 50);
+    await short.close();
     const clock = new ManualClock();
     const manual = new RateLimiter({ limit: 1, intervalMs: 1000, clock });
     manual.tryAcquire();
