@@ -38,3 +38,54 @@ export interface CacheTier<V> {
   /** Removes everything (optional; `Cache.clear()` calls it when present). */
   clear?(): Promise<void>;
 }
+
+/**
+ * A snapshot a tier takes when a load starts: the invalidation sequence at that moment. A store
+ * carrying it is refused when the key, one of its tags or the whole tier was invalidated since, so a
+ * loader that began before an invalidation can never write its (now stale) result after it.
+ */
+export type CacheTierStamp = string;
+
+/** What {@link CoordinatedCacheTier.lookup} found. */
+export type CacheTierLookup<V> =
+  /** The tier holds a fresh value. */
+  | { readonly kind: 'hit'; readonly entry: CacheTierEntry<V> }
+  /** Missing, and this caller now holds the key's load lease: load, then {@link CoordinatedCacheTier.fill}. */
+  | { readonly kind: 'lease'; readonly stamp: CacheTierStamp; readonly token: string }
+  /** Missing, and another process holds the lease; look again after a wake-up or `retryInMs`. */
+  | { readonly kind: 'busy'; readonly retryInMs: number };
+
+/** Options of {@link CoordinatedCacheTier.fill}. */
+export interface CacheTierFillOptions extends CacheTierSetOptions {
+  /** The stamp the lease came with. */
+  stamp: CacheTierStamp;
+  /** The lease token, released by the fill. */
+  token: string;
+}
+
+/**
+ * A tier that coordinates loads across processes: one lease per cold key (the other processes wait
+ * for the value to arrive), and stores that refuse results begun before an invalidation. `Cache`
+ * uses these methods when the tier has them; plain {@link CacheTier}s keep working without them.
+ */
+export interface CoordinatedCacheTier<V> extends CacheTier<V> {
+  /** Reads `key`; on a miss tries to take its load lease. */
+  lookup(key: string): Promise<CacheTierLookup<V>>;
+  /**
+   * Stores a loaded value unless the key, one of `tags` or the tier was invalidated after `stamp`,
+   * and releases the lease. Resolves `true` when stored.
+   */
+  fill(key: string, value: V, options: CacheTierFillOptions): Promise<boolean>;
+  /** Gives the lease back without storing (the load failed or was abandoned). */
+  release(key: string, token: string): Promise<void>;
+}
+
+/** True when `tier` implements the cross-process load coordination. */
+export function isCoordinatedTier<V>(tier: CacheTier<V>): tier is CoordinatedCacheTier<V> {
+  const candidate = tier as Partial<CoordinatedCacheTier<V>>;
+  return (
+    typeof candidate.lookup === 'function' &&
+    typeof candidate.fill === 'function' &&
+    typeof candidate.release === 'function'
+  );
+}

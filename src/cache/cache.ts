@@ -12,7 +12,14 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { checkKey, checkTags } from './cache-input.js';
-import type { CacheTier, CacheTierEntry } from './cache-tier.js';
+import type { CacheBus, CacheBusMessage } from './cache-bus.js';
+import {
+  type CacheTier,
+  type CacheTierEntry,
+  type CacheTierLookup,
+  type CoordinatedCacheTier,
+  isCoordinatedTier,
+} from './cache-tier.js';
 import { TagIndex } from './tag-index.js';
 
 /** Options of {@link Cache}. Every duration is in milliseconds. */
@@ -65,8 +72,19 @@ export interface CacheOptions<V> {
    * Default `true`.
    */
   enabled?: boolean;
-  /** A second level consulted on an L1 miss before the loader, and written after each load. */
+  /**
+   * A second level consulted on an L1 miss before the loader, and written after each load. A tier that
+   * coordinates loads (`RedisCacheTier`) makes a cold key load once across all processes: the others
+   * wait for the value (woken by `bus`), and a load begun before an invalidation never stores its result.
+   */
   tier?: CacheTier<V>;
+  /**
+   * Tells the other instances of this cache (same `name`, other processes) about `set`, `delete`,
+   * `invalidateTags` and `clear`, so they drop their L1 copies; and receives theirs. Messages are sent
+   * after the tier write they describe has finished. After a bus reconnect L1 is cleared (messages may
+   * have been missed). Costs nothing on a hit.
+   */
+  bus?: CacheBus;
   /** Time source; tests pass a `ManualClock` (default: the system clock). */
   clock?: Clock;
   /** Receives the duration of every loader call as `cache.<name>.load` (errors flagged). */
@@ -139,6 +157,12 @@ export interface CacheStats {
   tierHits: number;
   /** Tier calls that failed (or writes dropped because too many were pending). */
   tierErrors: number;
+  /** Loader results the tier refused because the key was invalidated while they loaded (never stored). */
+  staleLoadsRefused: number;
+  /** Changes received from other instances over the bus. */
+  busMessages: number;
+  /** Bus sends that failed. */
+  busErrors: number;
   /** `(hits + staleHits) / (hits + staleHits + misses)`, 0 before the first call. */
   hitRate: number;
 }
@@ -147,6 +171,13 @@ export interface CacheStats {
 const MAX_ENTRIES_LIMIT = 2 ** 24;
 /** Tier writes in flight beyond which new ones are dropped (and counted), so a stuck tier cannot grow memory. */
 const MAX_PENDING_TIER_WRITES = 10_000;
+/**
+ * Longest wait for another process's load before looking at the tier again. The bus wakes waiters at
+ * once when the value arrives; this bounds the wait when a message is lost.
+ */
+const MAX_REMOTE_WAIT_MS = 1_000;
+/** Poll period for another process's load when there is no bus to wake the waiter. */
+const REMOTE_POLL_MS = 25;
 
 const OPTION_SCHEMA: OptionSchema = {
   name: { type: 'string', nonEmpty: true, maxLength: 100 },
@@ -162,6 +193,7 @@ const OPTION_SCHEMA: OptionSchema = {
   purgeIntervalMs: { type: 'number', min: 0 },
   enabled: { type: 'boolean' },
   tier: { type: 'object' },
+  bus: { type: 'object' },
   clock: { type: 'object' },
   profiler: { type: 'object' },
   logger: { type: 'object' },
@@ -210,6 +242,10 @@ class Load<V> {
   /** `performance.now()` when the loader was called; 0 while the tier is consulted. */
   startedAt = 0;
   timer: TimerHandle | undefined;
+  /** The tier's load lease (coordinated tiers): its token and invalidation stamp. */
+  lease: { token: string; stamp: string } | undefined;
+  /** Set while waiting for another process's load: wakes the wait early. */
+  wake: (() => void) | undefined;
 
   constructor(
     readonly key: string,
@@ -276,6 +312,9 @@ export class Cache<V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #logger: Logger;
   readonly #tier: CacheTier<V> | undefined;
+  readonly #coordinated: CoordinatedCacheTier<V> | undefined;
+  readonly #bus: CacheBus | undefined;
+  #unsubscribe: (() => void) | undefined;
   readonly #loadMetric: string;
   readonly #ttlMs: number;
   readonly #swrMs: number;
@@ -304,6 +343,9 @@ export class Cache<V> {
   #expirations = 0;
   #tierHits = 0;
   #tierErrors = 0;
+  #staleLoadsRefused = 0;
+  #busMessages = 0;
+  #busErrors = 0;
   #taggedLoads = 0;
   #isPurging = false;
   #isClosed = false;
@@ -323,6 +365,7 @@ export class Cache<V> {
       throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
     }
     checkMethods('Cache.tier', options.tier, ['get', 'set', 'delete', 'deleteTags']);
+    checkMethods('Cache.bus', options.bus, ['subscribe', 'publish']);
     checkMethods('Cache.clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
     checkMethods('Cache.profiler', options.profiler, ['record']);
     checkMethods('Cache.logger', options.logger, ['debug', 'info', 'warn', 'error']);
@@ -333,6 +376,8 @@ export class Cache<V> {
     this.#profiler = options.profiler;
     this.#logger = options.logger ?? silentLogger;
     this.#tier = options.tier;
+    this.#coordinated = options.tier !== undefined && isCoordinatedTier(options.tier) ? options.tier : undefined;
+    this.#bus = options.bus;
     this.#loadMetric = `cache.${this.name}.load`;
     this.#ttlMs = options.ttlMs;
     this.#swrMs = options.staleWhileRevalidateMs ?? 0;
@@ -372,6 +417,12 @@ export class Cache<V> {
           })
         : undefined;
     if (this.#isEnabled) this.#schedulePurge();
+    if (this.#bus !== undefined && this.#isEnabled) {
+      this.#unsubscribe = this.#bus.subscribe(this.name, {
+        onMessage: (message) => this.#onRemote(message),
+        onReset: () => this.#onRemoteReset(),
+      });
+    }
   }
 
   /**
@@ -420,7 +471,9 @@ export class Cache<V> {
     this.#errors?.delete(key);
     this.#store(key, value, ttlMs, tags);
     const tier = this.#tier;
-    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }));
+    const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
+    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }), message);
+    else if (message !== undefined) this.#publish(message);
   }
 
   /**
@@ -491,20 +544,23 @@ export class Cache<V> {
     if (running !== undefined) this.#detach(running);
     this.#errors?.delete(key);
     const had = this.#lru.delete(key);
+    if (!this.#isEnabled) return had;
     const tier = this.#tier;
-    if (tier !== undefined && this.#isEnabled) this.#tierWrite(() => tier.delete(key));
+    const message = this.#bus === undefined ? undefined : ({ type: 'delete', key } as const);
+    if (tier !== undefined) this.#tierWrite(() => tier.delete(key), message);
+    else if (message !== undefined) this.#publish(message);
     return had;
   }
 
   /** Removes every entry (and clears the tier when it supports it). Loads in flight are not stored. */
   clear(): void {
     if (this.#isClosed) return;
-    for (const load of this.#inflight.values()) this.#detach(load);
-    this.#errors?.clear();
-    this.#lru.clear();
-    this.#tagIndex.clear();
+    this.#clearLocal();
+    if (!this.#isEnabled) return;
     const tier = this.#tier;
-    if (tier?.clear !== undefined && this.#isEnabled) this.#tierWrite(() => (tier.clear as () => Promise<void>)());
+    const message = this.#bus === undefined ? undefined : ({ type: 'clear' } as const);
+    if (tier?.clear !== undefined) this.#tierWrite(() => (tier.clear as () => Promise<void>)(), message);
+    else if (message !== undefined) this.#publish(message);
   }
 
   /**
@@ -518,26 +574,19 @@ export class Cache<V> {
     checkTags(scope, tags);
     this.#throwIfClosed();
     if (!this.#isEnabled) return 0;
-    let removed = 0;
-    for (const tag of tags) {
-      const keys = this.#tagIndex.take(tag);
-      if (keys === undefined) continue;
-      for (const key of keys) if (this.#lru.delete(key)) removed++;
-    }
-    if (this.#taggedLoads > 0) {
-      for (const load of this.#inflight.values()) {
-        if (load.tags?.some((tag) => tags.includes(tag))) this.#detach(load);
-      }
-    }
+    const removed = this.#invalidateTagsLocal(tags);
+    const message = this.#bus === undefined ? undefined : ({ type: 'tags', tags: [...tags] } as const);
     if (this.#tier !== undefined) {
       try {
         await this.#tier.deleteTags(tags);
       } catch (error) {
         this.#tierErrors++;
         this.#logger.warn({ cache: this.name, tags, err: error }, 'cache tier tag invalidation failed');
+        if (message !== undefined) this.#publish(message);
         throw error;
       }
     }
+    if (message !== undefined) this.#publish(message);
     return removed;
   }
 
@@ -591,6 +640,9 @@ export class Cache<V> {
       tags: this.#tagIndex.size,
       tierHits: this.#tierHits,
       tierErrors: this.#tierErrors,
+      staleLoadsRefused: this.#staleLoadsRefused,
+      busMessages: this.#busMessages,
+      busErrors: this.#busErrors,
       hitRate: answered === 0 ? 0 : (this.#hits + this.#staleHits) / answered,
     };
   }
@@ -604,12 +656,16 @@ export class Cache<V> {
     this.#isClosed = true;
     if (this.#purgeTimer !== undefined) this.#clock.clearTimeout(this.#purgeTimer);
     this.#purgeTimer = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     const error = new ClosedError(this.#scope);
     for (const load of this.#inflight.values()) {
       this.#clearTimer(load);
       load.isDetached = true;
       load.isAbandoned = true;
       load.abort(error);
+      load.wake?.();
+      this.#releaseLease(load);
       if (!load.isSettled) load.fail(error);
     }
     this.#inflight.clear();
@@ -733,14 +789,14 @@ export class Cache<V> {
 
   async #run(load: Load<V>, loader: CacheLoader<V>): Promise<void> {
     try {
-      if (this.#tier !== undefined) {
+      if (this.#coordinated !== undefined) {
+        if (await this.#lookupCoordinated(load, this.#coordinated)) return;
+      } else if (this.#tier !== undefined) {
         const found = await this.#tierGet(load.key);
         if (load.isAbandoned) return;
         if (found !== undefined) {
           this.#tierHits++;
-          const ttlMs = Math.min(load.ttlMs, found.ttlMs > 0 ? found.ttlMs : load.ttlMs);
-          const tags = found.tags === undefined ? load.tags : copyTags(`${this.#scope} tier`, found.tags);
-          this.#finish(load, found.value, ttlMs, tags, false);
+          this.#finishFromTier(load, found);
           return;
         }
       }
@@ -753,6 +809,69 @@ export class Cache<V> {
     }
   }
 
+  /**
+   * Consults a coordinating tier until it answers with a value (stored, returns true), the lease
+   * (this process loads), or fails (this process loads without coordination and writes nothing to the
+   * tier, since it has no stamp to prove its result is not stale). Waits between looks while another
+   * process holds the lease.
+   */
+  async #lookupCoordinated(load: Load<V>, tier: CoordinatedCacheTier<V>): Promise<boolean> {
+    for (;;) {
+      let found: CacheTierLookup<V> | undefined;
+      try {
+        found = await tier.lookup(load.key);
+      } catch (error) {
+        this.#tierErrors++;
+        this.#logger.warn({ cache: this.name, key: load.key, err: error }, 'cache tier read failed; calling the loader');
+        return false;
+      }
+      if (found.kind === 'lease') {
+        load.lease = { token: found.token, stamp: found.stamp };
+        if (load.isAbandoned || load.isDetached) {
+          // Abandoned or superseded while asking: give the lease back at once for the other processes.
+          this.#releaseLease(load);
+          if (load.isAbandoned) return true;
+        }
+        return false;
+      }
+      if (load.isAbandoned) return true;
+      if (found.kind === 'hit') {
+        this.#tierHits++;
+        this.#finishFromTier(load, found.entry);
+        return true;
+      }
+      await this.#waitRemote(load, found.retryInMs);
+      if (load.isAbandoned) return true;
+    }
+  }
+
+  /** Waits for another process's load: woken by the bus, or after the lease's remaining time (bounded). */
+  #waitRemote(load: Load<V>, retryInMs: number): Promise<void> {
+    const capMs = this.#bus === undefined ? REMOTE_POLL_MS : MAX_REMOTE_WAIT_MS;
+    const waitMs = Math.max(1, Math.min(retryInMs, capMs));
+    return new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimeout(
+        () => {
+          load.wake = undefined;
+          resolve();
+        },
+        waitMs,
+        { unref: true },
+      );
+      load.wake = () => {
+        load.wake = undefined;
+        this.#clock.clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #finishFromTier(load: Load<V>, found: CacheTierEntry<V>): void {
+    const ttlMs = Math.min(load.ttlMs, found.ttlMs > 0 ? found.ttlMs : load.ttlMs);
+    const tags = found.tags === undefined ? load.tags : copyTags(`${this.#scope} tier`, found.tags);
+    this.#finish(load, found.value, ttlMs, tags, false);
+  }
+
   /** Stores a load's result (unless detached) and answers its waiters. Throws when `sizeOf` does. */
   #finish(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, writeTier: boolean): void {
     if (load.isAbandoned) return;
@@ -763,13 +882,13 @@ export class Cache<V> {
       this.#errors?.delete(load.key);
       if (value === undefined) {
         this.#lru.delete(load.key);
+        this.#releaseLease(load);
       } else {
-        this.#store(load.key, value, ttlMs, tags);
-        const tier = this.#tier;
-        if (writeTier && tier !== undefined) {
-          this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
-        }
+        const entry = this.#store(load.key, value, ttlMs, tags);
+        if (writeTier) this.#writeLoaded(load, value, ttlMs, tags, entry);
       }
+    } else {
+      this.#releaseLease(load);
     }
     if (!load.isSettled) {
       load.isSettled = true;
@@ -779,6 +898,7 @@ export class Cache<V> {
 
   #fail(load: Load<V>, error: unknown): void {
     if (load.isAbandoned) return;
+    this.#releaseLease(load);
     this.#clearTimer(load);
     this.#removeInflight(load);
     this.#record(load, true);
@@ -843,6 +963,8 @@ export class Cache<V> {
     load.isAbandoned = true;
     load.isDetached = true;
     load.abort(error);
+    load.wake?.();
+    this.#releaseLease(load);
     if (!load.isSettled) load.fail(error);
   }
 
@@ -879,7 +1001,7 @@ export class Cache<V> {
     );
   }
 
-  #store(key: string, value: V, ttlMs: number, tags: readonly string[] | undefined): void {
+  #store(key: string, value: V, ttlMs: number, tags: readonly string[] | undefined): Entry<V> {
     let ttl = ttlMs;
     if (this.#jitter > 0 && ttl !== Number.POSITIVE_INFINITY) ttl -= ttl * this.#jitter * Math.random();
     const staleAt = this.#clock.now() + ttl;
@@ -888,13 +1010,14 @@ export class Cache<V> {
     setOptions.ttl = ttl === Number.POSITIVE_INFINITY ? 0 : ttl;
     setOptions.status = undefined;
     this.#lru.set(key, entry, setOptions);
-    if (tags === undefined) return;
+    if (tags === undefined) return entry;
     if (this.#hasMaxSize) {
       // lru-cache silently refuses an entry larger than maxSize; index tags only for what it kept.
       this.#stalePeekOptions.status = undefined;
-      if (this.#lru.peek(key, this.#stalePeekOptions) !== entry) return;
+      if (this.#lru.peek(key, this.#stalePeekOptions) !== entry) return entry;
     }
     this.#tagIndex.add(key, tags);
+    return entry;
   }
 
   #onDispose(entry: Entry<V>, key: string, reason: LRUCache.DisposeReason): void {
@@ -937,13 +1060,51 @@ export class Cache<V> {
     }
   }
 
-  #tierWrite(write: () => Promise<void>): void {
-    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES) {
+  /**
+   * Writes a loaded value to the tier: a coordinating tier stores it only if nothing was invalidated
+   * since the lease's stamp (else L1 drops it too), then the bus wakes the processes waiting for it.
+   */
+  #writeLoaded(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, entry: Entry<V>): void {
+    const tier = this.#tier;
+    if (tier === undefined) return;
+    const coordinated = this.#coordinated;
+    if (coordinated === undefined) {
+      this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
+      return;
+    }
+    const lease = load.lease;
+    // No lease means the tier could not be asked (it failed): without a stamp the result cannot be
+    // proven fresh, so it stays in L1 only.
+    if (lease === undefined) return;
+    load.lease = undefined;
+    const key = load.key;
+    const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
+    this.#tierWrite(async () => {
+      const stored = await coordinated.fill(key, value, { ttlMs, tags: tags ?? [], stamp: lease.stamp, token: lease.token });
+      if (stored) return;
+      this.#staleLoadsRefused++;
+      this.#stalePeekOptions.status = undefined;
+      if (this.#lru.peek(key, this.#stalePeekOptions) === entry) this.#lru.delete(key);
+    }, message);
+  }
+
+  /** Gives a held lease back (in the background), so another process may load at once. */
+  #releaseLease(load: Load<V>): void {
+    const lease = load.lease;
+    const tier = this.#coordinated;
+    if (lease === undefined || tier === undefined) return;
+    load.lease = undefined;
+    this.#tierWrite(() => tier.release(load.key, lease.token), undefined, true);
+  }
+
+  #tierWrite(write: () => Promise<void>, message?: CacheBusMessage, isForced = false): void {
+    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES && !isForced) {
       this.#tierErrors++;
       this.#logger.warn(
         { cache: this.name, pending: this.#pendingTier.size },
         'cache tier write dropped: too many pending',
       );
+      if (message !== undefined) this.#publish(message);
       return;
     }
     let result: Promise<void>;
@@ -952,17 +1113,112 @@ export class Cache<V> {
     } catch (error) {
       result = Promise.reject(error);
     }
+    // The message goes out after the write it describes: a receiver re-reading the tier sees the change.
     const tracked: Promise<void> = result.then(
       () => {
         this.#pendingTier.delete(tracked);
+        if (message !== undefined) this.#publish(message);
       },
       (error: unknown) => {
         this.#pendingTier.delete(tracked);
         this.#tierErrors++;
         this.#logger.warn({ cache: this.name, err: error }, 'cache tier write failed');
+        if (message !== undefined) this.#publish(message);
       },
     );
     this.#pendingTier.add(tracked);
+  }
+
+  /** Sends a change to the other instances, in the background; failures are counted and logged. */
+  #publish(message: CacheBusMessage): void {
+    const bus = this.#bus;
+    if (bus === undefined) return;
+    let sent: Promise<void>;
+    try {
+      sent = Promise.resolve(bus.publish(this.name, message));
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    const tracked: Promise<void> = sent.then(
+      () => {
+        this.#pendingTier.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#pendingTier.delete(tracked);
+        this.#busErrors++;
+        this.#logger.warn({ cache: this.name, err: error }, 'cache bus publish failed');
+      },
+    );
+    this.#pendingTier.add(tracked);
+  }
+
+  // ---- changes made by other instances (the bus) ---------------------------------------------------
+
+  #onRemote(message: CacheBusMessage): void {
+    if (this.#isClosed) return;
+    this.#busMessages++;
+    switch (message.type) {
+      case 'set':
+      case 'delete': {
+        const key = message.key;
+        this.#errors?.delete(key);
+        this.#lru.delete(key);
+        const running = this.#inflight.get(key);
+        if (running === undefined) return;
+        this.#supersede(running);
+        return;
+      }
+      case 'tags':
+        this.#invalidateTagsLocal(message.tags);
+        this.#wakeWaiters();
+        return;
+      case 'clear':
+        this.#clearLocal();
+        return;
+    }
+  }
+
+  #onRemoteReset(): void {
+    if (this.#isClosed) return;
+    this.#logger.info({ cache: this.name }, 'cache bus reconnected; clearing L1 (messages may have been missed)');
+    this.#clearLocal();
+  }
+
+  #invalidateTagsLocal(tags: readonly string[]): number {
+    let removed = 0;
+    for (const tag of tags) {
+      const keys = this.#tagIndex.take(tag);
+      if (keys === undefined) continue;
+      for (const key of keys) if (this.#lru.delete(key)) removed++;
+    }
+    if (this.#taggedLoads > 0) {
+      for (const load of this.#inflight.values()) {
+        if (load.tags?.some((tag) => tags.includes(tag))) this.#supersede(load);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * A change made the key's in-flight load outdated. A load waiting for another process's value only
+   * looks at the tier again (it has read nothing yet); any other began before the change, so its result
+   * is handed to its waiters but not kept.
+   */
+  #supersede(load: Load<V>): void {
+    if (load.wake !== undefined) load.wake();
+    else this.#detach(load);
+  }
+
+  /** Drops L1; loads in flight are superseded (see {@link #supersede}). */
+  #clearLocal(): void {
+    for (const load of [...this.#inflight.values()]) this.#supersede(load);
+    this.#errors?.clear();
+    this.#lru.clear();
+    this.#tagIndex.clear();
+  }
+
+  #wakeWaiters(): void {
+    for (const load of this.#inflight.values()) load.wake?.();
   }
 
   #schedulePurge(): void {
