@@ -11,8 +11,8 @@ import { ClosedError, ConfigError, TimeoutError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { checkKey, checkTags } from './cache-input.js';
 import type { CacheBus, CacheBusMessage } from './cache-bus.js';
+import { checkKey, checkTags } from './cache-input.js';
 import {
   type CacheTier,
   type CacheTierEntry,
@@ -822,7 +822,10 @@ export class Cache<V> {
         found = await tier.lookup(load.key);
       } catch (error) {
         this.#tierErrors++;
-        this.#logger.warn({ cache: this.name, key: load.key, err: error }, 'cache tier read failed; calling the loader');
+        this.#logger.warn(
+          { cache: this.name, key: load.key, err: error },
+          'cache tier read failed; calling the loader',
+        );
         return false;
       }
       if (found.kind === 'lease') {
@@ -1080,7 +1083,12 @@ export class Cache<V> {
     const key = load.key;
     const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
     this.#tierWrite(async () => {
-      const stored = await coordinated.fill(key, value, { ttlMs, tags: tags ?? [], stamp: lease.stamp, token: lease.token });
+      const stored = await coordinated.fill(key, value, {
+        ttlMs,
+        tags: tags ?? [],
+        stamp: lease.stamp,
+        token: lease.token,
+      });
       if (stored) return;
       this.#staleLoadsRefused++;
       this.#stalePeekOptions.status = undefined;

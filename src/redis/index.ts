@@ -1,0 +1,18 @@
+/**
+ * hotpath/redis: limits and caches shared by every process through Redis — a rate-limit store, a cache
+ * tier and an invalidation bus. ioredis 5 is an optional peer dependency, loaded only by this module.
+ * @module
+ */
+
+export {
+  type CacheSerializer,
+  RedisCacheTier,
+  type RedisCacheTierOptions,
+  type RedisCacheTierStats,
+} from './cache-tier.js';
+export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  RedisInvalidationBus,
+  type RedisInvalidationBusOptions,
+  type RedisInvalidationBusStats,
+} from './invalidation-bus.js';
