@@ -246,6 +246,8 @@ class Load<V> {
   lease: { token: string; stamp: string } | undefined;
   /** Set while waiting for another process's load: wakes the wait early. */
   wake: (() => void) | undefined;
+  /** The awaited value arrived while the tier was being asked: do not wait, look again at once. */
+  isWakePending = false;
 
   constructor(
     readonly key: string,
@@ -850,6 +852,10 @@ export class Cache<V> {
 
   /** Waits for another process's load: woken by the bus, or after the lease's remaining time (bounded). */
   #waitRemote(load: Load<V>, retryInMs: number): Promise<void> {
+    if (load.isWakePending) {
+      load.isWakePending = false;
+      return Promise.resolve();
+    }
     const capMs = this.#bus === undefined ? REMOTE_POLL_MS : MAX_REMOTE_WAIT_MS;
     const waitMs = Math.max(1, Math.min(retryInMs, capMs));
     return new Promise<void>((resolve) => {
@@ -1081,7 +1087,7 @@ export class Cache<V> {
     if (lease === undefined) return;
     load.lease = undefined;
     const key = load.key;
-    const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
+    const message = this.#bus === undefined ? undefined : ({ type: 'loaded', key } as const);
     this.#tierWrite(async () => {
       const stored = await coordinated.fill(key, value, {
         ttlMs,
@@ -1174,6 +1180,13 @@ export class Cache<V> {
         const running = this.#inflight.get(key);
         if (running === undefined) return;
         this.#supersede(running);
+        return;
+      }
+      case 'loaded': {
+        const running = this.#inflight.get(message.key);
+        if (running === undefined) return;
+        if (running.wake !== undefined) running.wake();
+        else running.isWakePending = true;
         return;
       }
       case 'tags':

@@ -203,6 +203,7 @@ function isMessage(value: unknown): value is CacheBusMessage {
   switch (message.type) {
     case 'set':
     case 'delete':
+    case 'loaded':
       return typeof message.key === 'string';
     case 'tags':
       return Array.isArray(message.tags) && message.tags.every((tag) => typeof tag === 'string');
