@@ -88,10 +88,11 @@ describe.runIf(hasRedis)('Cache shared by 4 processes through Redis', () => {
     (await Promise.all(children.map((child) => child.request({ op: 'stats' })))).map((r) => r.loaderCalls as number);
 
   it('serves an L2 hit in a process that never loaded the key', async () => {
-    const first = await children[0]?.request({ op: 'getOrSet', key: 'l2', value: 'from-0' });
+    const [loader, reader] = children as [Child, Child];
+    const first = await loader.request({ op: 'getOrSet', key: 'l2', value: 'from-0' });
     const before = await loaderCalls();
-    const second = await children[1]?.request({ op: 'getOrSet', key: 'l2', value: 'from-1' });
-    expect(second?.results).toEqual(first?.results);
+    const second = await reader.request({ op: 'getOrSet', key: 'l2', value: 'from-1' });
+    expect(second.results).toEqual(first.results);
     expect(await loaderCalls()).toEqual(before);
   });
 
@@ -110,13 +111,13 @@ describe.runIf(hasRedis)('Cache shared by 4 processes through Redis', () => {
 
   it('evicts every other L1 within 100 ms of a delete (p99 over 50 rounds × 3 processes)', async () => {
     const latencies: number[] = [];
+    const [deleter, ...watchers] = children as [Child, ...Child[]];
     for (let round = 0; round < 50; round++) {
       const key = `inv:${round}`;
       for (const child of children) await child.request({ op: 'getOrSet', key, value: 'v' });
-      const watchers = children.slice(1);
       for (const child of watchers) expect((await child.request({ op: 'watch', key })).armed).toBe(true);
       const evicted = watchers.map((child) => child.event((r) => r.event === 'evicted' && r.key === key));
-      const { at } = (await children[0]?.request({ op: 'delete', key })) as { at: number };
+      const { at } = (await deleter.request({ op: 'delete', key })) as { at: number };
       for (const reply of await Promise.all(evicted)) latencies.push((reply.at as number) - at);
     }
     latencies.sort((a, b) => a - b);
