@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { checkNumber, describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { MemoryRateLimitStore } from './memory-store.js';
-import type { RateLimitStore } from './store.js';
+import type { RateLimitStore, ReserveResult } from './store.js';
 
 /** Options of {@link RateLimiter}. */
 export interface RateLimiterOptions {
@@ -67,6 +67,11 @@ export interface TryAcquireResult {
   retryAfterMs: number;
   /** Call when the work ends (frees the concurrency slot); a no-op when `ok` is false. */
   release: Release;
+  /**
+   * Units left in the window after this call, when the store reports them (`tryAcquireAsync` on a store
+   * with `reserveDetailed`, e.g. the memory and Redis stores); undefined otherwise.
+   */
+  remaining?: number;
 }
 
 /** Counters of a {@link RateLimiter}; plain numbers. */
@@ -213,6 +218,11 @@ export function createRateLimiter(base: ResolvedRateLimiterOptions, key: string,
   } finally {
     handoff = undefined;
   }
+}
+
+/** Units left after a reservation that left `used` counted; undefined when the store did not say. */
+function remainingOf(limit: number, used: number): number | undefined {
+  return Number.isNaN(used) ? undefined : Math.max(0, limit - used);
 }
 
 function compareWaiters(a: Waiter, b: Waiter): boolean {
@@ -365,11 +375,79 @@ export class RateLimiter implements AsyncDisposable {
       this.#refundPendingReserve(weight, now);
       throw new ConfigError(
         'RateLimiter.store',
-        `${this.#name}.tryAcquire needs a store that answers synchronously; use acquire() with this store`,
+        `${this.#name}.tryAcquire answers synchronously and this store answers with a promise; use tryAcquireAsync()`,
       );
     }
     const retryAfterMs = verdict > 0 ? Math.max(1, Math.ceil(verdict)) : this.#estimateHeadWait(now);
     return { ok: false, retryAfterMs, release: NOOP_RELEASE };
+  }
+
+  /**
+   * {@link tryAcquire} for any store, network stores included: starts now if every limit allows it and
+   * nobody is waiting, never waiting in line — only for the store's answer. Concurrent calls reserve
+   * concurrently (the store decides atomically), so a burst of requests is not refused merely because
+   * another reservation is in flight; `maxConcurrent` counts the calls in flight.
+   * @param weight - units to consume (default 1).
+   * @returns the verdict, with `remaining` when the store reports usage.
+   * @throws (rejects) ConfigError for a bad weight (state unchanged); ClosedError after `close()`; the
+   *   store's error when it fails (e.g. Redis unreachable with `failMode: 'closed'`).
+   */
+  async tryAcquireAsync(weight = 1): Promise<TryAcquireResult> {
+    if (this.#closed) throw new ClosedError(this.#name);
+    this.#checkWeight('tryAcquireAsync', weight);
+    const now = this.#clock.now();
+    if ((this.#queue !== undefined && this.#queue.size > 0) || this.#reserving !== undefined) {
+      return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
+    }
+    if (this.#running >= this.#maxConcurrent) {
+      return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
+    }
+    const localWaitMs = this.#localWaitMs(weight, now);
+    if (localWaitMs > 0) return { ok: false, retryAfterMs: Math.max(1, Math.ceil(localWaitMs)), release: NOOP_RELEASE };
+    let result: ReserveResult = { waitMs: 0, used: Number.NaN };
+    if (this.#hasRateLimit && weight > 0) {
+      const previousStartAt = this.#lastStartAt;
+      // Held while the reservation is in flight, so that concurrent calls respect maxConcurrent and spacing.
+      this.#running++;
+      if (this.#minTimeMs > 0) this.#lastStartAt = now;
+      try {
+        const store = this.#store;
+        const answer =
+          store.reserveDetailed !== undefined
+            ? store.reserveDetailed(this.#key, weight, this.#limit, this.#windowMs, now)
+            : store.reserve(this.#key, weight, this.#limit, this.#windowMs, now);
+        const settled = answer instanceof Promise ? await answer : answer;
+        result = typeof settled === 'number' ? { waitMs: settled, used: Number.NaN } : settled;
+      } catch (error) {
+        this.#running--;
+        if (this.#lastStartAt === now) this.#lastStartAt = previousStartAt;
+        this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store failed');
+        this.#drain();
+        throw error;
+      }
+      this.#running--;
+      if (result.waitMs !== 0 || this.#closed) {
+        if (this.#lastStartAt === now) this.#lastStartAt = previousStartAt;
+        if (result.waitMs === 0) this.#refund(weight, now);
+        this.#drain();
+        if (this.#closed) throw new ClosedError(this.#name);
+        return {
+          ok: false,
+          retryAfterMs: Math.max(1, Math.ceil(result.waitMs)),
+          release: NOOP_RELEASE,
+          remaining: remainingOf(this.#limit, result.used),
+        };
+      }
+    }
+    this.#commit(weight, this.#clock.now());
+    this.#restamp(weight, now);
+    this.#profiler?.record('ratelimit.wait', 0);
+    return {
+      ok: true,
+      retryAfterMs: 0,
+      release: this.#makeRelease(),
+      remaining: remainingOf(this.#limit, result.used),
+    };
   }
 
   /**
@@ -383,6 +461,7 @@ export class RateLimiter implements AsyncDisposable {
     const until = this.#clock.now() + retryAfterMs;
     this.#penalties++;
     if (until > this.#pausedUntil) this.#pausedUntil = until;
+    this.#sharePause(retryAfterMs, until - retryAfterMs);
     this.#logger.info({ limiter: this.#name, retryAfterMs }, 'rate limiter paused by penalize()');
     this.#drain();
   }
@@ -568,14 +647,7 @@ export class RateLimiter implements AsyncDisposable {
    */
   #tryStart(weight: number, now: number): number {
     if (this.#running >= this.#maxConcurrent || this.#reserving !== undefined) return BLOCKED;
-    let waitMs = 0;
-    if (this.#pausedUntil > now) waitMs = this.#pausedUntil - now;
-    const spacingMs = this.#lastStartAt + this.#minTimeMs - now;
-    if (spacingMs > waitMs) waitMs = spacingMs;
-    if (this.#upstreamResetAt > now && this.#upstreamRemaining < weight) {
-      const resetMs = this.#upstreamResetAt - now;
-      if (resetMs > waitMs) waitMs = resetMs;
-    }
+    const waitMs = this.#localWaitMs(weight, now);
     if (waitMs > 0) return waitMs;
     if (this.#hasRateLimit && weight > 0) {
       const answer = this.#store.reserve(this.#key, weight, this.#limit, this.#windowMs, now);
@@ -587,6 +659,34 @@ export class RateLimiter implements AsyncDisposable {
     }
     this.#commit(weight, now);
     return ADMITTED;
+  }
+
+  /** Milliseconds the limiter's own state (pause, spacing, upstream budget) holds a start of `weight` back. */
+  #localWaitMs(weight: number, now: number): number {
+    let waitMs = 0;
+    if (this.#pausedUntil > now) waitMs = this.#pausedUntil - now;
+    const spacingMs = this.#lastStartAt + this.#minTimeMs - now;
+    if (spacingMs > waitMs) waitMs = spacingMs;
+    if (this.#upstreamResetAt > now && this.#upstreamRemaining < weight) {
+      const resetMs = this.#upstreamResetAt - now;
+      if (resetMs > waitMs) waitMs = resetMs;
+    }
+    return waitMs;
+  }
+
+  /** Passes a pause on to a store that shares it with every process (see {@link RateLimitStore.pause}). */
+  #sharePause(retryAfterMs: number, now: number): void {
+    if (this.#store.pause === undefined) return;
+    try {
+      const shared = this.#store.pause(this.#key, retryAfterMs, now);
+      if (shared instanceof Promise) {
+        shared.catch((error: unknown) =>
+          this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause'),
+        );
+      }
+    } catch (error) {
+      this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause');
+    }
   }
 
   #commit(weight: number, now: number): void {
@@ -606,6 +706,23 @@ export class RateLimiter implements AsyncDisposable {
    */
   #restamp(weight: number, decidedAt: number): void {
     const now = this.#clock.now();
+    const store = this.#store;
+    if (store.restamp !== undefined && this.#hasRateLimit && weight > 0) {
+      // A store with its own clock stamped the reservation before the reply travelled back: it is moved
+      // even within the same millisecond of this clock.
+      if (now > decidedAt) this.#lastStartAt = now;
+      try {
+        const moved = store.restamp(this.#key, weight, decidedAt, now);
+        if (moved instanceof Promise) {
+          moved.catch((error: unknown) =>
+            this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store restamp failed'),
+          );
+        }
+      } catch (error) {
+        this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store restamp failed');
+      }
+      return;
+    }
     if (!(now > decidedAt)) return;
     this.#lastStartAt = now;
     if (this.#hasRateLimit && weight > 0) {

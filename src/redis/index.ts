@@ -4,13 +4,18 @@
  * @module
  */
 
+export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+} from './rate-limit-store.js';
 export {
   type CacheSerializer,
   RedisCacheTier,
   type RedisCacheTierOptions,
   type RedisCacheTierStats,
 } from './cache-tier.js';
-export type { RedisClientLike, RedisInput } from './connection.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
