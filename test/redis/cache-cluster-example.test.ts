@@ -6,7 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QuotesUpstream, startQuotesUpstream } from '../../examples/shared/quotes-upstream.js';
 import { call, type RunningExample, startExample } from '../examples/helpers.js';
-import { hasRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
 
 describe.runIf(hasRedis)('examples/cluster/server.ts', () => {
   const prefix = uniqueName('hp_cluster_example');

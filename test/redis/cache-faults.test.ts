@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { Cache } from 'hotpath/cache';
 import { RedisCacheTier, RedisInvalidationBus } from 'hotpath/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedis } from '../helpers/services.js';
+import { needsRedis } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

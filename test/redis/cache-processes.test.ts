@@ -7,7 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
 
 const CHILD = join(import.meta.dirname, 'cache-child.ts');
 const LEASE_MS = 1_000;
