@@ -2,7 +2,9 @@ import { isHotpathError } from 'hotpath/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defineScript, RedisConnection } from '../../src/redis/connection.js';
-import { hasRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
 
 describe.runIf(hasRedis)('RedisConnection', () => {
   const prefix = uniqueName('conn');

@@ -6,7 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
 
 const CHILD = join(import.meta.dirname, 'rate-limit-child.ts');
 

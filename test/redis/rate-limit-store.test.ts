@@ -1,7 +1,10 @@
 import { RedisRateLimitStore } from 'hotpath/redis';
 import { Redis } from 'ioredis';
 import { afterAll, describe } from 'vitest';
-import { hasRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
+
+const hasRedis = await needsRedis();
+
 import { rateLimitStoreConformance } from '../ratelimit/store-conformance.js';
 
 describe.runIf(hasRedis)('RedisRateLimitStore', () => {
