@@ -8,8 +8,9 @@
  * invalidation of that key / tag (kept `staleGuardMs`), `B:seq` the tier's invalidation counter,
  * `B:epoch` the sequence number of the last `clear`, `B:l:<key>` the key's load lease.
  *
- * The value envelope is `<tags as JSON, or empty>\n<payload>`: JSON escapes newlines, so the first
- * newline always ends the tags.
+ * The value envelope is `<expiry, epoch ms, or empty>|<tags as JSON, or empty>\n<payload>`: the expiry
+ * is digits only, and JSON escapes newlines, so the first `|` and the next newline always end them. The
+ * expiry in the envelope lets a hit be a plain MGET (no PTTL, no script).
  * @module
  */
 import { defineScript } from './connection.js';
@@ -17,9 +18,10 @@ import { defineScript } from './connection.js';
 /** Removes `key` from the tag sets its stored envelope names (Lua helper, spliced into scripts). */
 const UNTAG = `
 local function untag(base, key, envelope)
-  local nl = string.find(envelope, '\\n', 1, true)
-  if nl and nl > 1 then
-    for _, tag in ipairs(cjson.decode(string.sub(envelope, 1, nl - 1))) do
+  local bar = string.find(envelope, '|', 1, true) or 0
+  local nl = string.find(envelope, '\\n', bar + 1, true)
+  if nl and nl > bar + 1 then
+    for _, tag in ipairs(cjson.decode(string.sub(envelope, bar + 1, nl - 1))) do
       redis.call('SREM', base .. ':t:' .. tag, key)
     end
   end
@@ -54,25 +56,31 @@ local function bump(base, window)
 end
 `;
 
-/** KEYS[1] value. → nil | {envelope, pttl}. */
-export const GET_SCRIPT = defineScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then return nil end
-return {v, redis.call('PTTL', KEYS[1])}
-`);
-
 /**
- * KEYS[1] value, KEYS[2] lease. ARGV[1] base, ARGV[2] token, ARGV[3] leaseMs.
- * → {1, envelope, pttl} hit | {2, seq, sec, usec} lease taken | {3, lease pttl} busy.
+ * Looks up many keys that an MGET just found missing (the lookups of one tick are batched). KEYS:
+ * value₁, lease₁, value₂, lease₂, …. ARGV: base, leaseMs, token₁, token₂, …. → one reply per key:
+ * {1, envelope} hit (arrived meanwhile) | {2, seq, sec, usec} lease taken | {3, lease pttl} busy.
  */
 export const LOOKUP_SCRIPT = defineScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v, redis.call('PTTL', KEYS[1])} end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  local t = redis.call('TIME')
-  return {2, redis.call('GET', ARGV[1] .. ':seq') or '0', t[1], t[2]}
+local replies = {}
+local seq, sec, usec
+for i = 1, #KEYS / 2 do
+  local vkey = KEYS[2 * i - 1]
+  local lkey = KEYS[2 * i]
+  local v = redis.call('GET', vkey)
+  if v then
+    replies[i] = {1, v}
+  elseif redis.call('SET', lkey, ARGV[2 + i], 'NX', 'PX', ARGV[2]) then
+    if not seq then
+      local t = redis.call('TIME')
+      seq, sec, usec = redis.call('GET', ARGV[1] .. ':seq') or '0', t[1], t[2]
+    end
+    replies[i] = {2, seq, sec, usec}
+  else
+    replies[i] = {3, redis.call('PTTL', lkey)}
+  end
 end
-return {3, redis.call('PTTL', KEYS[2])}
+return replies
 `);
 
 /**

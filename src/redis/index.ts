@@ -4,20 +4,20 @@
  * @module
  */
 
-export type { RedisClientLike, RedisInput } from './connection.js';
-export {
-  RedisRateLimitStore,
-  type RedisRateLimitStoreOptions,
-  type RedisRateLimitStoreStats,
-} from './rate-limit-store.js';
 export {
   type CacheSerializer,
   RedisCacheTier,
   type RedisCacheTierOptions,
   type RedisCacheTierStats,
 } from './cache-tier.js';
+export type { RedisClientLike, RedisInput } from './connection.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
   type RedisInvalidationBusStats,
 } from './invalidation-bus.js';
+export {
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+} from './rate-limit-store.js';
