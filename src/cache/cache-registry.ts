@@ -71,7 +71,7 @@ export class CacheRegistry {
    * Creates and registers a cache named `name` with the registry's defaults under `options`.
    * @throws ConfigError when the name is taken or the options are invalid; ClosedError-like ConfigError after `close()`.
    */
-  create<V>(name: string, options: Omit<CacheOptions<V>, 'name'>): Cache<V> {
+  create<V = unknown>(name: string, options: Omit<CacheOptions<V>, 'name'>): Cache<V> {
     this.#checkName(name);
     const defaults = this.#defaults;
     const merged: CacheOptions<V> = { ...options, name };

@@ -5,7 +5,7 @@
  */
 
 /** What a tier returns for a key it holds. */
-export interface CacheTierEntry<V> {
+export interface CacheTierEntry<V = unknown> {
   /** The stored value (never `undefined`). */
   value: V;
   /** Milliseconds this value stays fresh from now; `Infinity` for no expiry. L1 never keeps it longer. */
@@ -26,7 +26,7 @@ export interface CacheTierSetOptions {
  * A second-level cache. Every method is async; a rejection is counted in `stats().tierErrors` and
  * logged, and never fails a read (the cache falls back to the loader). Keys are strings.
  */
-export interface CacheTier<V> {
+export interface CacheTier<V = unknown> {
   /** The fresh value stored under `key`, or `undefined`. */
   get(key: string): Promise<CacheTierEntry<V> | undefined>;
   /** Stores `value` under `key` for `ttlMs` milliseconds with the given tags. */
@@ -47,7 +47,7 @@ export interface CacheTier<V> {
 export type CacheTierStamp = string;
 
 /** What {@link CoordinatedCacheTier.lookup} found. */
-export type CacheTierLookup<V> =
+export type CacheTierLookup<V = unknown> =
   /** The tier holds a fresh value. */
   | { readonly kind: 'hit'; readonly entry: CacheTierEntry<V> }
   /** Missing, and this caller now holds the key's load lease: load, then {@link CoordinatedCacheTier.fill}. */
@@ -68,7 +68,7 @@ export interface CacheTierFillOptions extends CacheTierSetOptions {
  * for the value to arrive), and stores that refuse results begun before an invalidation. `Cache`
  * uses these methods when the tier has them; plain {@link CacheTier}s keep working without them.
  */
-export interface CoordinatedCacheTier<V> extends CacheTier<V> {
+export interface CoordinatedCacheTier<V = unknown> extends CacheTier<V> {
   /** Reads `key`; on a miss tries to take its load lease. */
   lookup(key: string): Promise<CacheTierLookup<V>>;
   /**

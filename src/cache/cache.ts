@@ -23,7 +23,7 @@ import {
 import { TagIndex } from './tag-index.js';
 
 /** Options of {@link Cache}. Every duration is in milliseconds. */
-export interface CacheOptions<V> {
+export interface CacheOptions<V = unknown> {
   /** Name used in errors, logs, `stats()` of a registry and the profiler metric `cache.<name>.load` (default `"default"`). */
   name?: string;
   /**
@@ -108,7 +108,7 @@ export interface GetOrSetOptions extends CacheSetOptions {
 }
 
 /** What a loader receives. */
-export interface LoaderContext<V> {
+export interface LoaderContext<V = unknown> {
   /** Aborted when the load is abandoned (timeout without a usable stale value, or `close()`). */
   signal: AbortSignal;
   /** The expired value still held for this key, if any (e.g. for conditional requests). */
@@ -119,7 +119,7 @@ export interface LoaderContext<V> {
  * Produces the value of a missing key. Returning `undefined` means "nothing to cache": callers get
  * `undefined` and nothing is stored (return `null` to cache a negative answer).
  */
-export type CacheLoader<V> = (context: LoaderContext<V>) => Promise<V> | V;
+export type CacheLoader<V = unknown> = (context: LoaderContext<V>) => Promise<V> | V;
 
 /** Options of {@link Cache.wrap}. */
 export interface WrapOptions<A extends unknown[]> {
@@ -130,6 +130,12 @@ export interface WrapOptions<A extends unknown[]> {
   /** Tags of every result, or a function of the arguments returning them. */
   tags?: readonly string[] | ((...args: A) => readonly string[]);
 }
+
+/**
+ * What `getOrSet`/`wrap` resolve with: the loader's type `T` on an untyped `Cache<unknown>`, else the
+ * cache's `V` (so `Cache<string>` with a loader returning `'x'` still gives `string`, not the literal).
+ */
+export type Loaded<V, T> = unknown extends V ? T : V;
 
 /** Counters of a {@link Cache}; plain numbers. Each `get`/`getOrSet` call counts once in `hits`, `misses` or `staleHits`. */
 export interface CacheStats {
@@ -301,7 +307,7 @@ interface CachedError {
  * const quote = await quotes.getOrSet(symbol, ({ signal }) => fetchQuote(symbol, { signal }));
  * ```
  */
-export class Cache<V> {
+export class Cache<V = unknown> {
   /** The name given in the options (`"default"` when none). */
   readonly name: string;
   readonly #scope: string;
@@ -482,16 +488,19 @@ export class Cache<V> {
    * The value under `key`; on a miss, runs `loader` once for all concurrent callers and stores its
    * result. Stale values are served per `staleWhileRevalidateMs`/`graceMs`. A hit allocates nothing:
    * every hit on an entry gets the same resolved promise.
+   * On a `Cache<unknown>` (e.g. `app.cache('quotes')` without a type argument) the result is typed from
+   * the loader (the caller asserts that the key always holds what its loader returns); on a typed
+   * `Cache<V>` it is `V`.
    * @throws (rejects) the loader's error (shared by all waiters), `TimeoutError` after `loadTimeoutMs`,
    * the signal's reason when this caller aborts, TypeError for a non-string key, ClosedError after `close()`.
    */
-  getOrSet(key: string, loader: CacheLoader<V>, options?: GetOrSetOptions): Promise<V> {
+  getOrSet<T extends V = V>(key: string, loader: CacheLoader<T>, options?: GetOrSetOptions): Promise<Loaded<V, T>> {
     const entry = this.#lru.get(key);
     if (entry !== undefined) {
       this.#hits++;
-      return entry.resolved();
+      return entry.resolved() as Promise<Loaded<V, T>>;
     }
-    return this.#getOrSetSlow(key, loader, options);
+    return this.#getOrSetSlow(key, loader as unknown as CacheLoader<V>, options) as Promise<Loaded<V, T>>;
   }
 
   /**
@@ -499,7 +508,10 @@ export class Cache<V> {
    * stored result, with the same stampede safety and stale serving as {@link getOrSet}.
    * @throws ConfigError when `key` is missing or `ttlMs`/`tags` are invalid.
    */
-  wrap<A extends unknown[]>(fn: (...args: A) => Promise<V> | V, options: WrapOptions<A>): (...args: A) => Promise<V> {
+  wrap<A extends unknown[], R extends V = V>(
+    fn: (...args: A) => Promise<R> | R,
+    options: WrapOptions<A>,
+  ): (...args: A) => Promise<Loaded<V, R>> {
     const scope = `${this.#scope}.wrap`;
     if (typeof fn !== 'function')
       throw new ConfigError(scope, `${scope}: fn must be a function, got ${describeValue(fn)}`);
@@ -512,7 +524,7 @@ export class Cache<V> {
     const ttlMs = options.ttlMs;
     const tagsOption = options.tags;
     const staticTags = typeof tagsOption === 'function' ? undefined : copyTags(scope, tagsOption);
-    return (...args: A): Promise<V> => {
+    const call = (...args: A): Promise<V> => {
       let key: string;
       try {
         key = keyOf(...args);
@@ -532,6 +544,7 @@ export class Cache<V> {
         return Promise.reject(error);
       }
     };
+    return call as (...args: A) => Promise<Loaded<V, R>>;
   }
 
   /**

@@ -10,6 +10,7 @@ export {
   type CacheSetOptions,
   type CacheStats,
   type GetOrSetOptions,
+  type Loaded,
   type LoaderContext,
   type WrapOptions,
 } from './cache.js';
