@@ -37,7 +37,7 @@ describe('CacheRegistry names', () => {
     expect(Object.keys(stats.caches)).toEqual(names);
     for (const name of names) expect((stats.caches[name] as CacheStats).size).toBe(1);
     expect(stats.total.size).toBe(4);
-    expect(JSON.parse(JSON.stringify(stats)).caches.__proto__.size).toBe(1);
+    expect(JSON.stringify(stats)).toContain('"__proto__":{"hits"');
     expect(registry.get('__proto__')?.get('k')).toBe('__proto__');
     expect(registry.names()).toEqual(names);
     await registry.close();
