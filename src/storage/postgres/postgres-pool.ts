@@ -70,7 +70,16 @@ export interface PgShared {
   closed: boolean;
   listener: PgListener | undefined;
   kysely: Kysely<UntypedDatabase> | undefined;
-  counters: { connectionErrors: number; discarded: number; transactions: number; rollbacks: number };
+  counters: {
+    connectionErrors: number;
+    discarded: number;
+    transactions: number;
+    rollbacks: number;
+    /** Reads run again after their pooled connection had died. */
+    readRetries: number;
+    /** Statements cancelled on the server because their call was aborted. */
+    cancelled: number;
+  };
   savepointSeq: number;
 }
 
@@ -107,7 +116,7 @@ export function openShared(options: PostgresStorageOptions): PgShared {
     application_name: options.applicationName ?? 'hotpath',
   };
   if (options.statementTimeoutMs) connection.statement_timeout = options.statementTimeoutMs;
-  const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0 };
+  const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0, readRetries: 0, cancelled: 0 };
   let pool: PgPool;
   if (options.pool) {
     pool = options.pool;
