@@ -10,7 +10,15 @@ export {
   type RedisCacheTierOptions,
   type RedisCacheTierStats,
 } from './cache-tier.js';
-export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  defineScript,
+  type RedisClientLike,
+  RedisConnection,
+  type RedisConnectionEvents,
+  type RedisConnectionOptions,
+  type RedisInput,
+  type RedisScript,
+} from './connection.js';
 export {
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
