@@ -1,8 +1,14 @@
 /**
- * A quotes service on node:cluster: 4 worker processes behind one port share ONE cache through Redis
- * (a RedisCacheTier as L2 and a RedisInvalidationBus keeping every worker's L1 coherent).
- *   GET  /quotes/:symbol           cached read; a cold symbol is fetched from the quotes API once for ALL workers
- *   POST /quotes/:symbol/refresh   drops the symbol in every worker's cache (the next read fetches it again)
+ * A quotes service on node:cluster: 4 worker processes behind one port share ONE cache and ONE rate
+ * limit through Redis, wired by `createHotpath({ redisUrl })` in each worker:
+ *   - the cache `quotes` gets a Redis tier and the invalidation bus: a cold symbol is fetched from the
+ *     quotes API once for ALL workers, and a refresh on one worker drops it on every worker;
+ *   - the limiter `quotes-api` (5 calls/s) counts every worker's calls in one window on Redis, so the
+ *     upstream's 10/s is not exceeded however requests spread over the workers. The limiter counts
+ *     starts and the upstream counts arrivals: half the quota leaves room for arrival jitter across 4
+ *     busy processes (at 8/s a loaded machine saw arrivals of two windows touch).
+ *   GET  /quotes/:symbol           cached read
+ *   POST /quotes/:symbol/refresh   drops the symbol in every worker's cache
  * Every answer names the worker that served it (`x-worker`).
  *
  * Run (the first command starts a stand-in quotes API on port 8081):
@@ -12,14 +18,13 @@
  */
 import cluster from 'node:cluster';
 import { createServer, type ServerResponse } from 'node:http';
-import { Cache } from 'hotpath/cache';
-import { RedisCacheTier, RedisInvalidationBus } from 'hotpath/redis';
+import { createHotpath } from 'hotpath/app';
 
 const WORKERS = Number(process.env.WORKERS ?? 4);
-const redisUrl = process.env.HOTPATH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const quotesApi = process.env.QUOTES_API_URL ?? 'http://127.0.0.1:8081/v1';
-// One deployment = one prefix and one bus channel; tests give each run its own.
-const prefix = process.env.CACHE_PREFIX ?? 'quotes-service';
+// Names of the shared cache and limiter: every process of one deployment must use the same (tests give
+// each run its own).
+const service = process.env.SERVICE_NAME ?? 'quotes';
 
 if (cluster.isPrimary) {
   let listening = 0;
@@ -39,15 +44,22 @@ if (cluster.isPrimary) {
     price: number;
     asOf: string;
   }
-  const tier = new RedisCacheTier<Quote>({ redis: redisUrl, prefix: `${prefix}:cache:quotes`, leaseMs: 5_000 });
-  const bus = new RedisInvalidationBus({ redis: redisUrl, channel: `${prefix}:cache:bus` });
-  const quotes = new Cache<Quote>({ name: 'quotes', max: 1_000, ttlMs: 60_000, tier, bus });
+  // HOTPATH_REDIS_URL is read by createHotpath; without it each worker would have its own cache and limit.
+  const app = await createHotpath({
+    profile: 'test',
+    queue: false,
+    caches: { [`${service}-cache`]: { max: 1_000, ttlMs: 60_000 } },
+    rateLimiters: { [`${service}-api`]: { limit: 5, intervalMs: 1_000 } },
+  });
+  const quotes = app.cache<Quote>(`${service}-cache`);
+  const upstream = app.rateLimiter(`${service}-api`);
 
-  async function fetchQuote(symbol: string, signal: AbortSignal): Promise<Quote> {
-    const response = await fetch(`${quotesApi}/quotes/${encodeURIComponent(symbol)}`, { signal });
-    if (!response.ok) throw new Error(`quotes API answered ${response.status}`);
-    return (await response.json()) as Quote;
-  }
+  const fetchQuote = (symbol: string, signal: AbortSignal) =>
+    upstream.schedule(async () => {
+      const response = await fetch(`${quotesApi}/quotes/${encodeURIComponent(symbol)}`, { signal });
+      if (!response.ok) throw new Error(`quotes API answered ${response.status}`);
+      return (await response.json()) as Quote;
+    });
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'x-worker': String(process.pid) });
@@ -70,16 +82,10 @@ if (cluster.isPrimary) {
         (error: unknown) => send(res, 502, { error: String(error) }),
       );
   });
-  await bus.ready();
   server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
 
   process.once('SIGTERM', () => {
     server.close();
-    void (async () => {
-      await quotes.close();
-      await bus.close();
-      await tier.close();
-      process.exit(0);
-    })();
+    void app.close().then(() => process.exit(0));
   });
 }

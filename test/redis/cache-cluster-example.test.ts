@@ -18,11 +18,12 @@ describe.runIf(hasRedis)('examples/cluster/server.ts', () => {
 
   beforeAll(async () => {
     // 100 ms per answer, so that concurrent requests on different workers really overlap one load.
-    upstream = await startQuotesUpstream({ latencyMs: 100, limitPerSecond: 100 });
+    // The upstream allows 10 calls per second; the service's shared limiter 5.
+    upstream = await startQuotesUpstream({ latencyMs: 100, limitPerSecond: 10 });
     service = await startExample('cluster', {
       HOTPATH_REDIS_URL: REDIS_URL,
       QUOTES_API_URL: upstream.url,
-      CACHE_PREFIX: prefix,
+      SERVICE_NAME: prefix,
     });
   });
 
@@ -30,7 +31,7 @@ describe.runIf(hasRedis)('examples/cluster/server.ts', () => {
     await service?.stop('SIGTERM');
     await upstream?.close();
     const admin = new Redis(REDIS_URL);
-    const keys = await admin.keys(`{${prefix}*`);
+    const keys = [...(await admin.keys(`{hotpath:cache:${prefix}*`)), ...(await admin.keys(`*${prefix}-api*`))];
     if (keys.length > 0) await admin.unlink(...keys);
     await admin.quit();
   });
@@ -58,5 +59,19 @@ describe.runIf(hasRedis)('examples/cluster/server.ts', () => {
     const answers = await Promise.all(Array.from({ length: 40 }, () => call('GET', `${service.url}/quotes/MSFT`)));
     expect(new Set(answers.map((answer) => answer.json.asOf))).toEqual(new Set([after.json.asOf]));
     expect(quoteRequests('MSFT')).toBe(2);
+  });
+
+  it('keeps the 4 workers together under the upstream limit (one shared limiter)', async () => {
+    // 20 distinct symbols at once, spread over the workers: 4 private limiters of 5/s would send
+    // ~20 in the first second against an upstream allowing 10; the shared one sends 5.
+    const symbols = [
+      ...['NVDA', 'AMZN', 'GOOG', 'META', 'TSLA', 'ORCL', 'SAP', 'ASML', 'SHOP', 'UBER'],
+      ...Array.from({ length: 10 }, (_, n) => `X${n}`),
+    ];
+    const answers = await Promise.all(symbols.map((symbol) => call('GET', `${service.url}/quotes/${symbol}`)));
+    expect(answers.slice(0, 10).every((answer) => answer.status === 200)).toBe(true);
+    expect(answers.slice(10).every((answer) => answer.status === 502)).toBe(true); // unknown symbols: 404 upstream
+    expect(new Set(answers.map((answer) => answer.headers.get('x-worker'))).size).toBeGreaterThan(1);
+    expect(upstream.rejected()).toBe(0);
   });
 });
