@@ -207,20 +207,26 @@ const OPTION_SCHEMA: OptionSchema = {
 
 const noop = (): void => {};
 
-/** One stored value with the times (clock ms) at which it goes stale and stops being servable. */
+/**
+ * One stored value with the time (clock ms) at which it goes stale; it stops being servable
+ * `max(staleWhileRevalidateMs, graceMs)` later. Kept small (value first, no second timestamp): with
+ * 10,000 keys a `get` hit's cost is mostly the cache miss on this object.
+ */
 class Entry<V> {
+  readonly value: V;
+  readonly staleAt: number;
+  readonly tags: readonly string[] | undefined;
   /**
    * `Promise.resolve(value)`, made on the first `getOrSet` hit and handed to every later one: a resolved
    * promise can be awaited any number of times, so hot hits allocate nothing at all.
    */
   promise: Promise<V> | undefined = undefined;
 
-  constructor(
-    readonly value: V,
-    readonly staleAt: number,
-    readonly dropAt: number,
-    readonly tags: readonly string[] | undefined,
-  ) {}
+  constructor(value: V, staleAt: number, tags: readonly string[] | undefined) {
+    this.value = value;
+    this.staleAt = staleAt;
+    this.tags = tags;
+  }
 
   resolved(): Promise<V> {
     this.promise ??= Promise.resolve(this.value);
@@ -619,13 +625,14 @@ export class Cache<V = unknown> {
     const now = this.#clock.now();
     const expired: string[] = [];
     // lru-cache's iterators skip stale entries unless its public `allowStale` field is set; entries
-    // inside the stale window must survive, so we pick the ones past `dropAt` ourselves.
+    // inside the stale window must survive, so we pick the ones past it ourselves.
+    const dropBefore = now - this.#retainMs;
     lru.allowStale = true;
     try {
       for (const key of lru.rkeys()) {
         this.#stalePeekOptions.status = undefined;
         const entry = lru.peek(key, this.#stalePeekOptions);
-        if (entry !== undefined && entry.dropAt <= now) expired.push(key);
+        if (entry !== undefined && entry.staleAt <= dropBefore) expired.push(key);
       }
     } finally {
       lru.allowStale = false;
@@ -1027,7 +1034,7 @@ export class Cache<V = unknown> {
     let ttl = ttlMs;
     if (this.#jitter > 0 && ttl !== Number.POSITIVE_INFINITY) ttl -= ttl * this.#jitter * Math.random();
     const staleAt = this.#clock.now() + ttl;
-    const entry = new Entry(value, staleAt, staleAt + this.#retainMs, tags);
+    const entry = new Entry(value, staleAt, tags);
     const setOptions = this.#setOptions;
     setOptions.ttl = ttl === Number.POSITIVE_INFINITY ? 0 : ttl;
     setOptions.status = undefined;
