@@ -6,17 +6,26 @@
 
 /** One change made by another instance of a cache. */
 export type CacheBusMessage =
-  /** `key` was set or deleted elsewhere: drop the local copy, the tier has the truth. */
-  | { readonly type: 'set' | 'delete'; readonly key: string }
-  /**
-   * A cold `key` was loaded elsewhere and is now in the tier: processes waiting for that load look
-   * again. Local copies stay (any copy is either that same value or an expired one kept for stale serving).
-   */
-  | { readonly type: 'loaded'; readonly key: string }
-  /** Entries with any of `tags` were invalidated elsewhere. */
-  | { readonly type: 'tags'; readonly tags: readonly string[] }
-  /** The cache was cleared elsewhere. */
-  | { readonly type: 'clear' };
+  | {
+      /**
+       * `set`/`delete`: `key` was set or deleted elsewhere — drop the local copy, the tier has the truth.
+       * `loaded`: a cold `key` was loaded elsewhere and is now in the tier — processes waiting for that
+       * load look again; local copies stay (any copy is that same value or an expired one kept for stale serving).
+       */
+      readonly type: 'set' | 'delete' | 'loaded';
+      /** The key concerned. */
+      readonly key: string;
+    }
+  | {
+      /** Entries with any of `tags` were invalidated elsewhere. */
+      readonly type: 'tags';
+      /** The invalidated tags. */
+      readonly tags: readonly string[];
+    }
+  | {
+      /** The cache was cleared elsewhere. */
+      readonly type: 'clear';
+    };
 
 /** What a cache attached to a bus receives. */
 export interface CacheBusListener {

@@ -48,12 +48,26 @@ export type CacheTierStamp = string;
 
 /** What {@link CoordinatedCacheTier.lookup} found. */
 export type CacheTierLookup<V = unknown> =
-  /** The tier holds a fresh value. */
-  | { readonly kind: 'hit'; readonly entry: CacheTierEntry<V> }
-  /** Missing, and this caller now holds the key's load lease: load, then {@link CoordinatedCacheTier.fill}. */
-  | { readonly kind: 'lease'; readonly stamp: CacheTierStamp; readonly token: string }
-  /** Missing, and another process holds the lease; look again after a wake-up or `retryInMs`. */
-  | { readonly kind: 'busy'; readonly retryInMs: number };
+  | {
+      /** The tier holds a fresh value. */
+      readonly kind: 'hit';
+      /** The value with its remaining time to live and tags. */
+      readonly entry: CacheTierEntry<V>;
+    }
+  | {
+      /** Missing, and this caller now holds the key's load lease: load, then {@link CoordinatedCacheTier.fill}. */
+      readonly kind: 'lease';
+      /** The invalidation stamp to pass to `fill`. */
+      readonly stamp: CacheTierStamp;
+      /** The lease's token, for `fill` or `release`. */
+      readonly token: string;
+    }
+  | {
+      /** Missing, and another process holds the lease; look again after a wake-up or `retryInMs`. */
+      readonly kind: 'busy';
+      /** Milliseconds left on the other process's lease. */
+      readonly retryInMs: number;
+    };
 
 /** Options of {@link CoordinatedCacheTier.fill}. */
 export interface CacheTierFillOptions extends CacheTierSetOptions {
