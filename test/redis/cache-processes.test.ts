@@ -132,6 +132,22 @@ describe.runIf(hasRedis)('Cache shared by 4 processes through Redis', () => {
     expect(p99).toBeLessThan(100);
   });
 
+  it('never stores a load that began before a delete in another process (no stale resurrection)', async () => {
+    const [loader, deleter, reader] = children as [Child, Child, Child];
+    // The loader starts a slow load of the old value; while it runs, another process deletes the key.
+    const loading = loader.request({ op: 'getOrSet', key: 'stale', value: 'old', loaderMs: 300 });
+    const leaseKey = `{${prefix}}:l:stale`;
+    while ((await admin.exists(leaseKey)) === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await deleter.request({ op: 'delete', key: 'stale' });
+    const loaded = await loading;
+    expect((loaded.results as string[])[0]).toMatch(/^old@/); // its own callers asked before the delete
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Not stored: the bus told the loader to drop it, and the tier's stamp would have refused it anyway.
+    expect(await admin.get(`{${prefix}}:v:stale`)).toBeNull();
+    const fresh = await reader.request({ op: 'getOrSet', key: 'stale', value: 'fresh' });
+    expect((fresh.results as string[])[0]).toMatch(/^fresh@/);
+  });
+
   it('lets another process load after the lease when the holder is killed mid-load', async () => {
     const [, one, two, holder] = children as [Child, Child, Child, Child];
     await holder.request({ op: 'hold', key: 'orphan' });
