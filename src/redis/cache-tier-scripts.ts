@@ -171,6 +171,12 @@ redis.call('SET', ARGV[1] .. ':epoch', seq)
 return seq
 `);
 
+/** KEYS[1] lease. ARGV[1] token, ARGV[2] leaseMs. Extends the lease while this token holds it. → 1 | 0 (lost). */
+export const RENEW_SCRIPT = defineScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`);
+
 /** KEYS[1] lease. ARGV[1] token. Deletes the lease when this token still holds it. */
 export const RELEASE_SCRIPT = defineScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -22,6 +22,7 @@ import {
   FILL_SCRIPT,
   LOOKUP_SCRIPT,
   RELEASE_SCRIPT,
+  RENEW_SCRIPT,
   SET_SCRIPT,
 } from './cache-tier-scripts.js';
 import { RedisConnection, type RedisInput } from './connection.js';
@@ -48,9 +49,9 @@ export interface RedisCacheTierOptions<V> {
   /** Serialized values larger than this many bytes are not stored (counted in `stats().skippedTooLarge`); default 1 MiB. */
   maxValueBytes?: number;
   /**
-   * How long the lease of a cold key's load lasts, in ms (default 5,000). Other processes wait for the
-   * value at most this long when the loading process dies; a load that takes longer lets one more
-   * process load (never a stale store). Set it above your slowest load.
+   * How long the lease of a cold key's load lasts, in ms (default 5,000): other processes wait at most
+   * this long for the value when the loading process dies. While the load runs, the tier renews the
+   * lease every third of this (one small script per renewal), up to `staleGuardMs`.
    */
   leaseMs?: number;
   /**
@@ -133,6 +134,8 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   #tokenSeq = 0;
   #isClosed = false;
   #lookups: PendingLookup<V>[] = [];
+  /** Renewal timers of the leases this process holds, by token. */
+  readonly #renewals = new Map<string, NodeJS.Timeout>();
   readonly #stats: RedisCacheTierStats = {
     gets: 0,
     hits: 0,
@@ -236,7 +239,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
     for (let n = 0; n < missing.length; n++) {
       const lookup = missing[n] as PendingLookup<V>;
       try {
-        lookup.resolve(this.#lookupResult(replies[n] as LookupReply, lookup.token));
+        lookup.resolve(this.#lookupResult(replies[n] as LookupReply, lookup.key, lookup.token));
       } catch (error) {
         lookup.reject(error);
       }
@@ -269,13 +272,14 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
     return missing;
   }
 
-  #lookupResult(reply: LookupReply, token: string): CacheTierLookup<V> {
+  #lookupResult(reply: LookupReply, key: string, token: string): CacheTierLookup<V> {
     if (reply[0] === 1) {
       this.#stats.hits++;
       return { kind: 'hit', entry: this.#decode(reply[1] as string) };
     }
     if (reply[0] === 2) {
       this.#stats.leases++;
+      this.#renewWhileLoading(key, token);
       return { kind: 'lease', token, stamp: `${reply[1]}:${reply[2]}:${reply[3]}` };
     }
     this.#stats.busy++;
@@ -289,6 +293,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
    * large to store is skipped, counted, and resolves `true`).
    */
   async fill(key: string, value: V, options: CacheTierFillOptions): Promise<boolean> {
+    this.#stopRenewal(options.token);
     const envelope = this.#encode(value, options.tags, options.ttlMs);
     if (envelope === undefined) {
       await this.release(key, options.token);
@@ -321,6 +326,7 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
 
   /** Gives the lease of `key` back when `token` still holds it. */
   async release(key: string, token: string): Promise<void> {
+    this.#stopRenewal(token);
     await this.#eval(RELEASE_SCRIPT, [this.#leaseKey(key)], [token]);
   }
 
@@ -384,12 +390,48 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   async close(): Promise<void> {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    for (const timer of this.#renewals.values()) clearInterval(timer);
+    this.#renewals.clear();
     await this.#connection.close();
   }
 
   /** Same as {@link close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Keeps a lease alive while its load runs (a slow loader must not let a second process load), until
+   * `fill`/`release`, a lost lease, or `staleGuardMs` (such a load could not be stored anyway). The
+   * timer is unref'd, and dies with the process: a dead holder's lease still expires after `leaseMs`.
+   */
+  #renewWhileLoading(key: string, token: string): void {
+    const leaseMs = Number(this.#leaseMs);
+    const deadline = performance.now() + Number(this.#staleGuardMs);
+    const timer = setInterval(
+      () => {
+        if (performance.now() > deadline) {
+          this.#stopRenewal(token);
+          return;
+        }
+        this.#eval(RENEW_SCRIPT, [this.#leaseKey(key)], [token, this.#leaseMs]).then(
+          (renewed) => {
+            if (renewed !== 1) this.#stopRenewal(token);
+          },
+          () => {}, // counted in errors; the next tick tries again until the lease runs out
+        );
+      },
+      Math.max(1, Math.floor(leaseMs / 3)),
+    );
+    timer.unref();
+    this.#renewals.set(token, timer);
+  }
+
+  #stopRenewal(token: string): void {
+    const timer = this.#renewals.get(token);
+    if (timer === undefined) return;
+    clearInterval(timer);
+    this.#renewals.delete(token);
   }
 
   #valueKey(key: string): string {

@@ -314,11 +314,31 @@ describe.runIf(hasRedis)('RedisCacheTier', () => {
     expect(isHotpathError(await holding, 'ERR_HOTPATH_TIMEOUT')).toBe(true);
   });
 
+  it('renews the lease while a slow load runs, so no second process loads meanwhile', async () => {
+    const { a, b } = await pair({ leaseMs: 150 });
+    const gate = deferred<void>();
+    let calls = 0;
+    const slow = async () => {
+      calls++;
+      await gate.promise;
+      return 'slow';
+    };
+    const fromA = a.cache.getOrSet('slow-load', slow);
+    await eventually(() => a.tier.stats().leases === 1);
+    const fromB = b.cache.getOrSet('slow-load', slow);
+    await sleep(600); // four lease lengths
+    expect(calls).toBe(1);
+    gate.resolve();
+    expect(await Promise.all([fromA, fromB])).toEqual(['slow', 'slow']);
+    expect(calls).toBe(1);
+  });
+
   it('takes over after the lease expires when the holder never fills', async () => {
     const shared = prefix();
     const ghost = tier({ prefix: shared, leaseMs: 300 });
-    const taken = await ghost.lookup('k'); // a process that took the lease and died
+    const taken = await ghost.lookup('k'); // a process that took the lease …
     expect(taken.kind).toBe('lease');
+    await ghost.close(); // … and died: nothing renews its lease any more
     const b = instance(shared, { leaseMs: 300 });
     let calls = 0;
     expect(
