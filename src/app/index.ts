@@ -14,3 +14,17 @@ export {
 } from './create-hotpath.js';
 export { healthHandler, metricsHandler, type NodeHandler, type NodeResponseLike } from './http-endpoints.js';
 export type { RedisHealth } from './redis-wiring.js';
+export {
+  type FastifyLike,
+  fastifyLimiter,
+  InboundLimiter,
+  type LimitedHandler,
+  limitRequests,
+  type RequestHandler,
+  type RequestLimitDecision,
+  type RequestLimiterMiddleware,
+  type RequestLimiterOptions,
+  type RequestLimiterStats,
+  requestLimiter,
+} from './request-limiter.js';
+export type { ClientRequestLike, TrustedProxies } from './request-limiter-client.js';

@@ -55,6 +55,22 @@ export interface RedisRateLimitStoreStats {
   isDown: boolean;
 }
 
+/** A reservation waiting for this turn's script of its key. */
+interface BatchedReservation {
+  readonly weight: number;
+  readonly member: string;
+  readonly nowMs: number;
+  readonly resolve: (result: ReserveResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The reservations of one key made in one turn, with the limit and window they were made under. */
+interface ReservationBatch {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly requests: BatchedReservation[];
+}
+
 /** A reservation this process made, remembered so it can be restamped or released by its `nowMs`. */
 interface Made {
   /** The member in the Redis log (`"<weight>:<id>"`), or undefined for a fallback reservation. */
@@ -102,6 +118,10 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #made = new Map<string, Made[]>();
   readonly #pendingMoves = new Map<string, { windowMs: number; members: string[] }>();
   #flushScheduled = false;
+  readonly #batches = new Map<string, ReservationBatch>();
+  #batchFlushQueued = false;
+  #lastKey: string | undefined;
+  #lastKeys: string[] = [];
   #seq = 0;
   #isDown = false;
   #lastProbeAt = 0;
@@ -153,33 +173,76 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   reserveDetailed(key: string, weight: number, limit: number, windowMs: number, nowMs: number): Promise<ReserveResult> {
     if (this.#closed) return Promise.reject(new StorageError('RedisRateLimitStore is closed'));
     if (this.#isDown && !this.#shouldProbe()) return this.#whileDown(key, weight, limit, windowMs, nowMs);
-    const member = `${weight}:${this.#idPrefix}${(this.#seq++).toString(36)}`;
-    const keys = this.#keys(key);
-    const sent = this.#connection.evalScript(RESERVE_SCRIPT, keys, [
-      weight,
-      Number.isFinite(limit) ? limit : NO_LIMIT,
-      windowMs,
-      member,
-    ]);
-    return sent.then(
+    const id = this.#idPrefix + (this.#seq++).toString(36);
+    const member = weight === 1 ? id : `${weight}:${id}`;
+    return new Promise((resolve, reject) => {
+      const request: BatchedReservation = { weight, member, nowMs, resolve, reject };
+      let batch = this.#batches.get(key);
+      if (batch !== undefined && (batch.limit !== limit || batch.windowMs !== windowMs)) {
+        // Another limit on the same key in the same turn: send what is queued first, keeping call order.
+        this.#batches.delete(key);
+        this.#sendBatch(key, batch);
+        batch = undefined;
+      }
+      if (batch === undefined) {
+        batch = { limit, windowMs, requests: [] };
+        this.#batches.set(key, batch);
+        if (!this.#batchFlushQueued) {
+          this.#batchFlushQueued = true;
+          queueMicrotask(this.#flushBatches);
+        }
+      }
+      batch.requests.push(request);
+    });
+  }
+
+  /**
+   * Sends the reservations queued in this turn, one script per key. Concurrent callers of one key (a busy
+   * limiter, an inbound limiter under load) then cost one script between them: measured at 64 callers,
+   * a script per reservation ran about half the reservations/s of rate-limiter-flexible's counter.
+   */
+  readonly #flushBatches = (): void => {
+    this.#batchFlushQueued = false;
+    const batches = [...this.#batches];
+    this.#batches.clear();
+    for (const [key, batch] of batches) this.#sendBatch(key, batch);
+  };
+
+  #sendBatch(key: string, batch: ReservationBatch): void {
+    const { limit, windowMs, requests } = batch;
+    const args: (string | number)[] = [Number.isFinite(limit) ? limit : NO_LIMIT, windowMs, requests.length];
+    for (const request of requests) args.push(request.weight, request.member);
+    // Restamps of this key waiting for the next turn ride along: one script instead of two.
+    const moves = this.#pendingMoves.get(key);
+    if (moves !== undefined) {
+      this.#pendingMoves.delete(key);
+      for (const moved of moves.members) args.push(moved);
+    }
+    this.#connection.evalScript(RESERVE_SCRIPT, this.#keys(key), args).then(
       (reply) => {
         if (this.#isDown) this.#leaveOutage();
-        const [status, wait, used] = reply as [string, string, string];
-        if (status === '0') {
-          this.#reserved++;
-          this.#remember(key, nowMs, { member, weight, windowMs });
-          return { waitMs: 0, used: Number(used) };
+        const out = reply as string[];
+        for (let i = 0; i < requests.length; i++) {
+          const request = requests[i] as BatchedReservation;
+          const used = Number(out[3 * i + 2]);
+          if (out[3 * i] === '0') {
+            this.#reserved++;
+            this.#remember(key, request.nowMs, { member: request.member, weight: request.weight, windowMs });
+            request.resolve({ waitMs: 0, used });
+          } else {
+            this.#refused++;
+            const waitMs = Number(out[3 * i + 1]);
+            request.resolve({ waitMs: waitMs < 0 ? Number.POSITIVE_INFINITY : waitMs, used });
+          }
         }
-        this.#refused++;
-        const waitMs = Number(wait);
-        return { waitMs: waitMs < 0 ? Number.POSITIVE_INFINITY : waitMs, used: Number(used) };
       },
       (error: unknown) => {
         this.#errors++;
-        if (this.#closed) throw error;
-        this.#enterOutage(error);
-        if (this.#failMode === 'closed') throw error;
-        return this.#fallbackReserve(key, weight, limit, windowMs, nowMs);
+        if (!this.#closed) this.#enterOutage(error);
+        for (const request of requests) {
+          if (this.#closed || this.#failMode === 'closed') request.reject(error);
+          else request.resolve(this.#fallbackReserve(key, request.weight, limit, windowMs, request.nowMs));
+        }
       },
     );
   }
@@ -192,7 +255,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       this.#fallback.release(key, weight, reservedAtMs);
       return Promise.resolve();
     }
-    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key).slice(0, 2), [made.member]).then(
+    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key), [made.member]).then(
       () => {},
       (error: unknown) => {
         this.#errors++;
@@ -236,7 +299,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    */
   pause(key: string, durationMs: number, _nowMs?: number): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return this.#connection.evalScript(PAUSE_SCRIPT, [this.#keys(key)[2] as string], [durationMs]).then(
+    return this.#connection.evalScript(PAUSE_SCRIPT, this.#keys(key), [durationMs]).then(
       () => {},
       (error: unknown) => {
         this.#errors++;
@@ -260,13 +323,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   /**
-   * The three Redis keys of `key`'s window (log, sum, pause), for inspection. They share a hash tag, so
+   * The Redis keys of `key`'s window, for inspection: `log` (a sorted set of reservations) and `meta` (a
+   * hash, present only while weights other than 1 or a pause are in force). They share a hash tag, so
    * they live in one slot. Keys with braces, a leading `#` or more than 200 characters are tagged by
    * their SHA-256 instead, so a key cannot break the tag or collide with another key's tag.
    */
-  redisKeys(key: string): { log: string; sum: string; pause: string } {
-    const [log, sum, pause] = this.#keys(key) as [string, string, string];
-    return { log, sum, pause };
+  redisKeys(key: string): { log: string; meta: string } {
+    const [log, meta] = this.#keys(key) as [string, string];
+    return { log, meta };
   }
 
   /** Sends the pending restamps, stops listening, and closes the connection if it was built from a URL. Idempotent. */
@@ -285,10 +349,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   #keys(key: string): string[] {
+    // A limiter reserves under one key over and over: the last answer is reused.
+    if (key === this.#lastKey) return this.#lastKeys;
     const isPlain = key.length <= 200 && !key.startsWith('#') && !key.includes('{') && !key.includes('}');
     const tag = isPlain ? key : `#${createHash('sha256').update(key).digest('base64url')}`;
     const base = `${this.#prefix}{${tag}}`;
-    return [base, `${base}:u`, `${base}:p`];
+    this.#lastKey = key;
+    this.#lastKeys = [base, `${base}:m`];
+    return this.#lastKeys;
   }
 
   #remember(key: string, nowMs: number, made: Made): void {
@@ -326,7 +394,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     const sends: Promise<unknown>[] = [];
     for (const [key, { windowMs, members }] of this.#pendingMoves) {
       const sent = this.#connection
-        .evalScript(RESTAMP_SCRIPT, this.#keys(key).slice(0, 2), [windowMs, ...members])
+        .evalScript(RESTAMP_SCRIPT, this.#keys(key), [windowMs, ...members])
         .catch((error: unknown) => {
           this.#errors++;
           this.#logger.warn(

@@ -112,7 +112,12 @@ export interface AggregateOptions extends StorageCallOptions {
    * `sum.price` / `avg.price` / `min.price` / `max.price` for a requested aggregate. `null` sorts first
    * ascending and last descending; ties are broken by the group fields, ascending.
    */
-  orderBy?: { field: AggregateOrderField; direction?: 'asc' | 'desc' };
+  orderBy?: {
+    /** A group field, `count`, or `<sum|avg|min|max>.<field>`. */
+    field: AggregateOrderField;
+    /** Default `asc`. */
+    direction?: 'asc' | 'desc';
+  };
   /** Most rows returned (default 1,000, at most 10,000). */
   limit?: number;
 }
@@ -173,6 +178,11 @@ export interface StorageStats {
 export interface SqlAccess {
   /** Which SQL dialect `query` speaks. */
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * PostgreSQL: the schema the adapter's tables live in (its `schema` option), so code sharing the
+   * connection (the job queue) puts its tables there too; undefined: the connection's current schema.
+   */
+  readonly schema?: string | undefined;
   /**
    * Runs one statement with bound parameters and returns its rows (`RETURNING` rows for writes).
    * SQLite placeholders are `?`, PostgreSQL `$1…`. `name` makes it a named prepared statement on PostgreSQL.

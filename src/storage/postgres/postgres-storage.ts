@@ -105,6 +105,7 @@ class PostgresSession extends SqlSession implements StorageAdapter {
     const session = this;
     this.sql = {
       dialect: 'postgres',
+      schema: shared.schema,
       async query<R = Record<string, unknown>>(
         text: string,
         params?: readonly unknown[],
