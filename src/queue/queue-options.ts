@@ -10,6 +10,7 @@ import { sortableId } from '../core/ids.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
+import type { QueueBackend } from './backend.js';
 import { backoffJson, MAX_PRIORITY, MAX_TIMER_MS } from './job-validation.js';
 import type { JobBackoff, JobHandler, JobQueueOptions, JobQueueStats } from './types.js';
 
@@ -158,8 +159,23 @@ export function checkKnownType(settings: QueueSettings, type: string, what: stri
   throw new ConfigError(what, `unknown job type "${type}" (JobQueue.knownTypes: ${[...known].join(', ')})`);
 }
 
+/** The counters of `stats()` (the live `running` and `idleSlots` are added on read). */
+export type QueueCounters = Omit<JobQueueStats, 'running' | 'idleSlots'>;
+
+/**
+ * What every part of the engine shares: the backend, the resolved settings, the counters, whether the
+ * worker is started, and where background failures go (counted, logged, emitted; the part retries).
+ */
+export interface QueueContext {
+  readonly backend: QueueBackend;
+  readonly settings: QueueSettings;
+  readonly stats: QueueCounters;
+  isStarted(): boolean;
+  onError(what: string, error: unknown): void;
+}
+
 /** Counters of `stats()` at construction (the live `running` and `idleSlots` are added on read). */
-export function emptyQueueStats(): Omit<JobQueueStats, 'running' | 'idleSlots'> {
+export function emptyQueueStats(): QueueCounters {
   return {
     enqueued: 0,
     claimed: 0,

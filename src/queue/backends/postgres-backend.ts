@@ -179,10 +179,17 @@ export class PostgresBackend extends SqlBackend implements QueueBackend {
         this.#schema ?? null,
       ]);
       for (const statement of schema(this.tables)) await sql.query(statement);
+      // ALTER TABLE takes an exclusive lock even when the column exists (and can deadlock with running
+      // workers' claims): look first, alter only a table made by an older version.
+      const present = await sql.query<{ name: string }>(
+        `SELECT column_name AS name FROM information_schema.columns
+         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = '${JOBS_TABLE}'`,
+        [this.#schema ?? null],
+      );
+      const names = new Set(present.map((column) => column.name));
       for (const [column, type] of ADDED_JOB_COLUMNS) {
-        await sql.query(
-          `ALTER TABLE ${this.tables.jobs} ADD COLUMN IF NOT EXISTS ${column} ${columnType('postgres', type)}`,
-        );
+        if (names.has(column)) continue;
+        await sql.query(`ALTER TABLE ${this.tables.jobs} ADD COLUMN ${column} ${columnType('postgres', type)}`);
       }
     };
     await (inTx ? create(inTx) : this.sql.transaction(create));
