@@ -92,6 +92,8 @@ for (const backend of DURABLE_BACKENDS) {
         const before = await old.enqueue('legacy', { n: 1 });
         await old.close();
         await storage.sql?.query('ALTER TABLE hotpath_jobs DROP COLUMN owner'); // the table as 0.1 made it
+        // PostgreSQL marks its tables with the digest of the DDL that made them; 0.1 left no mark.
+        if (backend.name === 'postgres') await storage.sql?.query('COMMENT ON TABLE hotpath_jobs IS NULL');
         const upgraded = new JobQueue({ storage });
         try {
           const id = await upgraded.enqueue('report', {}, { owner: 'alice' });

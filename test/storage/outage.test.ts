@@ -7,9 +7,9 @@ import { StorageError } from 'hotpath/core';
 import { PostgresStorage } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/async.js';
+import { PRIVATE_PG_BIN, type PrivatePostgres, startPrivatePostgres } from '../helpers/private-servers.js';
 import { freshPgSchema, needsPostgres, PG_URL } from '../helpers/services.js';
-import { PRIVATE_PG_BIN, type PrivatePostgres, startPrivatePostgres } from './fixtures/private-postgres.js';
-import { TcpProxy } from './fixtures/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const hasPostgres = await needsPostgres();
 
@@ -50,7 +50,7 @@ describe.runIf(hasPostgres)('connections that die under the pool (through a TCP 
     proxy.breakOnNextWrite();
     const retriesBefore = storage.stats().readRetries ?? 0;
     expect(await storage.get('items', 'a')).toEqual({ id: 'a', n: 1 });
-    expect(proxy.cut).toBeGreaterThanOrEqual(1);
+    expect(proxy.doomedCuts).toBeGreaterThanOrEqual(1);
     expect(storage.stats().readRetries).toBe(retriesBefore + 1);
     // The other reads too.
     for (const read of [

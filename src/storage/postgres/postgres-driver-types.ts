@@ -69,6 +69,8 @@ export interface PgClient extends PgQueryable {
 export interface PgConnectionConfig {
   connectionString?: string;
   statement_timeout?: number;
+  /** Client-side deadline of one query, ms: the call rejects (and the connection is discarded) when no reply came. */
+  query_timeout?: number;
   connectionTimeoutMillis?: number;
   application_name?: string;
 }
