@@ -31,8 +31,8 @@ import {
   type QueueSettings,
   resolveBackoff,
   resolveQueueSettings,
+  resolveTypeConfig,
   SCHEDULE_OPTIONS_SCHEMA,
-  TYPE_OPTIONS_SCHEMA,
   type TypeConfig,
 } from './queue-options.js';
 import { parseRecurrence } from './recurrence.js';
@@ -209,21 +209,11 @@ export class JobQueue<
     options: JobTypeOptions = {},
   ): this {
     this.#assertOpen();
-    checkJobType(type, 'JobQueue.register.type');
-    if (typeof handler !== 'function') {
-      throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function');
-    }
-    validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
+    const config = resolveTypeConfig(this.#settings, type, handler as JobHandler<never, unknown>, options);
     if (this.#types.has(type)) {
       throw new ConfigError('JobQueue.register.type', `job type "${type}" already has a handler`);
     }
-    const settings = this.#settings;
-    this.#types.set(type, {
-      handler: handler as JobHandler<never, unknown>,
-      attempts: options.attempts ?? settings.defaultAttempts,
-      backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
-      timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
-    });
+    this.#types.set(type, config);
     this.#typeList = [...this.#types.keys()];
     this.#wake();
     return this;
@@ -245,13 +235,7 @@ export class JobQueue<
     const id = sortableId(now);
     const job = buildJob(type, data, options, now, id, this.#settings.defaultKeyRetentionMs, 'JobQueue.enqueue');
     checkKnownType(this.#settings, job.type, 'JobQueue.enqueue.type');
-    const sql = transactionSql(this.#backend, options?.tx);
-    await this.#init(sql);
-    const [stored] = await this.#backend.insert([job], now, sql);
-    if (stored === id) {
-      this.#stats.enqueued++;
-      if (sql === undefined && this.#types.has(job.type)) this.#wake();
-    }
+    const [stored] = await this.#insert([job], now, options?.tx);
     return stored as string;
   }
 
@@ -270,12 +254,23 @@ export class JobQueue<
     const now = clock.now();
     const check = (type: string, what: string) => checkKnownType(this.#settings, type, what);
     const jobs = buildJobs(entries, now, defaultKeyRetentionMs, check);
-    if (jobs.length === 0) return [];
-    const sql = transactionSql(this.#backend, options.tx);
+    return jobs.length === 0 ? [] : this.#insert(jobs, now, options.tx);
+  }
+
+  /** Writes validated jobs (inside `tx` when given), counts the new ones and wakes the claim loop for them. */
+  async #insert(jobs: NewJob[], now: number, tx: StorageAdapter | undefined): Promise<string[]> {
+    const sql = transactionSql(this.#backend, tx);
     await this.#init(sql);
     const ids = await this.#backend.insert(jobs, now, sql);
-    for (let i = 0; i < ids.length; i++) if (ids[i] === (jobs[i] as NewJob).id) this.#stats.enqueued++;
-    if (sql === undefined && jobs.some((job) => this.#types.has(job.type))) this.#wake();
+    let wakes = false;
+    for (let i = 0; i < ids.length; i++) {
+      const job = jobs[i] as NewJob;
+      if (ids[i] !== job.id) continue; // deduped: the key's holder
+      this.#stats.enqueued++;
+      if (!wakes) wakes = this.#types.has(job.type);
+    }
+    // Inside a transaction the job may not exist yet: PostgreSQL wakes workers at commit, polling does elsewhere.
+    if (wakes && sql === undefined) this.#wake();
     return ids;
   }
 

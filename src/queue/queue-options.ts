@@ -11,8 +11,8 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import type { QueueBackend } from './backend.js';
-import { backoffJson, MAX_PRIORITY, MAX_TIMER_MS } from './job-validation.js';
-import type { JobBackoff, JobHandler, JobQueueOptions, JobQueueStats } from './types.js';
+import { backoffJson, checkJobType, MAX_PRIORITY, MAX_TIMER_MS } from './job-validation.js';
+import type { JobBackoff, JobHandler, JobQueueOptions, JobQueueStats, JobTypeOptions } from './types.js';
 
 const OPTIONS_SCHEMA = {
   storage: { type: 'object' },
@@ -192,6 +192,29 @@ export function emptyQueueStats(): QueueCounters {
     swept: 0,
     scheduledFired: 0,
     backgroundErrors: 0,
+  };
+}
+
+/**
+ * Validates `register`'s arguments and resolves the type's settings over the queue defaults.
+ * @throws ConfigError for a bad type name, handler or options.
+ */
+export function resolveTypeConfig(
+  settings: QueueSettings,
+  type: string,
+  handler: JobHandler<never, unknown>,
+  options: JobTypeOptions,
+): TypeConfig {
+  checkJobType(type, 'JobQueue.register.type');
+  if (typeof handler !== 'function') {
+    throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function');
+  }
+  validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
+  return {
+    handler,
+    attempts: options.attempts ?? settings.defaultAttempts,
+    backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
+    timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
   };
 }
 
