@@ -7,7 +7,6 @@ import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { RepeatDetector } from './repeat-detector.js';
 import type { BatcherCache, ItemResult } from './types.js';
 
 /**
@@ -18,14 +17,20 @@ export type LoadManyFn<K, V> = (keys: K[]) => ReadonlyArray<V | Error> | Promise
 
 /** Options of {@link Batcher}. */
 export interface BatcherOptions<K, V> {
-  /** Most keys per `loadMany` call; a fuller window is split. Integer 1–1,000,000 (default 1000). */
+  /**
+   * Most distinct keys per `loadMany` call (repeats of a key in one window share its slot); a fuller
+   * window is split. Integer 1–1,000,000 (default 1000).
+   */
   maxBatchSize?: number | undefined;
   /**
    * How long the first `load` of a window waits for company, ms, 0–60,000. 0 (default) = the current
    * tick: every `load` made before the event loop moves on (promise continuations included) joins.
    */
   maxWaitMs?: number | undefined;
-  /** Read before batching, filled with loaded values (errors are not cached); hotpath's `Cache` fits. */
+  /**
+   * Read before batching, filled with loaded values (errors are not cached); hotpath's `Cache` fits.
+   * An `Error` put there with {@link Batcher.prime} makes `load` reject with it.
+   */
   cache?: BatcherCache<V> | undefined;
   /**
    * Identity of a key, for de-duplication and as the cache key (default: the key itself for
@@ -50,7 +55,7 @@ export interface BatcherStats {
   loads: number;
   /** Loads served from the cache. */
   cacheHits: number;
-  /** Loads that shared a `loadMany` key with another load of the same batch. */
+  /** Loads that shared the load of a key already waiting in the window or in flight. */
   deduplicated: number;
   /** `loadMany` calls made. */
   batches: number;
@@ -69,13 +74,11 @@ export interface BatcherStats {
 }
 
 interface PendingBatch<K, V> {
-  /** One entry per load (repeats included) until dispatch. */
+  /** Distinct keys, in first-load order (a repeat shares the first load's promise instead). */
   keys: K[];
-  /** `keyOf(key)` per load, when a `keyOf` is set. */
+  /** `keyOf(key)` per key, when a `keyOf` is set. */
   ids: unknown[] | undefined;
-  /** Per load, the index of its key in the array sent; set only when keys repeat. */
-  slots?: Uint32Array;
-  /** One per distinct key; an error settles through `resolve(Promise.reject(error))`. */
+  /** One per key; an error settles through `resolve(Promise.reject(error))`. */
   resolvers: Array<(value: V | PromiseLike<V>) => void>;
   timer: TimerHandle | undefined;
   isDispatched: boolean;
@@ -112,8 +115,12 @@ export class Batcher<K, V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   #pending: PendingBatch<K, V> | undefined;
-  /** Spots repeated keys at dispatch (one cheap probe per key when none repeats). */
-  readonly #repeats = new RepeatDetector();
+  /**
+   * The promise of every key waiting in the window or in flight, by id, so a repeat shares it instead
+   * of taking a slot or starting another batch. One map for both (not one per batch): a lookup is one
+   * `get` however many batches fly. Deleted per key when its batch settles.
+   */
+  readonly #shared = new Map<unknown, Promise<V>>();
   /**
    * The executor of every load's promise, allocated once instead of a closure per load (GC was 68%
    * of the profile of 100k loads). Only called while `#pending` is set.
@@ -183,24 +190,32 @@ export class Batcher<K, V> {
   }
 
   /**
-   * Forgets a key's cached value, so the next `load(key)` calls `loadMany` again. Loads already waiting
-   * in the current window keep sharing their batch. No-op without a cache.
+   * Forgets a key's cached value and its load in flight, so the next `load(key)` calls `loadMany`
+   * again (a load sent before a write may answer with the old value). Loads still waiting in the
+   * current window keep sharing it: their batch has not been sent yet.
+   * @throws ConfigError for an object key without `keyOf` when a cache is set.
    */
   clear(key: K): this {
-    this.#cache?.delete(this.#cacheKeyOf(key));
+    if (this.#cache !== undefined) this.#cache.delete(this.#cacheKeyOf(key));
+    const id = this.#keyOf === undefined ? key : this.#keyOf(key);
+    const pending = this.#pending;
+    const isWaiting = pending !== undefined && (pending.ids ?? pending.keys).includes(id as K);
+    if (!isWaiting) this.#shared.delete(id);
     return this;
   }
 
   /**
-   * Puts a known value in the cache, so the next `load(key)` needs no call.
+   * Puts a known value in the cache, so the next `load(key)` needs no call; an `Error` makes the next
+   * `load(key)` reject with it (as an `Error` in a `loadMany` result does). Only the cache holds it:
+   * nothing is primed without one.
    * @throws ConfigError when the Batcher has no cache, or for an `undefined` key.
    */
-  prime(key: K, value: V): this {
+  prime(key: K, value: V | Error): this {
     if (this.#cache === undefined) {
       throw new ConfigError('Batcher.cache', 'Batcher.prime() needs a cache: pass the `cache` option');
     }
     if (key === undefined) throw new ConfigError('Batcher.prime.key', 'Batcher.prime: key must not be undefined');
-    this.#cache.set(this.#cacheKeyOf(key), value);
+    this.#cache.set(this.#cacheKeyOf(key), value as V);
     return this;
   }
 
@@ -242,7 +257,7 @@ export class Batcher<K, V> {
   }
 
   #load(key: K): Promise<V> {
-    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher is closed'));
+    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
     if (key === undefined) {
       return Promise.reject(new ConfigError('Batcher.load.key', 'Batcher.load: key must not be undefined'));
     }
@@ -251,33 +266,35 @@ export class Batcher<K, V> {
     const cache = this.#cache;
     if (keyOf === undefined && cache === undefined) return this.#enqueue(key, key);
     let id: unknown;
-    let cached: V | undefined | Promise<V | undefined>;
+    let cached: V | Error | undefined | Promise<V | Error | undefined>;
     try {
       id = keyOf === undefined ? key : keyOf(key);
       if (cache === undefined) return this.#enqueue(key, id);
-      cached = cache.get(keyOf === undefined ? this.#cacheKeyOf(key) : (id as string));
+      cached = cache.get(keyOf === undefined ? this.#cacheKeyOf(key) : (id as string)) as V | Error | undefined;
     } catch (error) {
       // A throwing keyOf or cache read fails this load only.
       return Promise.reject(error);
     }
     if (cached instanceof Promise) {
-      return cached.then((value) => {
-        if (value !== undefined) {
-          this.#cacheHits++;
-          return value;
-        }
-        return this.#enqueue(key, id);
-      });
+      return cached.then((value) => (value === undefined ? this.#enqueue(key, id) : this.#hit(value)));
     }
-    if (cached !== undefined) {
-      this.#cacheHits++;
-      return Promise.resolve(cached);
-    }
-    return this.#enqueue(key, id);
+    return cached === undefined ? this.#enqueue(key, id) : this.#hit(cached);
+  }
+
+  /** A cache hit: the value, or a rejection for a primed `Error`. */
+  #hit(value: V | Error): Promise<V> {
+    this.#cacheHits++;
+    return value instanceof Error ? Promise.reject(value) : Promise.resolve(value);
   }
 
   #enqueue(key: K, id: unknown): Promise<V> {
-    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher is closed'));
+    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
+    const shared = this.#shared;
+    const existing = shared.get(id);
+    if (existing !== undefined) {
+      this.#deduplicated++;
+      return existing;
+    }
     let batch = this.#pending;
     if (batch === undefined) {
       batch = {
@@ -291,6 +308,7 @@ export class Batcher<K, V> {
       this.#schedule(batch);
     }
     const promise = new Promise<V>(this.#enlist);
+    shared.set(id, promise);
     batch.keys.push(key);
     batch.ids?.push(id);
     if (batch.keys.length >= this.#maxBatchSize) {
@@ -327,7 +345,7 @@ export class Batcher<K, V> {
       this.#clock.clearTimeout(batch.timer);
       batch.timer = undefined;
     }
-    const sent = this.#dedupe(batch);
+    const sent = batch.keys;
     const size = sent.length;
     this.#batches++;
     this.#keys += size;
@@ -361,50 +379,24 @@ export class Batcher<K, V> {
     settled.then(() => this.#inFlight.delete(settled));
   }
 
-  /**
-   * The keys to send: the batch's own array when no key repeats (the common case), else the distinct keys in first-seen order, with `batch.slots` mapping each load to its key.
-   */
-  #dedupe(batch: PendingBatch<K, V>): K[] {
-    const { keys, ids } = batch;
-    const count = keys.length;
-    if (count < 2) return keys;
-    const hasRepeats = this.#repeats.hasRepeats(ids ?? keys);
-    if (!hasRepeats) return keys;
-    const indexOf = new Map<unknown, number>();
-    const distinct: K[] = [];
-    const slots = new Uint32Array(count);
-    for (let i = 0; i < count; i++) {
-      const id = ids === undefined ? keys[i] : ids[i];
-      let slot = indexOf.get(id);
-      if (slot === undefined) {
-        slot = distinct.length;
-        indexOf.set(id, slot);
-        distinct.push(keys[i] as K);
-      }
-      slots[i] = slot;
-    }
-    this.#deduplicated += count - distinct.length;
-    batch.slots = slots;
-    return distinct;
-  }
-
   #settleBatch(batch: PendingBatch<K, V>, sent: K[], values: ReadonlyArray<V | Error>): void {
-    const { resolvers, slots } = batch;
+    const { resolvers, ids } = batch;
     const cache = this.#cache;
+    const shared = this.#shared;
     for (let i = 0; i < sent.length; i++) {
-      const value = values[i];
+      const value = values[i] as V | Error;
       if (value instanceof Error) {
         this.#keyErrors++;
       } else if (cache !== undefined) {
         try {
-          cache.set(this.#cacheKeyOf(sent[i] as K), value as V);
+          cache.set(this.#cacheKeyOf(sent[i] as K), value);
         } catch {
           // The callers still get the value; a cache that refuses a write only costs a later miss.
         }
       }
-    }
-    for (let i = 0; i < resolvers.length; i++) {
-      const value = values[slots === undefined ? i : (slots[i] as number)] as V | Error;
+      // After the cache write, so a load in between finds one or the other. (A key cleared and loaded
+      // again while this batch flew loses its newer share here: a missed share, never a wrong value.)
+      shared.delete(ids === undefined ? sent[i] : ids[i]);
       if (value instanceof Error) {
         (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
       } else {
@@ -416,8 +408,10 @@ export class Batcher<K, V> {
   #failBatch(batch: PendingBatch<K, V>, error: unknown, start: number): void {
     this.#batchErrors++;
     this.#profiler?.record('batch.loadMany', performance.now() - start, true);
-    const { resolvers } = batch;
+    const { resolvers, keys, ids } = batch;
+    const shared = this.#shared;
     for (let i = 0; i < resolvers.length; i++) {
+      shared.delete(ids === undefined ? keys[i] : ids[i]);
       (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(error));
     }
   }
