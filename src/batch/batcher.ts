@@ -7,6 +7,7 @@ import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
+import { KeyIndex } from './key-index.js';
 import type { BatcherCache, ItemResult } from './types.js';
 
 /**
@@ -80,6 +81,12 @@ interface PendingBatch<K, V> {
   ids: unknown[] | undefined;
   /** One per key; an error settles through `resolve(Promise.reject(error))`. */
   resolvers: Array<(value: V | PromiseLike<V>) => void>;
+  /** Key `i` is indexed under reference `base + i` (uint32 arithmetic)... */
+  base: number;
+  /** ...at home `homes[i]` of the index (so settling needs no second hash). */
+  homes: number[];
+  /** Later loads sharing a key of this batch: pairs of (key index, resolver). */
+  sharers: Array<number | ((value: V | PromiseLike<V>) => void)> | undefined;
   timer: TimerHandle | undefined;
   isDispatched: boolean;
 }
@@ -117,10 +124,21 @@ export class Batcher<K, V> {
   #pending: PendingBatch<K, V> | undefined;
   /**
    * The promise of every key waiting in the window or in flight, by id, so a repeat shares it instead
-   * of taking a slot or starting another batch. One map for both (not one per batch): a lookup is one
-   * `get` however many batches fly. Deleted per key when its batch settles.
+   * of taking a slot or starting another batch. One index for both (not one per batch): a lookup is
+   * one probe however many batches fly. Deleted per key when its batch settles.
    */
-  readonly #shared = new Map<unknown, Promise<V>>();
+  readonly #shared = new KeyIndex((ref) => this.#idOfRef(ref));
+  /** Batches whose keys are indexed (the window, full ones waiting to go, those in flight), oldest first. */
+  readonly #live: Array<PendingBatch<K, V>> = [];
+  /** The reference the next new key gets (wraps at 2^32; live references span far less). */
+  #nextRef = 0;
+  /** A sharer waiting to be enlisted by `#enlistSharer` (set just before `new Promise`). */
+  #sharerIndex = 0;
+  #sharerBatch: PendingBatch<K, V> | undefined;
+  readonly #enlistSharer = (resolve: (value: V | PromiseLike<V>) => void): void => {
+    const batch = this.#sharerBatch as PendingBatch<K, V>;
+    (batch.sharers ??= []).push(this.#sharerIndex, resolve);
+  };
   /**
    * The executor of every load's promise, allocated once instead of a closure per load (GC was 68%
    * of the profile of 100k loads). Only called while `#pending` is set.
@@ -198,9 +216,11 @@ export class Batcher<K, V> {
   clear(key: K): this {
     if (this.#cache !== undefined) this.#cache.delete(this.#cacheKeyOf(key));
     const id = this.#keyOf === undefined ? key : this.#keyOf(key);
+    const ref = this.#shared.find(id);
+    if (ref < 0) return this;
     const pending = this.#pending;
-    const isWaiting = pending !== undefined && (pending.ids ?? pending.keys).includes(id as K);
-    if (!isWaiting) this.#shared.delete(id);
+    const isWaiting = pending !== undefined && (ref - pending.base) >>> 0 < pending.keys.length;
+    if (!isWaiting) this.#shared.delete(id, ref);
     return this;
   }
 
@@ -289,26 +309,28 @@ export class Batcher<K, V> {
 
   #enqueue(key: K, id: unknown): Promise<V> {
     if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
-    const shared = this.#shared;
-    const existing = shared.get(id);
-    if (existing !== undefined) {
-      this.#deduplicated++;
-      return existing;
-    }
+    const ref = this.#nextRef;
+    const existing = this.#shared.findOrAdd(id, ref);
+    if (existing >= 0) return this.#share(existing);
+    this.#nextRef = (ref + 1) >>> 0;
     let batch = this.#pending;
     if (batch === undefined) {
       batch = {
         keys: [],
         ids: this.#keyOf === undefined ? undefined : [],
         resolvers: [],
+        base: ref,
+        homes: [],
+        sharers: undefined,
         timer: undefined,
         isDispatched: false,
       };
       this.#pending = batch;
+      this.#live.push(batch);
       this.#schedule(batch);
     }
     const promise = new Promise<V>(this.#enlist);
-    shared.set(id, promise);
+    batch.homes.push(this.#shared.lastHome);
     batch.keys.push(key);
     batch.ids?.push(id);
     if (batch.keys.length >= this.#maxBatchSize) {
@@ -322,6 +344,39 @@ export class Batcher<K, V> {
       }
     }
     return promise;
+  }
+
+  /** A load of a key already waiting or in flight: one more caller of that key's result. */
+  #share(ref: number): Promise<V> {
+    const batch = this.#batchOfRef(ref) as PendingBatch<K, V>;
+    this.#deduplicated++;
+    this.#sharerBatch = batch;
+    this.#sharerIndex = (ref - batch.base) >>> 0;
+    return new Promise<V>(this.#enlistSharer);
+  }
+
+  #batchOfRef(ref: number): PendingBatch<K, V> | undefined {
+    const live = this.#live;
+    // Newest first: a repeat is most often of a key loaded moments ago.
+    for (let i = live.length - 1; i >= 0; i--) {
+      const batch = live[i] as PendingBatch<K, V>;
+      if ((ref - batch.base) >>> 0 < batch.keys.length) return batch;
+    }
+    return undefined;
+  }
+
+  #idOfRef(ref: number): unknown {
+    const batch = this.#batchOfRef(ref);
+    if (batch === undefined) return undefined;
+    const index = (ref - batch.base) >>> 0;
+    return batch.ids === undefined ? batch.keys[index] : batch.ids[index];
+  }
+
+  /** Drops a settled batch from the live list (usually the oldest). */
+  #retire(batch: PendingBatch<K, V>): void {
+    const live = this.#live;
+    const at = live.indexOf(batch);
+    if (at >= 0) live.splice(at, 1);
   }
 
   #schedule(batch: PendingBatch<K, V>): void {
@@ -380,7 +435,7 @@ export class Batcher<K, V> {
   }
 
   #settleBatch(batch: PendingBatch<K, V>, sent: K[], values: ReadonlyArray<V | Error>): void {
-    const { resolvers, ids } = batch;
+    const { resolvers, ids, base, homes } = batch;
     const cache = this.#cache;
     const shared = this.#shared;
     for (let i = 0; i < sent.length; i++) {
@@ -394,25 +449,38 @@ export class Batcher<K, V> {
           // The callers still get the value; a cache that refuses a write only costs a later miss.
         }
       }
-      // After the cache write, so a load in between finds one or the other. (A key cleared and loaded
-      // again while this batch flew loses its newer share here: a missed share, never a wrong value.)
-      shared.delete(ids === undefined ? sent[i] : ids[i]);
+      // After the cache write, so a load in between finds one or the other.
+      shared.deleteAt(homes[i] as number, ids === undefined ? sent[i] : ids[i], (base + i) >>> 0);
       if (value instanceof Error) {
         (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
       } else {
         (resolvers[i] as (value: V) => void)(value);
       }
     }
+    this.#retire(batch);
+    const sharers = batch.sharers;
+    if (sharers === undefined) return;
+    for (let i = 0; i < sharers.length; i += 2) {
+      const value = values[sharers[i] as number] as V | Error;
+      const resolve = sharers[i + 1] as (value: V | PromiseLike<V>) => void;
+      resolve(value instanceof Error ? Promise.reject(value) : value);
+    }
   }
 
   #failBatch(batch: PendingBatch<K, V>, error: unknown, start: number): void {
     this.#batchErrors++;
     this.#profiler?.record('batch.loadMany', performance.now() - start, true);
-    const { resolvers, keys, ids } = batch;
+    const { resolvers, keys, ids, base, homes } = batch;
     const shared = this.#shared;
     for (let i = 0; i < resolvers.length; i++) {
-      shared.delete(ids === undefined ? keys[i] : ids[i]);
+      shared.deleteAt(homes[i] as number, ids === undefined ? keys[i] : ids[i], (base + i) >>> 0);
       (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(error));
+    }
+    this.#retire(batch);
+    const sharers = batch.sharers;
+    if (sharers === undefined) return;
+    for (let i = 1; i < sharers.length; i += 2) {
+      (sharers[i] as (value: Promise<V>) => void)(Promise.reject(error));
     }
   }
 }
