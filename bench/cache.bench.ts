@@ -4,7 +4,7 @@
  *
  * 1. get hit — sync read of a warm key (100 keys rotating).
  * 2. getOrSet hot hit, call cost — the synchronous work of one call; the returned promise is not awaited
- *    (tinybench awaits between iterations, outside the timing, so continuations still run). Libraries
+ *    (the harness settles them between samples, outside the timing, so continuations still run). Libraries
  *    that do their lookup after an internal `await` look better here than they are.
  * 3. getOrSet hot hit, awaited — 100 calls per iteration, then `await Promise.all`: end-to-end cost.
  * 4. Cold stampede — 1,000 concurrent callers on 100 cold keys, 5 ms loader: loader calls and wall time.

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
 import { PostgresStorage, SqliteStorage } from '../src/storage/index.js';
-import { freshPgSchema, hasPostgres, PG_URL, uniqueName } from '../test/helpers/services.js';
+import { freshPgSchema, needsPostgres, PG_URL, uniqueName } from '../test/helpers/services.js';
 import { median, percentiles, printRows, type Row } from './harness.js';
 
 const N = Number(process.env.QUEUE_BENCH_N ?? 50_000);
@@ -419,4 +419,4 @@ const only = process.env.QUEUE_BENCH_ONLY;
 console.log(`queue bench: N=${N}, rounds=${ROUNDS}; SQLite WAL + synchronous=NORMAL for all SQLite contenders`);
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'sqlite') await sqliteBench();
-if ((!only || only === 'postgres') && hasPostgres) await postgresBench();
+if ((!only || only === 'postgres') && (await needsPostgres())) await postgresBench();

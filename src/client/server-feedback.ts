@@ -72,10 +72,13 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
   // A date needs letters (day or month names); this rejects "-5" and "1e3", which Date.parse accepts.
   if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
+  // asctime ("Sun Nov  6 08:49:37 1994") carries no zone; RFC 9110 says it is GMT, Date.parse would read local time.
+  const at = Date.parse(ASCTIME.test(text) ? `${text} GMT` : text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - nowMs);
 }
+
+const ASCTIME = /^[a-z]{3} [a-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/i;
 
 /**
  * Reads a reset value from the legacy headers: a delta in seconds, or (when larger than 1e9) epoch

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchProcessor, WorkerPool } from 'hotpath/batch';
 import { ClosedError, ConfigError, RateLimitError } from 'hotpath/core';
-import { Profiler } from 'hotpath/profiling';
 import { afterEach, describe, expect, it } from 'vitest';
 // The same module the workers load, for running the task on the main thread.
 import estimatePi from './fixtures/cpu-task.mjs';
@@ -91,40 +90,30 @@ describe('WorkerPool', () => {
     expect(() => new WorkerPool({ filename: new URL('https://example.com/x.mjs') })).toThrow(ConfigError);
   });
 
-  it('keeps the event loop responsive while a CPU-bound task runs in the pool, unlike on the main thread', async () => {
+  it('keeps the event loop turning while a CPU-bound task runs in the pool, unlike on the main thread', async () => {
+    // Behaviour only: the main thread keeps running other callbacks while the pool computes, and none while
+    // the same task runs inline. How much event-loop delay each costs is speed: `npm run bench -- batch`.
     const pool = makePool<{ samples: number }, number>({ maxThreads: 1, minThreads: 1 });
     const task = { samples: 2_000_000 };
     await pool.run({ samples: 1000 }); // thread started before measuring
-    const profiler = new Profiler();
-    const monitor = profiler.monitorEventLoop({ resolutionMs: 10 });
+    let turns = 0;
+    let spinning = true;
+    const spin = (): void => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
     try {
-      // After a reset the monitor skips its first sample, so wait one tick of it before each run.
-      monitor.reset();
-      await sleepMs(25);
+      setImmediate(spin);
       const inPool = await pool.run(task);
-      await sleepMs(30); // let the monitor's timer fire once more after the task
-      const poolP99 = monitor.stats().p99;
-
-      monitor.reset();
-      await sleepMs(25);
-      const started = performance.now();
+      const turnsDuringPool = turns;
+      turns = 0;
       const onMain = estimatePi(task);
-      const mainTaskMs = performance.now() - started;
-      await sleepMs(30); // the late timer firing is what records the stall
-      const mainP99 = monitor.stats().p99;
-
-      console.log(
-        `event-loop delay p99 while a ${mainTaskMs.toFixed(0)} ms CPU task runs: ` +
-          `in the WorkerPool ${poolP99.toFixed(1)} ms, on the main thread ${mainP99.toFixed(1)} ms`,
-      );
+      const turnsDuringMain = turns;
       expect(inPool).toBe(onMain);
-      // Qualitative only (timings are noisy on a shared machine): the main-thread run stalls the
-      // loop for about the whole task, the pooled run leaves it near its 10 ms resolution.
-      expect(mainP99).toBeGreaterThan(poolP99 * 2);
-      expect(mainP99).toBeGreaterThan(mainTaskMs / 2);
+      expect(turnsDuringPool).toBeGreaterThan(10);
+      expect(turnsDuringMain).toBe(0);
     } finally {
-      monitor.close();
-      profiler.close();
+      spinning = false;
     }
   });
 

@@ -426,10 +426,12 @@ describe('timeouts', () => {
       else
         expect(outcome.reason).toSatisfy(
           (e: unknown) =>
-            e instanceof HttpError ||
+            // the 503s and 429s, once the retries ran out
+            (e instanceof HttpError && (e.status === 503 || e.status === 429)) ||
             e instanceof TimeoutError ||
             (e as Error).message === 'caller gave up' ||
-            typeof (e as { code?: unknown }).code === 'string',
+            // the destroyed sockets, once the retries ran out (undici's socket error)
+            ['UND_ERR_SOCKET', 'ECONNRESET'].includes((e as { code?: string }).code ?? ''),
         );
     }
     expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);

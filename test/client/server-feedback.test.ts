@@ -14,7 +14,21 @@ describe('parseRetryAfter', () => {
   it('reads the three HTTP-date forms', () => {
     expect(parseRetryAfter('Thu, 15 Jan 2026 12:00:30 GMT', NOW)).toBe(30_000); // IMF-fixdate
     expect(parseRetryAfter('Thursday, 15-Jan-26 12:01:00 GMT', NOW)).toBe(60_000); // RFC 850
-    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBeGreaterThanOrEqual(0); // asctime (local time)
+    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBe(5_000); // asctime
+  });
+
+  it('reads asctime as GMT (RFC 9110), whatever the local time zone', () => {
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ['America/New_York', 'Asia/Tokyo']) {
+        process.env.TZ = tz;
+        expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBe(5_000);
+        expect(parseRetryAfter('Thu Jan  5 12:00:05 2026', NOW)).toBe(0);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it('gives 0 for a date in the past and undefined for garbage', () => {

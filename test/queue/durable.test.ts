@@ -7,8 +7,10 @@ import { JobQueue } from 'hotpath/queue';
 import { describe, expect, it } from 'vitest';
 import { PostgresStorage, SqliteStorage } from '../../src/storage/index.js';
 import type { StorageAdapter } from '../../src/storage/types.js';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
 import { deferred, eventually } from './conformance-suite.js';
+
+const hasPostgres = await needsPostgres();
 
 interface Backend {
   name: string;

@@ -1,7 +1,9 @@
 import { describe } from 'vitest';
 import { PostgresStorage } from '../../src/storage/index.js';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
 import { conformanceSuite } from './conformance-suite.js';
+
+const hasPostgres = await needsPostgres();
 
 describe.runIf(hasPostgres)('postgres', () => {
   conformanceSuite({

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CopyProgress, copyStorage, MemoryStorage, PostgresStorage, SqliteStorage } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 describe('copyStorage between memory and SQLite', () => {
   let dir: string;
