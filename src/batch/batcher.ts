@@ -81,10 +81,8 @@ interface PendingBatch<K, V> {
   ids: unknown[] | undefined;
   /** One per key; an error settles through `resolve(Promise.reject(error))`. */
   resolvers: Array<(value: V | PromiseLike<V>) => void>;
-  /** Key `i` is indexed under reference `base + i` (uint32 arithmetic)... */
+  /** Key `i` is indexed under reference `base + i` (uint32 arithmetic). */
   base: number;
-  /** ...at home `homes[i]` of the index (so settling needs no second hash). */
-  homes: number[];
   /** Later loads sharing a key of this batch: pairs of (key index, resolver). */
   sharers: Array<number | ((value: V | PromiseLike<V>) => void)> | undefined;
   timer: TimerHandle | undefined;
@@ -127,7 +125,7 @@ export class Batcher<K, V> {
    * of taking a slot or starting another batch. One index for both (not one per batch): a lookup is
    * one probe however many batches fly. Deleted per key when its batch settles.
    */
-  readonly #shared = new KeyIndex((ref) => this.#idOfRef(ref));
+  readonly #shared: KeyIndex;
   /** Batches whose keys are indexed (the window, full ones waiting to go, those in flight), oldest first. */
   readonly #live: Array<PendingBatch<K, V>> = [];
   /** The reference the next new key gets (wraps at 2^32; live references span far less). */
@@ -170,6 +168,7 @@ export class Batcher<K, V> {
     }
     this.#loadMany = loadMany;
     this.#maxBatchSize = options.maxBatchSize ?? 1000;
+    this.#shared = new KeyIndex((ref) => this.#idOfRef(ref), this.#maxBatchSize);
     this.#maxWaitMs = options.maxWaitMs ?? 0;
     this.#cache = cache;
     this.#keyOf = options.keyOf;
@@ -320,7 +319,6 @@ export class Batcher<K, V> {
         ids: this.#keyOf === undefined ? undefined : [],
         resolvers: [],
         base: ref,
-        homes: [],
         sharers: undefined,
         timer: undefined,
         isDispatched: false,
@@ -330,7 +328,6 @@ export class Batcher<K, V> {
       this.#schedule(batch);
     }
     const promise = new Promise<V>(this.#enlist);
-    batch.homes.push(this.#shared.lastHome);
     batch.keys.push(key);
     batch.ids?.push(id);
     if (batch.keys.length >= this.#maxBatchSize) {
@@ -372,11 +369,20 @@ export class Batcher<K, V> {
     return batch.ids === undefined ? batch.keys[index] : batch.ids[index];
   }
 
-  /** Drops a settled batch from the live list (usually the oldest). */
+  /** Drops a settled batch from the live list (usually the oldest) and its keys from the index. */
   #retire(batch: PendingBatch<K, V>): void {
     const live = this.#live;
     const at = live.indexOf(batch);
     if (at >= 0) live.splice(at, 1);
+    const shared = this.#shared;
+    const oldest = live[0];
+    if (oldest === undefined) {
+      shared.clear();
+      shared.liveFrom = this.#nextRef;
+      return;
+    }
+    shared.liveFrom = oldest.base;
+    shared.forgetOther((ref) => this.#batchOfRef(ref) !== undefined);
   }
 
   #schedule(batch: PendingBatch<K, V>): void {
@@ -435,9 +441,10 @@ export class Batcher<K, V> {
   }
 
   #settleBatch(batch: PendingBatch<K, V>, sent: K[], values: ReadonlyArray<V | Error>): void {
-    const { resolvers, ids, base, homes } = batch;
+    const { resolvers } = batch;
     const cache = this.#cache;
-    const shared = this.#shared;
+    // Leave the index first: a load made by a continuation of these results starts a new batch.
+    this.#retire(batch);
     for (let i = 0; i < sent.length; i++) {
       const value = values[i] as V | Error;
       if (value instanceof Error) {
@@ -449,15 +456,12 @@ export class Batcher<K, V> {
           // The callers still get the value; a cache that refuses a write only costs a later miss.
         }
       }
-      // After the cache write, so a load in between finds one or the other.
-      shared.deleteAt(homes[i] as number, ids === undefined ? sent[i] : ids[i], (base + i) >>> 0);
       if (value instanceof Error) {
         (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
       } else {
         (resolvers[i] as (value: V) => void)(value);
       }
     }
-    this.#retire(batch);
     const sharers = batch.sharers;
     if (sharers === undefined) return;
     for (let i = 0; i < sharers.length; i += 2) {
@@ -470,13 +474,11 @@ export class Batcher<K, V> {
   #failBatch(batch: PendingBatch<K, V>, error: unknown, start: number): void {
     this.#batchErrors++;
     this.#profiler?.record('batch.loadMany', performance.now() - start, true);
-    const { resolvers, keys, ids, base, homes } = batch;
-    const shared = this.#shared;
+    const { resolvers } = batch;
+    this.#retire(batch);
     for (let i = 0; i < resolvers.length; i++) {
-      shared.deleteAt(homes[i] as number, ids === undefined ? keys[i] : ids[i], (base + i) >>> 0);
       (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(error));
     }
-    this.#retire(batch);
     const sharers = batch.sharers;
     if (sharers === undefined) return;
     for (let i = 1; i < sharers.length; i += 2) {

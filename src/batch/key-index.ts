@@ -6,43 +6,63 @@
  * `[hash, ref]` per slot so a probe touches one cache line — with our own hash, linear probing and
  * backward-shift deletion (no tombstones); other keys (objects by identity, floats, booleans,
  * bigints) in a `Map`. The table holds no JS references: the key stays in its batch and is read back
- * through `keyOf(ref)` on a hash match, and the caller keeps each key's home (`lastHome`) so a delete
- * needs no second hash. Why not a `Map` for all: a burst of 100,000 string loads keeps 100,000 keys
- * in flight, and a `Map` that size (or a table of JS arrays, whose old-space stores of young values
- * each pay a write barrier) cost 2–5× this table per key, measured side by side.
+ * through `keyOf(ref)` on a hash match (undefined once its batch settled).
+ *
+ * Settled keys are not deleted one by one (that is a second random access per key): references
+ * older than `liveFrom` are dead and their slots are reused by inserts, entries of batches that
+ * settled out of order fail the `keyOf` comparison, the table is cleared when nothing is in flight,
+ * and a table that would grow is first rebuilt without its dead entries. Why not a `Map` for all: a
+ * burst of 100,000 string loads keeps 100,000 keys in flight, and a `Map` that size (or a table of
+ * JS arrays, whose old-space stores of young values each pay a write barrier) cost 2–5× this table per
+ * key, measured side by side.
  * @module
  */
 
 const MIN_BITS = 6;
+/** The table starts at no more than 2^16 slots (512 KiB) however large the batches. */
+const MAX_INITIAL_BITS = 16;
 /** A string longer than twice this is hashed on its first and last `HASH_SPAN` characters and its length. */
 const HASH_SPAN = 32;
 
 /** @internal */
 export class KeyIndex {
-  #bits = MIN_BITS;
-  #mask = (1 << MIN_BITS) - 1;
+  /** The size a drained table returns to: room for one full batch at half load. */
+  readonly #initialBits: number;
+  #bits: number;
+  #mask: number;
   /** Per slot `i`: `[2i]` the key's hash (0 = empty), `[2i + 1]` its reference. */
-  #table = new Int32Array(2 << MIN_BITS);
+  #table: Int32Array;
   #count = 0;
   /** Keys the table does not take, to their reference. */
   readonly #other = new Map<unknown, number>();
   /** The key a reference stands for (read only on a hash match). */
   readonly #keyOf: (ref: number) => unknown;
-  /**
-   * Set by {@link KeyIndex.findOrAdd}: the added key's home, a small non-negative integer to hand back
-   * to {@link KeyIndex.deleteAt}; -1 for a key kept in the `Map`.
-   */
-  lastHome = -1;
+  /** References older than {@link KeyIndex.liveFrom} are dead: their batch settled. */
+  #liveFrom = 0;
+  /** False while no reference can have died since the table was last rebuilt (skip the count). */
+  #mayHaveDead = false;
+  /** The newest reference handed to {@link KeyIndex.findOrAdd}. */
+  #newest = 0;
 
-  constructor(keyOf: (ref: number) => unknown) {
+  /**
+   * @param keyOf The key a live reference stands for; undefined for a dead one.
+   * @param expectedKeys Keys usually in flight at once (a full batch): the table starts with room for
+   *   them, so a batch does not pay for the table's growth.
+   */
+  constructor(keyOf: (ref: number) => unknown, expectedKeys = 0) {
     this.#keyOf = keyOf;
+    let bits = MIN_BITS;
+    while (bits < MAX_INITIAL_BITS && 1 << bits < expectedKeys * 2) bits++;
+    this.#initialBits = bits;
+    this.#bits = bits;
+    this.#mask = (1 << bits) - 1;
+    this.#table = new Int32Array(2 << bits);
   }
 
   /** The reference of `key` when indexed; otherwise indexes it under `ref` and returns -1. */
   findOrAdd(key: unknown, ref: number): number {
     const hash = hashOf(key);
     if (hash === 0) {
-      this.lastHome = -1;
       const found = this.#other.get(key);
       if (found !== undefined) return found;
       this.#other.set(key, ref);
@@ -52,11 +72,34 @@ export class KeyIndex {
       const found = this.#findHashed(hash, key);
       if (found !== -1) return found;
     }
-    if ((this.#count + 1) * 2 > 1 << this.#bits) this.#resize(this.#bits + 1);
-    this.#place(hash, ref | 0);
-    this.#count++;
-    this.lastHome = hash >>> 2;
+    this.#newest = ref;
+    if ((this.#count + 1) * 2 > 1 << this.#bits) this.#makeRoom();
+    if (this.#place(hash, ref | 0)) this.#count++;
     return -1;
+  }
+
+  /** References older than this (uint32 order, relative to the newest) are dead: their batch settled. */
+  get liveFrom(): number {
+    return this.#liveFrom;
+  }
+
+  set liveFrom(ref: number) {
+    if (ref !== this.#liveFrom) this.#mayHaveDead = true;
+    this.#liveFrom = ref;
+  }
+
+  /** Forgets everything (nothing is in flight); a table a burst grew past 4× its start is given back. */
+  clear(): void {
+    this.#other.clear();
+    if (this.#count === 0) return;
+    this.#count = 0;
+    if (this.#bits > this.#initialBits + 2) {
+      this.#bits = this.#initialBits;
+      this.#mask = (1 << this.#bits) - 1;
+      this.#table = new Int32Array(2 << this.#bits);
+    } else {
+      this.#table.fill(0);
+    }
   }
 
   /** The reference of `key`, or -1. */
@@ -66,15 +109,13 @@ export class KeyIndex {
     return this.#count === 0 ? -1 : this.#findHashed(hash, key);
   }
 
-  /** Forgets `key` if it is indexed under `ref` (a key cleared and indexed again keeps its newer entry). */
+  /**
+   * Forgets `key` if it is indexed under `ref` (a key cleared and indexed again keeps its newer entry).
+   * Only `clear(key)` needs this; settled batches are forgotten through `liveFrom`.
+   */
   delete(key: unknown, ref: number): void {
     const hash = hashOf(key);
-    this.deleteAt(hash === 0 ? -1 : hash >>> 2, key, ref);
-  }
-
-  /** {@link KeyIndex.delete} with the home `lastHome` gave when the key was added (no second hash). */
-  deleteAt(home: number, key: unknown, ref: number): void {
-    if (home < 0) {
+    if (hash === 0) {
       if (this.#other.get(key) === ref) this.#other.delete(key);
       return;
     }
@@ -82,7 +123,7 @@ export class KeyIndex {
     const table = this.#table;
     const mask = this.#mask;
     const wanted = ref | 0;
-    for (let slot = home & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = (hash >>> 2) & mask; ; slot = (slot + 1) & mask) {
       const at = slot << 1;
       if (table[at] === 0) return;
       if (table[at + 1] === wanted) {
@@ -125,27 +166,75 @@ export class KeyIndex {
     }
     table[hole << 1] = 0;
     this.#count--;
-    // A burst grew the table; give the memory back once it has drained.
-    if (this.#count === 0 && this.#bits > MIN_BITS + 4) this.#resize(MIN_BITS);
   }
 
-  #place(hash: number, ref: number): void {
+  /** Forgets the `Map` entries of settled batches (the table forgets through `liveFrom`). */
+  forgetOther(isLive: (ref: number) => boolean): void {
+    if (this.#other.size === 0) return;
+    for (const [key, ref] of this.#other) if (!isLive(ref)) this.#other.delete(key);
+  }
+
+  #isDead(ref: number): boolean {
+    const liveFrom = this.#liveFrom;
+    return (ref - liveFrom) >>> 0 > (this.#newest - liveFrom) >>> 0;
+  }
+
+  /** Before an insert that would pass half full: drop dead entries, and grow only if still needed. */
+  #makeRoom(): void {
+    // A burst with nothing settled yet (the common growth) has no dead entries to count.
+    if (!this.#mayHaveDead) {
+      this.#resize(this.#bits + 1);
+      return;
+    }
+    const table = this.#table;
+    let live = 0;
+    for (let at = 0; at < table.length; at += 2) {
+      if (table[at] !== 0 && !this.#isDead((table[at + 1] as number) >>> 0)) live++;
+    }
+    const size = 1 << this.#bits;
+    this.#resize((live + 1) * 4 > size ? this.#bits + 1 : this.#bits);
+  }
+
+  /**
+   * Puts `[hash, ref]` in the first empty slot of its run, or over a dead entry met on the way (the
+   * caller probed the whole run first, so the key is in none of them). True when it took an empty slot.
+   */
+  #place(hash: number, ref: number): boolean {
     const table = this.#table;
     const mask = this.#mask;
     let slot = (hash >>> 2) & mask;
-    while (table[slot << 1] !== 0) slot = (slot + 1) & mask;
-    table[slot << 1] = hash;
-    table[(slot << 1) + 1] = ref;
+    for (;;) {
+      const at = slot << 1;
+      if (table[at] === 0 || this.#isDead((table[at + 1] as number) >>> 0)) {
+        const isEmpty = table[at] === 0;
+        table[at] = hash;
+        table[at + 1] = ref;
+        return isEmpty;
+      }
+      slot = (slot + 1) & mask;
+    }
   }
 
+  /** Rebuilds the table at `2^bits` slots with its live entries only. */
   #resize(bits: number): void {
+    this.#mayHaveDead = false;
     const old = this.#table;
     this.#bits = bits;
     this.#mask = (1 << bits) - 1;
     this.#table = new Int32Array(2 << bits);
+    this.#count = 0;
+    const table = this.#table;
+    const mask = this.#mask;
     for (let at = 0; at < old.length; at += 2) {
       const hash = old[at] as number;
-      if (hash !== 0) this.#place(hash, old[at + 1] as number);
+      if (hash === 0) continue;
+      const ref = old[at + 1] as number;
+      if (this.#isDead(ref >>> 0)) continue;
+      let slot = (hash >>> 2) & mask;
+      while (table[slot << 1] !== 0) slot = (slot + 1) & mask;
+      table[slot << 1] = hash;
+      table[(slot << 1) + 1] = ref;
+      this.#count++;
     }
   }
 }

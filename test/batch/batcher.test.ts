@@ -132,6 +132,22 @@ describe('Batcher', () => {
     }
   });
 
+  it('a burst of 5,000 keys in flight drains, and the Batcher keeps sharing and loading after it', async () => {
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher(loadMany, { maxBatchSize: 500 });
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
+    const first = await Promise.all([...keys, ...keys.slice(0, 100)].map((key) => batcher.load(key)));
+    expect(first.slice(-100)).toEqual(keys.slice(0, 100).map((key) => `v:${key}`));
+    expect(calls).toHaveLength(10);
+    expect(batcher.stats().deduplicated).toBe(100);
+    expect(await Promise.all([batcher.load('k1'), batcher.load('k1'), batcher.load('new')])).toEqual([
+      'v:k1',
+      'v:k1',
+      'v:new',
+    ]);
+    expect(calls.at(-1)).toEqual(['k1', 'new']);
+  });
+
   it('clear(key) drops a load in flight, so the next load of the key starts a new batch', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {

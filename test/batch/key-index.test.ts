@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KeyIndex } from '../../src/batch/key-index.js';
 
 describe('KeyIndex (Batcher in-flight index)', () => {
-  it('agrees with a Map over random adds and deletes of strings, ints and other keys (grow, shrink, wrap)', () => {
+  it('agrees with a model over random adds, settles (liveFrom), explicit deletes and clears — grow, rebuild, wrap', () => {
     let seed = 7;
     const random = () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -10,41 +10,55 @@ describe('KeyIndex (Batcher in-flight index)', () => {
     };
     const keyOfRef = new Map<number, unknown>();
     const index = new KeyIndex((ref) => keyOfRef.get(ref));
-    const model = new Map<unknown, { ref: number; home: number }>();
+    const model = new Map<unknown, number>(); // live key → ref
     const pool: unknown[] = [];
-    for (let i = 0; i < 400; i++) pool.push(`k${i}`, i * 7919, -i, i + 0.5, { i });
-    let nextRef = 2 ** 32 - 500; // wraps past 2^32 on the way
-    for (let step = 0; step < 60_000; step++) {
+    for (let i = 0; i < 2000; i++) pool.push(`k${i}`, i * 7919, -i, i + 0.5, { i });
+    let nextRef = 2 ** 32 - 3000; // wraps past 2^32 on the way
+    let liveFrom = nextRef;
+    index.liveFrom = liveFrom;
+    const retireBefore = (ref: number) => {
+      for (const [key, keyRef] of model) {
+        if ((keyRef - liveFrom) >>> 0 < (ref - liveFrom) >>> 0) {
+          model.delete(key);
+          keyOfRef.delete(keyRef);
+        }
+      }
+      liveFrom = ref;
+      index.liveFrom = ref;
+      index.forgetOther((r) => keyOfRef.has(r));
+    };
+    for (let step = 0; step < 40_000; step++) {
+      const roll = random();
       const key = pool[Math.floor(random() * pool.length)];
-      const phase = Math.floor(step / 10_000) % 2; // alternate filling and draining phases
-      if (random() < (phase === 0 ? 0.7 : 0.3)) {
-        const ref = nextRef;
-        const found = index.findOrAdd(key, ref);
+      if (roll < 0.75) {
+        const found = index.findOrAdd(key, nextRef);
         const expected = model.get(key);
         if (expected !== undefined) {
-          expect(found).toBe(expected.ref);
+          expect(found).toBe(expected);
         } else {
           expect(found).toBe(-1);
-          model.set(key, { ref, home: index.lastHome });
-          keyOfRef.set(ref, key);
+          model.set(key, nextRef);
+          keyOfRef.set(nextRef, key);
           nextRef = (nextRef + 1) >>> 0;
         }
-      } else {
-        const entry = model.get(key);
-        if (entry === undefined) {
-          index.delete(key, 12345); // absent: no-op
-          continue;
+      } else if (roll < 0.77) {
+        // A batch settles: every reference older than a point in the older half of the live ones dies.
+        const span = (nextRef - liveFrom) >>> 0;
+        retireBefore((liveFrom + Math.floor(random() * (span / 2 + 1))) >>> 0);
+      } else if (roll < 0.995) {
+        const ref = model.get(key);
+        index.delete(key, ref ?? 12345);
+        if (ref !== undefined) {
+          model.delete(key);
+          keyOfRef.delete(ref);
         }
-        if (random() < 0.5) index.deleteAt(entry.home, key, entry.ref);
-        else index.delete(key, entry.ref);
-        model.delete(key);
-        keyOfRef.delete(entry.ref);
+      } else {
+        retireBefore(nextRef);
+        index.clear();
       }
-      if (step % 997 === 0) for (const candidate of pool) expect(index.find(candidate)).toBe(model.get(candidate)?.ref ?? -1);
+      if (step % 2999 === 0)
+        for (const candidate of pool) expect(index.find(candidate)).toBe(model.get(candidate) ?? -1);
     }
-    // Drain: the table shrinks back and still answers.
-    for (const [key, entry] of model) index.delete(key, entry.ref);
-    for (const candidate of pool) expect(index.find(candidate)).toBe(-1);
   });
 
   it('a delete under a stale reference leaves the newer entry of the same key', () => {
