@@ -77,22 +77,27 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 interface Timed {
   calls: number;
   ms: number;
+  /** ms of each batch. */
+  samples: number[];
 }
 
-/** Repeats batches for `forMs`; returns the calls made and the time spent inside the batches. */
+/** Repeats batches for `forMs`; returns the calls made, the time spent inside the batches and each batch's time. */
 async function timeBatches(run: Batched, batch: number, isAsync: boolean, forMs: number): Promise<Timed> {
   let calls = 0;
   let ms = 0;
+  const samples: number[] = [];
   const until = performance.now() + forMs;
   while (performance.now() < until) {
     const startedAt = performance.now();
     if (isAsync) await run(batch);
     else run(batch);
-    ms += performance.now() - startedAt;
+    const took = performance.now() - startedAt;
+    ms += took;
+    samples.push(took);
     calls += batch;
     await settle();
   }
-  return { calls, ms };
+  return { calls, ms, samples };
 }
 
 /** The batch size that makes one sample last about `sampleUs` (from the warm-up's rate), 1 … 1e6. */
@@ -123,7 +128,7 @@ export async function harnessFloorNs(sampleUs = 200): Promise<number> {
   const empty = (): undefined => undefined;
   const subject = await prepare(empty, 50, sampleUs);
   const timed = await timeBatches(subject.run, subject.batch, false, 100);
-  return (timed.ms * 1e6) / timed.calls;
+  return (median(timed.samples) * 1e6) / subject.batch;
 }
 
 /**
@@ -131,8 +136,10 @@ export async function harnessFloorNs(sampleUs = 200): Promise<number> {
  * (sized so a sample lasts `sampleUs`), not one call: bracketing every call with two timer reads costs ~40 ns
  * here, which would pull the ratio of any ~20–70 ns operation toward 1×. Async functions are awaited call by
  * call inside the batch; calls whose promise is not returned are settled between samples, outside the timing.
- * A round's figure is calls / time inside batches (GC included); the row is the median over rounds. The
- * table's title line also prints the loop's own floor (ns per call of an empty function).
+ * A round's figure is the batch size / the median batch time: on this shared machine a sample that was
+ * preempted by another process is an outlier the median ignores (so are the rarer GC pauses, which makes
+ * allocating contenders look no worse than they are). The row is the median over rounds. The table's title
+ * line also prints the loop's own floor (ns per call of an empty function).
  */
 export async function compareOps(
   title: string,
@@ -149,7 +156,8 @@ export async function compareOps(
       const subject = subjects.get(name) as Subject;
       await timeBatches(subject.run, subject.batch, subject.isAsync, warmupMs / 2);
       const timed = await timeBatches(subject.run, subject.batch, subject.isAsync, timeMs);
-      samples.get(name)?.push(timed.ms > 0 ? (timed.calls * 1000) / timed.ms : 0);
+      const sampleMs = median(timed.samples);
+      samples.get(name)?.push(sampleMs > 0 ? (subject.batch * 1000) / sampleMs : 0);
     }
   }
   const rows = names.map((name) => ({
