@@ -4,8 +4,8 @@
  * @module
  */
 import { redactUrl } from '../core/errors.js';
-import { createStorage } from '../storage/create-storage.js';
-import type { StorageAdapter } from '../storage/types.js';
+import type { StorageAdapter } from '../storage/index.js';
+import { createStorage } from '../storage/index.js';
 
 /** Exit codes of the `hotpath` command (documented in docs/cli.md). */
 export const ExitCode = {

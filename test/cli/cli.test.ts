@@ -230,7 +230,7 @@ describe.each(BACKENDS)('hotpath on $name', (backend) => {
             expect.objectContaining({ level: 'info', msg: 'job running' }),
             expect.objectContaining({ level: 'info', msg: 'job succeeded' }),
           ]);
-          expect(events.at(-1)).toMatchObject({ msg: 'worker stopped' });
+          expect(events.map((event) => event.msg)).toContain('worker stopped');
         } else {
           expect(mine[0]).toMatch(/^\S+Z info +job running id=\S+ type=echo attempt=1/);
         }

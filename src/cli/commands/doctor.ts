@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
-import type { SqlAccess, StorageAdapter } from '../../storage/types.js';
+import type { SqlAccess, StorageAdapter } from '../../storage/index.js';
 import { ExitCode, openStorage, shownUrl } from '../common.js';
 import type { Output } from '../output.js';
 

@@ -4,8 +4,9 @@
  * counts without writing.
  * @module
  */
-import { copyStorage } from '../../storage/copy-storage.js';
-import type { StorageAdapter } from '../../storage/types.js';
+
+import type { StorageAdapter } from '../../storage/index.js';
+import { copyStorage } from '../../storage/index.js';
 import { ExitCode, openStorage, shownUrl, UsageError } from '../common.js';
 import type { Output, Progress } from '../output.js';
 

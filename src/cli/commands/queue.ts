@@ -2,9 +2,8 @@
  * `hotpath queue stats | list | show | retry | cancel | purge`: inspect and steer the stored jobs.
  * @module
  */
-import { JobQueue } from '../../queue/job-queue.js';
-import { JOB_STATUSES, type JobInfo, type JobStatus } from '../../queue/types.js';
-import type { StorageAdapter } from '../../storage/types.js';
+import { JOB_STATUSES, type JobInfo, JobQueue, type JobStatus } from '../../queue/index.js';
+import type { StorageAdapter } from '../../storage/index.js';
 import { CommandFailure, databaseUrl, ExitCode, openStorage, UsageError } from '../common.js';
 import type { Output } from '../output.js';
 

@@ -5,12 +5,11 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../../core/logger.js';
-import { JobQueue } from '../../queue/job-queue.js';
-import type { JobContext, JobHandler, JobTypeOptions, ScheduleOptions, ScheduleSpec } from '../../queue/types.js';
-import type { StorageAdapter } from '../../storage/types.js';
-import { CommandFailure, databaseUrl, ExitCode, openStorage, shownUrl, UsageError } from '../common.js';
+import type { JobContext, JobHandler, JobTypeOptions, ScheduleOptions, ScheduleSpec } from '../../queue/index.js';
+import { handleShutdownSignals, JobQueue } from '../../queue/index.js';
+import type { StorageAdapter } from '../../storage/index.js';
+import { CommandFailure, databaseUrl, openStorage, shownUrl, UsageError } from '../common.js';
 import type { Output } from '../output.js';
-import { onShutdownSignals } from '../signals.js';
 
 /** What a worker module's default-export function receives. */
 export interface WorkerApp {
@@ -37,7 +36,7 @@ export interface WorkerCommandOptions {
   shutdownTimeoutMs: number;
 }
 
-/** Runs the worker until a shutdown signal; resolves with the exit code. */
+/** Runs the worker until a shutdown signal, which exits the process (0 after a clean stop). */
 export async function runWorker(modulePath: string, options: WorkerCommandOptions, output: Output): Promise<number> {
   const url = databaseUrl(options.databaseUrl);
   const loaded = await loadModule(modulePath);
@@ -105,34 +104,19 @@ export async function runWorker(modulePath: string, options: WorkerCommandOption
     },
     'worker started',
   );
-  // Holds the process open until shutdown: on SQLite and memory every queue timer is unref'd.
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  const stopped = new Promise<number>((resolveStopped) => {
-    let isDone = false;
-    const finish = async (graceful: boolean, signal: NodeJS.Signals): Promise<void> => {
-      if (isDone && graceful) return;
-      isDone = true;
-      logger.info({ signal, running: queue.stats().running }, graceful ? 'worker stopping' : 'worker stopping now');
-      try {
-        if (graceful) await queue.stop({ graceful: true, timeoutMs: options.shutdownTimeoutMs });
-        await queue.close();
-        await storage.close();
-        logger.info({ released: queue.stats().released }, 'worker stopped');
-        resolveStopped(ExitCode.ok);
-      } catch (error) {
-        logger.error({ err: error }, 'worker stop failed');
-        resolveStopped(ExitCode.failure);
-      } finally {
-        removeSignals();
-        clearInterval(keepAlive);
-      }
-    };
-    const removeSignals = onShutdownSignals({
-      stop: (signal) => finish(true, signal),
-      force: (signal) => finish(false, signal),
-    });
+  // The started queue holds the process open; SIGTERM/SIGINT run the queue's staged stop under the
+  // deadline (leases handed back without spending an attempt), close, and exit 0 (1 when the stop
+  // failed or a second signal cut it short).
+  handleShutdownSignals(queue, {
+    timeoutMs: options.shutdownTimeoutMs,
+    logger,
+    onStopped: async () => {
+      await storage.close();
+      logger.info({ released: queue.stats().released }, 'worker stopped');
+    },
   });
-  return stopped;
+  // Never resolves: the shutdown handler ends the process.
+  return new Promise<number>(() => {});
 }
 
 /** Imports the worker module and returns its default export (a handler map or a function). */
@@ -183,11 +167,13 @@ function logged(type: string, handler: JobHandler, logger: Logger): JobHandler {
 
 /** One info line per state change after `running`: succeeded, failed (retrying or final), cancelled. */
 function followEvents(queue: JobQueue, logger: Logger): void {
-  queue.on('completed', (job) => logger.info({ id: job.id, type: job.type, attempt: job.attempt }, 'job succeeded'));
+  queue.on('completed', (job) =>
+    logger.info({ id: job.id, type: job.type, attempt: job.attempt, runMs: roundMs(job.runMs) }, 'job succeeded'),
+  );
   queue.on('failed', (job, error, willRetry) => {
     const message = error instanceof Error ? error.message : String(error);
     logger.info(
-      { id: job.id, type: job.type, attempt: job.attempt, error: message },
+      { id: job.id, type: job.type, attempt: job.attempt, runMs: roundMs(job.runMs), error: message },
       willRetry ? 'job failed, queued for retry' : 'job failed',
     );
   });
@@ -196,4 +182,8 @@ function followEvents(queue: JobQueue, logger: Logger): void {
     logger.warn({ id: job.id, type: job.type }, 'job stalled: its handler ignores the abort signal'),
   );
   queue.on('error', (error) => logger.warn({ err: error }, 'queue background error (retrying)'));
+}
+
+function roundMs(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms * 10) / 10;
 }
