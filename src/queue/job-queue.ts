@@ -36,6 +36,7 @@ import {
 import { parseRecurrence } from './recurrence.js';
 import { RunWatchdog } from './run-watchdog.js';
 import { RunningJob } from './running-job.js';
+import { isSandboxedHandlerSpec, SandboxedHandler, type SandboxedHandlerSpec } from './sandboxed-handler.js';
 import { Schedules } from './schedules.js';
 import type {
   EnqueueManyEntry,
@@ -87,6 +88,8 @@ export class JobQueue<
   readonly #backend: QueueBackend;
   readonly #settings: QueueSettings;
   readonly #types = new Map<string, TypeConfig>();
+  /** Thread pools of the types registered with `{ file }`, closed by `close()`. */
+  readonly #sandboxes: SandboxedHandler[] = [];
   #typeList: string[] = [];
   /** Runs whose outcome is still open, by job id. */
   readonly #running = new Map<string, RunningJob>();
@@ -216,24 +219,29 @@ export class JobQueue<
    */
   register<Type extends keyof Jobs & string>(
     type: Type,
-    handler: JobHandler<Jobs[Type]>,
+    handler: JobHandler<Jobs[Type]> | SandboxedHandlerSpec,
     options: JobTypeOptions = {},
   ): this {
     this.#assertOpen();
     checkJobType(type, 'JobQueue.register.type');
-    if (typeof handler !== 'function') {
-      throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function');
+    const isSandboxed = isSandboxedHandlerSpec(handler);
+    if (typeof handler !== 'function' && !isSandboxed) {
+      throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function or { file }');
     }
     validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
     if (this.#types.has(type)) {
       throw new ConfigError('JobQueue.register.type', `job type "${type}" already has a handler`);
     }
     const settings = this.#settings;
+    // { file } runs the handler in a worker thread that a timeout or cancel terminates (sandboxed-handler.ts).
+    const sandbox = isSandboxed ? new SandboxedHandler(handler, 'JobQueue.register.handler') : undefined;
+    const backoff = resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff);
+    if (sandbox !== undefined) this.#sandboxes.push(sandbox);
     this.#types.set(type, {
-      handler: handler as JobHandler<never, unknown>,
+      handler: (sandbox?.handler ?? handler) as JobHandler<never, unknown>,
       attempts: options.attempts ?? settings.defaultAttempts,
-      backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
-      timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
+      backoff,
+      timeoutMs: options.timeoutMs ?? sandbox?.timeoutMs ?? settings.defaultTimeoutMs,
     });
     this.#typeList = [...this.#types.keys()];
     this.#wake();
@@ -489,6 +497,7 @@ export class JobQueue<
     if (this.#closePromise) return this.#closePromise;
     this.#closePromise = (async () => {
       await this.stop({ graceful: false, timeoutMs: Math.min(this.#settings.stallGraceMs, 5_000) });
+      await Promise.all(this.#sandboxes.map((sandbox) => sandbox.close()));
       this.#state = 'closed';
       this.#claims.stop();
       this.#schedules.stop();
