@@ -25,6 +25,19 @@ export default {
   },
 };
 `;
+/** A module run in a worker thread: `spin` never yields. */
+const SPIN_MODULE = `
+export default async function (data) {
+  if (data.spin) for (;;) {}
+  return data.n + 1;
+}
+`;
+/** A worker module whose `spin` type is sandboxed (hard-killed at 300 ms). */
+const SANDBOX_MODULE = `
+export default {
+  spin: { file: new URL('./spin.mjs', import.meta.url), timeoutMs: 300, attempts: 1 },
+};
+`;
 /** A worker module with a schedule and no handler: it only produces `tick` jobs. */
 const SCHEDULE_MODULE = `
 export default async (app) => {
@@ -34,11 +47,14 @@ export default async (app) => {
 
 let jobsModule = '';
 let scheduleModule = '';
+let sandboxModule = '';
 
 beforeAll(async () => {
   files = await tempDir();
   jobsModule = await files.write('jobs.mjs', JOBS_MODULE);
   scheduleModule = await files.write('schedule.mjs', SCHEDULE_MODULE);
+  await files.write('spin.mjs', SPIN_MODULE);
+  sandboxModule = await files.write('sandbox.mjs', SANDBOX_MODULE);
   ({ bin, cleanup: cleanupBin } = await buildBin());
 }, 180_000);
 
@@ -261,6 +277,31 @@ describe.each(BACKENDS)('hotpath on $name', (backend) => {
       expect(await second.terminate()).toBe(0);
       await withQueue(url, async (queue) => {
         expect(await queue.get(id)).toMatchObject({ status: 'succeeded', attempts: 1, result: 'done' });
+      });
+    } finally {
+      await drop();
+    }
+  });
+
+  it('worker: a sandboxed handler stuck in a CPU loop is killed at its deadline and the next job runs', async () => {
+    const { url, drop } = await backend.fresh();
+    try {
+      const worker = new RunningBin(bin, ['worker', sandboxModule], cleanEnv({ HOTPATH_DATABASE_URL: url }));
+      await worker.waitFor(/worker started/);
+      const [stuck, next] = await withQueue(url, async (queue) => [
+        await queue.enqueue('spin', { spin: true }),
+        await queue.enqueue('spin', { n: 41 }, { timeoutMs: 30_000 }),
+      ]);
+      await worker.waitFor((line) => line.includes(stuck as string) && /job failed .*error=.*timed out/i.test(line));
+      await worker.waitFor((line) => line.includes(next as string) && line.includes('job succeeded'));
+      expect(await worker.terminate()).toBe(0);
+      await withQueue(url, async (queue) => {
+        expect(await queue.get(stuck as string)).toMatchObject({
+          status: 'failed',
+          attempts: 1,
+          error: { name: 'TimeoutError' },
+        });
+        expect(await queue.get(next as string)).toMatchObject({ status: 'succeeded', result: 42 });
       });
     } finally {
       await drop();

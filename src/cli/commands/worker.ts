@@ -5,7 +5,14 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../../core/logger.js';
-import type { JobContext, JobHandler, JobTypeOptions, ScheduleOptions, ScheduleSpec } from '../../queue/index.js';
+import type {
+  JobContext,
+  JobHandler,
+  JobTypeOptions,
+  SandboxedHandlerSpec,
+  ScheduleOptions,
+  ScheduleSpec,
+} from '../../queue/index.js';
 import { handleShutdownSignals, JobQueue } from '../../queue/index.js';
 import type { StorageAdapter } from '../../storage/index.js';
 import { CommandFailure, databaseUrl, openStorage, shownUrl, UsageError } from '../common.js';
@@ -19,14 +26,24 @@ export interface WorkerApp {
   readonly storage: StorageAdapter;
   /** The worker's log (info lines on stdout, JSON lines with `--json`). */
   readonly logger: Logger;
-  /** Registers a handler; skipped (with a log line) when `--types` leaves the type out. */
-  register(type: string, handler: JobHandler, options?: JobTypeOptions): void;
+  /**
+   * Registers a handler — a function, or `{ file, exportName?, timeoutMs? }` to run it in a worker
+   * thread that its deadline or a cancel terminates; skipped (with a log line) when `--types` leaves
+   * the type out.
+   */
+  register(type: string, handler: JobHandler | SandboxedHandlerSpec, options?: JobTypeOptions): void;
   /** Declares a recurring job (see `JobQueue.schedule`); it fires while the worker runs. */
   schedule(name: string, spec: ScheduleSpec, type: string, data?: unknown, options?: ScheduleOptions): Promise<void>;
 }
 
-/** A handler entry of the map form: a function, or `{ handler, attempts?, backoff?, timeoutMs? }`. */
-type HandlerEntry = JobHandler | ({ handler: JobHandler } & JobTypeOptions);
+/**
+ * A handler entry of the map form: a function, `{ handler, attempts?, backoff?, timeoutMs? }`, or a
+ * sandboxed `{ file, exportName?, timeoutMs?, attempts?, backoff? }`.
+ */
+type HandlerEntry =
+  | JobHandler
+  | ({ handler: JobHandler } & JobTypeOptions)
+  | (SandboxedHandlerSpec & Omit<JobTypeOptions, 'timeoutMs'>);
 
 /** Options of `hotpath worker`, as parsed. */
 export interface WorkerCommandOptions {
@@ -55,7 +72,7 @@ export async function runWorker(modulePath: string, options: WorkerCommandOption
         logger.info({ type }, 'type skipped (not in --types)');
         return;
       }
-      queue.register(type, logged(type, handler, logger), typeOptions);
+      queue.register(type, typeof handler === 'function' ? logged(type, handler, logger) : handler, typeOptions);
       registered.push(type);
     },
     async schedule(name, spec, type, data = {}, scheduleOptions) {
@@ -68,13 +85,22 @@ export async function runWorker(modulePath: string, options: WorkerCommandOption
       await (loaded as (app: WorkerApp) => unknown)(app);
     } else {
       for (const [type, entry] of Object.entries(loaded as Record<string, HandlerEntry>)) {
-        if (typeof entry === 'function') app.register(type, entry);
-        else if (entry !== null && typeof entry === 'object' && typeof entry.handler === 'function') {
+        if (typeof entry === 'function') {
+          app.register(type, entry);
+        } else if (
+          entry !== null &&
+          typeof entry === 'object' &&
+          'handler' in entry &&
+          typeof entry.handler === 'function'
+        ) {
           const { handler, ...typeOptions } = entry;
           app.register(type, handler, typeOptions);
+        } else if (entry !== null && typeof entry === 'object' && 'file' in entry) {
+          const { file, exportName, timeoutMs, ...typeOptions } = entry;
+          app.register(type, { file, exportName, timeoutMs }, typeOptions);
         } else {
           throw new CommandFailure(
-            `${modulePath}: export "${type}" must be a handler function or { handler, attempts?, timeoutMs? }`,
+            `${modulePath}: export "${type}" must be a handler function, { handler, … } or { file, … }`,
           );
         }
       }
