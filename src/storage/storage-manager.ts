@@ -3,6 +3,7 @@
  * write invalidates.
  * @module
  */
+import { throwIfAborted } from '../core/abort.js';
 import type { CacheLike } from '../core/collaborators.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
@@ -15,6 +16,7 @@ import type {
   FindOptions,
   FindResult,
   StorageAdapter,
+  StorageCallOptions,
   StoredDocument,
   UpdateOptions,
   Where,
@@ -181,12 +183,12 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Inserts or replaces a document; returns its id (given or generated). */
-  save(doc: T & { id?: string }): Promise<string> {
+  save(doc: T & { id?: string }, options?: StorageCallOptions): Promise<string> {
     return this.#timed('save', async () => {
       const id = (doc as { id?: unknown }).id;
       if (typeof id === 'string') this.#invalidate([id]);
       try {
-        const saved = await this.#adapter.put(this.name, doc);
+        const saved = await this.#adapter.put(this.name, doc, options);
         this.#invalidate([saved]);
         return saved;
       } catch (error) {
@@ -197,11 +199,11 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
-  saveMany(docs: ReadonlyArray<T & { id?: string }>): Promise<string[]> {
+  saveMany(docs: ReadonlyArray<T & { id?: string }>, options?: StorageCallOptions): Promise<string[]> {
     return this.#timed('saveMany', async () => {
       this.#writeEpoch++;
       try {
-        const ids = await this.#adapter.putMany(this.name, docs);
+        const ids = await this.#adapter.putMany(this.name, docs, options);
         this.#invalidate(ids);
         return ids;
       } catch (error) {
@@ -215,17 +217,18 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** The document, from the cache when present; a fresh copy every call. */
-  get(id: string): Promise<StoredDocument<T> | undefined> {
+  get(id: string, options?: StorageCallOptions): Promise<StoredDocument<T> | undefined> {
     return this.#timed('get', async () => {
       const cache = this.#cache;
-      if (!cache) return this.#adapter.get<T>(this.name, id);
-      if (typeof id !== 'string') return this.#adapter.get<T>(this.name, id); // lets the adapter reject it
+      if (!cache) return this.#adapter.get<T>(this.name, id, options);
+      if (typeof id !== 'string') return this.#adapter.get<T>(this.name, id, options); // lets the adapter reject it
+      throwIfAborted(options?.signal);
       const key = this.#key(id);
       const hit = (await cache.get(key)) as StoredDocument<T> | undefined;
       // Copies in and out, so a caller mutating its result cannot change what others read.
       if (hit !== undefined) return structuredClone(hit);
       const epoch = this.#writeEpoch;
-      const doc = await this.#adapter.get<T>(this.name, id);
+      const doc = await this.#adapter.get<T>(this.name, id, options);
       if (doc !== undefined && epoch === this.#writeEpoch) {
         cache.set(key, structuredClone(doc), { tags: [this.#getTag] });
       }
@@ -234,8 +237,8 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** The document with its version and timestamps (never cached). */
-  getWithMeta(id: string): Promise<DocumentWithMeta<T> | undefined> {
-    return this.#timed('getWithMeta', () => this.#adapter.getWithMeta<T>(this.name, id));
+  getWithMeta(id: string, options?: StorageCallOptions): Promise<DocumentWithMeta<T> | undefined> {
+    return this.#timed('getWithMeta', () => this.#adapter.getWithMeta<T>(this.name, id, options));
   }
 
   /**
@@ -247,6 +250,7 @@ export class Collection<T extends object = Record<string, unknown>> {
       const cache = this.#cachesFinds ? this.#cache : undefined;
       const key = cache ? this.#findKey(options) : undefined;
       if (!cache || key === undefined) return this.#adapter.find<T>(this.name, options);
+      throwIfAborted(options?.signal);
       const hit = (await cache.get(key)) as FindResult<T> | undefined;
       if (hit !== undefined) return structuredClone(hit);
       const epoch = this.#writeEpoch;
@@ -257,8 +261,8 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Counts matching documents. */
-  count(where?: Where): Promise<number> {
-    return this.#timed('count', () => this.#adapter.count(this.name, where));
+  count(where?: Where, options?: StorageCallOptions): Promise<number> {
+    return this.#timed('count', () => this.#adapter.count(this.name, where, options));
   }
 
   /**
@@ -289,11 +293,11 @@ export class Collection<T extends object = Record<string, unknown>> {
    * many. Drops the collection's cached documents and pages.
    * @throws ConfigError on a bad `where` or patch.
    */
-  updateMany(where: Where, patch: Partial<T>): Promise<number> {
+  updateMany(where: Where, patch: Partial<T>, options?: StorageCallOptions): Promise<number> {
     return this.#timed('updateMany', async () => {
       this.#invalidateAll();
       try {
-        return await this.#adapter.updateMany(this.name, where, patch as Record<string, unknown>);
+        return await this.#adapter.updateMany(this.name, where, patch as Record<string, unknown>, options);
       } finally {
         this.#invalidateAll();
       }
@@ -301,11 +305,11 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Deletes a document; returns whether it existed. */
-  delete(id: string): Promise<boolean> {
+  delete(id: string, options?: StorageCallOptions): Promise<boolean> {
     return this.#timed('delete', async () => {
       this.#invalidate([id]);
       try {
-        return await this.#adapter.delete(this.name, id);
+        return await this.#adapter.delete(this.name, id, options);
       } finally {
         this.#invalidate([id]);
       }

@@ -112,7 +112,12 @@ export interface AggregateOptions extends StorageCallOptions {
    * `sum.price` / `avg.price` / `min.price` / `max.price` for a requested aggregate. `null` sorts first
    * ascending and last descending; ties are broken by the group fields, ascending.
    */
-  orderBy?: { field: AggregateOrderField; direction?: 'asc' | 'desc' };
+  orderBy?: {
+    /** A group field, `count`, or `<sum|avg|min|max>.<field>`. */
+    field: AggregateOrderField;
+    /** Default `asc`. */
+    direction?: 'asc' | 'desc';
+  };
   /** Most rows returned (default 1,000, at most 10,000). */
   limit?: number;
 }

@@ -8,6 +8,7 @@
  * schema), so queues in two schemas of one database never see each other's jobs.
  * @module
  */
+import { createHash } from 'node:crypto';
 import type { SqlAccess } from '../../storage/types.js';
 import type { ClaimedJob, ClaimRequest, Completion, Lease, NewJob, QueueBackend } from '../backend.js';
 import { SqlBackend, type SqlTables, sqlTables } from './sql-backend.js';
@@ -173,19 +174,35 @@ export class PostgresBackend extends SqlBackend implements QueueBackend {
   }
 
   async init(inTx?: SqlAccess): Promise<void> {
+    const statements = [
+      ...schema(this.tables),
+      ...ADDED_JOB_COLUMNS.map(
+        ([column, type]) =>
+          `ALTER TABLE ${this.tables.jobs} ADD COLUMN IF NOT EXISTS ${column} ${columnType('postgres', type)}`,
+      ),
+    ];
+    // The jobs table carries a digest of the DDL that made it. A process that finds its own digest runs no
+    // DDL at all: several workers starting while others already claim would otherwise take table and
+    // function locks under running claims (PostgreSQL reported deadlocks with three workers starting at once).
+    const marker = `hotpath queue ${createHash('sha256').update(statements.join(';')).digest('hex').slice(0, 16)}`;
+    const isCurrent = async (sql: SqlAccess): Promise<boolean> => {
+      const rows = await sql.query<{ comment: string | null }>(
+        "SELECT obj_description(to_regclass($1), 'pg_class') AS comment",
+        [this.tables.jobs],
+      );
+      return rows[0]?.comment === marker;
+    };
     const create = async (sql: SqlAccess) => {
       // Several processes may start at once: serialise the DDL per schema.
       await sql.query(`SELECT pg_advisory_xact_lock(hashtext('hotpath_queue:' || COALESCE($1, current_schema())))`, [
         this.#schema ?? null,
       ]);
-      for (const statement of schema(this.tables)) await sql.query(statement);
-      for (const [column, type] of ADDED_JOB_COLUMNS) {
-        await sql.query(
-          `ALTER TABLE ${this.tables.jobs} ADD COLUMN IF NOT EXISTS ${column} ${columnType('postgres', type)}`,
-        );
-      }
+      if (await isCurrent(sql)) return;
+      for (const statement of statements) await sql.query(statement);
+      await sql.query(`COMMENT ON TABLE ${this.tables.jobs} IS '${marker}'`);
     };
-    await (inTx ? create(inTx) : this.sql.transaction(create));
+    if (inTx) await create(inTx);
+    else if (!(await isCurrent(this.sql))) await this.sql.transaction(create);
     const rows = await (inTx ?? this.sql).query<{ hash: string }>(
       'SELECT substr(md5(COALESCE($1, current_schema())), 1, 16) AS hash',
       [this.#schema ?? null],
