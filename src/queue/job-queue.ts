@@ -38,6 +38,7 @@ import {
 import { parseRecurrence } from './recurrence.js';
 import { RunWatchdog } from './run-watchdog.js';
 import { RunningJob } from './running-job.js';
+import { isSandboxedHandlerSpec, SandboxedHandler, type SandboxedHandlerSpec } from './sandboxed-handler.js';
 import { Schedules } from './schedules.js';
 import type {
   EnqueueManyEntry,
@@ -95,6 +96,8 @@ export class JobQueue<
     emit: (event, ...args) => this.emit(event, ...args),
   };
   readonly #types = new Map<string, TypeConfig>();
+  /** Thread pools of the types registered with `{ file }`, closed by `close()`. */
+  readonly #sandboxes: SandboxedHandler[] = [];
   #typeList: string[] = [];
   /** Runs whose outcome is still open, by job id. */
   readonly #running = new Map<string, RunningJob>();
@@ -205,14 +208,26 @@ export class JobQueue<
    */
   register<Type extends keyof Jobs & string>(
     type: Type,
-    handler: JobHandler<Jobs[Type]>,
+    handler: JobHandler<Jobs[Type]> | SandboxedHandlerSpec,
     options: JobTypeOptions = {},
   ): this {
     this.#assertOpen();
-    const config = resolveTypeConfig(this.#settings, type, handler as JobHandler<never, unknown>, options);
+    // { file } runs the handler in a worker thread that a timeout or cancel terminates (sandboxed-handler.ts);
+    // building the spec starts no thread.
+    const sandbox = isSandboxedHandlerSpec(handler)
+      ? new SandboxedHandler(handler, 'JobQueue.register.handler')
+      : undefined;
+    const config = resolveTypeConfig(
+      this.#settings,
+      type,
+      (sandbox?.handler ?? handler) as JobHandler<never, unknown>,
+      options,
+      sandbox?.timeoutMs,
+    );
     if (this.#types.has(type)) {
       throw new ConfigError('JobQueue.register.type', `job type "${type}" already has a handler`);
     }
+    if (sandbox !== undefined) this.#sandboxes.push(sandbox);
     this.#types.set(type, config);
     this.#typeList = [...this.#types.keys()];
     this.#wake();
@@ -473,6 +488,7 @@ export class JobQueue<
     if (this.#closePromise) return this.#closePromise;
     this.#closePromise = (async () => {
       await this.stop({ graceful: false, timeoutMs: Math.min(this.#settings.stallGraceMs, 5_000) });
+      await Promise.all(this.#sandboxes.map((sandbox) => sandbox.close()));
       this.#state = 'closed';
       this.#claims.stop();
       this.#schedules.stop();

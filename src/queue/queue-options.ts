@@ -204,17 +204,18 @@ export function resolveTypeConfig(
   type: string,
   handler: JobHandler<never, unknown>,
   options: JobTypeOptions,
+  sandboxTimeoutMs?: number,
 ): TypeConfig {
   checkJobType(type, 'JobQueue.register.type');
   if (typeof handler !== 'function') {
-    throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function');
+    throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function or { file }');
   }
   validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
   return {
     handler,
     attempts: options.attempts ?? settings.defaultAttempts,
     backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
-    timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
+    timeoutMs: options.timeoutMs ?? sandboxTimeoutMs ?? settings.defaultTimeoutMs,
   };
 }
 
