@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- redis` (needs Redis at HOTPATH_REDIS_URL, default redis://127.0.0.1:6379)
+ * `npm run bench -- redis` (needs Redis at HOTPATH_REDIS_URL, default redis://127.0.0.1:6379): the shared
+ * rate-limit store here, then the shared cache (bench/redis-cache.ts), each against its anchor on the same Redis.
  *
  * Limiter rows: reservations/s through hotpath's `RedisRateLimitStore` against rate-limiter-flexible's
  * `RateLimiterRedis.consume` on ioredis, same Redis, interleaved, limit never binding (every call is one
@@ -12,6 +13,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RateLimiter } from '../src/ratelimit/index.js';
 import { RedisRateLimitStore } from '../src/redis/index.js';
 import { compareRuns } from './harness.js';
+import { benchRedisCache } from './redis-cache.js';
 
 const REDIS_URL = process.env.HOTPATH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `bench:rl:${process.pid}:`;
@@ -69,3 +71,5 @@ await store.close();
 const keys = await redis.keys(`${PREFIX}*`);
 if (keys.length > 0) await redis.del(...keys);
 await redis.quit();
+
+await benchRedisCache();

@@ -16,9 +16,13 @@ import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
 import { RateLimiter, type RateLimiterOptions, type RateLimiterStats } from '../ratelimit/index.js';
 import { type CreateStorageOptions, createStorage, type StorageAdapter, StorageManager } from '../storage/index.js';
 import { defaultDatabaseUrl, type Profile, readEnvironment } from './config.js';
+import { AppRedis, type RedisHealth } from './redis-wiring.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
-export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
+export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'> & {
+  /** With `redisUrl`: `false` keeps this cache in-process only (no Redis tier, no bus). Default `true`. */
+  shared?: boolean;
+};
 
 /** Everything {@link createHotpath} builds, described in one object. */
 export interface HotpathConfig {
@@ -42,7 +46,12 @@ export interface HotpathConfig {
     /** How long a cached document is served, in ms. */
     ttlMs: number;
   };
-  /** Redis URL for shared tiers; `HOTPATH_REDIS_URL` overrides it. Recorded in `config` for the app. */
+  /**
+   * Redis URL (`HOTPATH_REDIS_URL` overrides it). With it, named limiters share their limits across
+   * processes (a `RedisRateLimitStore`, keyed by limiter name, unless a limiter has its own `store`), and
+   * named caches get a Redis tier and the invalidation bus (`shared: false` opts a cache out). One command
+   * and one subscriber connection, closed by `close()`. Without it nothing touches Redis.
+   */
   redisUrl?: string;
   /** A pino-compatible logger; default: JSON lines to stderr at `logLevel`. */
   logger?: Logger;
@@ -100,6 +109,11 @@ export interface HotpathHealth {
   };
   /** Queue health (undefined when there is no queue). */
   queue: Awaited<ReturnType<QueueManager['health']>> | undefined;
+  /**
+   * Redis reachability (only with `redisUrl`). Not part of `ok`: caches fall back to L1 and the loader,
+   * so a Redis outage should not take every instance out of a load balancer.
+   */
+  redis?: RedisHealth;
   /** Per-cache size and hit rate. */
   caches: Record<
     string,
@@ -136,7 +150,7 @@ export interface Hotpath extends AsyncDisposable {
    * The named cache.
    * @throws ConfigError when no cache of that name was configured.
    */
-  cache<V>(name: string): Cache<V>;
+  cache<V = unknown>(name: string): Cache<V>;
   /**
    * The named rate limiter.
    * @throws ConfigError when no limiter of that name was configured.
@@ -231,10 +245,18 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
     const profiler = new Profiler({ logger, ...config.profiler });
     built.push(() => profiler.close());
 
+    // Closed after the caches and limiters that use it (built closes in reverse).
+    const redisUrl = env.redisUrl ?? config.redisUrl;
+    const redis = redisUrl === undefined ? undefined : new AppRedis(redisUrl, logger, profiler);
+    if (redis) built.push(() => redis.close());
+    const sharedParts = (name: string, enabled: boolean) =>
+      redis && enabled ? { tier: redis.tierFor(name), bus: redis.bus } : {};
+
     const caches = new CacheRegistry();
     built.push(() => caches.close());
-    for (const [name, options] of Object.entries(config.caches ?? {})) {
-      caches.create(name, { ...options, enabled: cacheEnabled && options.enabled !== false, profiler, logger });
+    for (const [name, { shared, ...options }] of Object.entries(config.caches ?? {})) {
+      const enabled = cacheEnabled && options.enabled !== false;
+      caches.create(name, { ...options, ...sharedParts(name, enabled && shared !== false), enabled, profiler, logger });
     }
 
     const rateLimiters = new Map<string, RateLimiter>();
@@ -243,7 +265,8 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
     });
     for (const [name, options] of Object.entries(config.rateLimiters ?? {})) {
       // The config key names the limiter in its errors and logs (penalties, store failures), unless set.
-      rateLimiters.set(name, new RateLimiter({ name, profiler, logger, ...options }));
+      const store = redis && options.store === undefined ? { store: redis.store, key: options.key ?? name } : {};
+      rateLimiters.set(name, new RateLimiter({ name, profiler, logger, ...store, ...options }));
     }
 
     let adapter = config.storage;
@@ -259,7 +282,13 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
 
     let documentCache: Cache<unknown> | undefined;
     if (config.documentCache) {
-      documentCache = caches.create('documents', { ...config.documentCache, enabled: cacheEnabled, profiler, logger });
+      documentCache = caches.create('documents', {
+        ...config.documentCache,
+        ...sharedParts('documents', cacheEnabled),
+        enabled: cacheEnabled,
+        profiler,
+        logger,
+      });
     }
     const storage = new StorageManager(
       storageAdapter,
@@ -290,7 +319,9 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
       queueConcurrency: queueConfig ? (queueConfig.concurrency ?? 1) : 0,
       logLevel,
     };
+    await redis?.ready(logger);
     return new HotpathApp({
+      redis,
       config: resolved,
       logger,
       profiler,
@@ -334,7 +365,7 @@ const LIMITER_GAUGES: ReadonlyArray<readonly [string, string, keyof RateLimiterS
 type HotpathParts = Pick<
   Hotpath,
   'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue'
-> & { closeAll: () => Promise<void> };
+> & { closeAll: () => Promise<void>; redis: AppRedis | undefined };
 
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
@@ -345,6 +376,7 @@ class HotpathApp implements Hotpath {
   readonly storage: StorageManager;
   readonly queue: QueueManager | undefined;
   readonly #closeAll: () => Promise<void>;
+  readonly #redis: AppRedis | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(parts: HotpathParts) {
@@ -358,9 +390,10 @@ class HotpathApp implements Hotpath {
       queue: this.queue,
     } = parts);
     this.#closeAll = parts.closeAll;
+    this.#redis = parts.redis;
   }
 
-  cache<V>(name: string): Cache<V> {
+  cache<V = unknown>(name: string): Cache<V> {
     const cache = this.caches.get<V>(name);
     if (!cache)
       throw new ConfigError(
@@ -382,7 +415,7 @@ class HotpathApp implements Hotpath {
   }
 
   async health(): Promise<HotpathHealth> {
-    const [storageHealth, queueHealth] = await Promise.all([
+    const [storageHealth, queueHealth, redisHealth] = await Promise.all([
       this.storage.adapter.health(),
       this.queue
         ? this.queue.health().then(
@@ -390,8 +423,10 @@ class HotpathApp implements Hotpath {
             () => 'unreachable' as const,
           )
         : undefined,
+      this.#redis?.probe(),
     ]);
-    const caches: HotpathHealth['caches'] = {};
+    // Null prototype: a cache named "__proto__" is a plain key here too.
+    const caches: HotpathHealth['caches'] = Object.create(null) as HotpathHealth['caches'];
     const stats = this.caches.stats().caches;
     for (const name of this.caches.names()) {
       const cacheStats = stats[name];
@@ -412,13 +447,17 @@ class HotpathApp implements Hotpath {
       ok: storage.ok && queueHealth !== 'unreachable' && (queue === undefined || queue.ok),
       storage,
       queue,
+      ...(redisHealth === undefined ? {} : { redis: redisHealth }),
       caches,
       uptimeSeconds: Math.round(process.uptime()),
     };
   }
 
   async metrics(): Promise<string> {
+    // Probed first, so this scrape's round trip is in the profiler's histogram below.
+    const redisLines = await this.#redis?.metricLines(this.caches.stats().caches);
     const lines: string[] = [this.profiler.toPrometheus().trimEnd()];
+    if (redisLines) lines.push(...redisLines);
     const cacheStats = Object.entries(this.caches.stats().caches);
     for (const [metric, help, field] of CACHE_GAUGES) {
       gauge(

@@ -13,6 +13,7 @@ export {
   type ResolvedHotpathConfig,
 } from './create-hotpath.js';
 export { healthHandler, metricsHandler, type NodeHandler, type NodeResponseLike } from './http-endpoints.js';
+export type { RedisHealth } from './redis-wiring.js';
 export {
   type FastifyLike,
   fastifyLimiter,

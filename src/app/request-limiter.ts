@@ -167,9 +167,10 @@ export class InboundLimiter {
       maxKeys: options.maxKeys ?? 100_000,
       // Waiters only exist with waitMs; bound them so a flood cannot queue unbounded work.
       maxQueued: this.#waitMs > 0 ? options.limit : 0,
-      name: scope,
-      // The window is counted here, at arrival: no margin for an upstream's view of arrival times.
+      // The margin spaces our own requests for an upstream that counts arrivals; an inbound limit counts
+      // arrivals itself, so it has none (and Retry-After stays exact).
       marginMs: 0,
+      name: scope,
       logger: this.#logger,
       ...(options.store === undefined ? {} : { store: options.store }),
     });

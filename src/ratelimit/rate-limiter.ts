@@ -31,8 +31,8 @@ export interface RateLimiterOptions {
    */
   maxQueued?: number;
   /**
-   * Extra milliseconds each unit stays counted after `intervalMs` (default {@link DEFAULT_MARGIN_MS} with
-   * the system clock, 0 with an injected `clock`),
+   * Extra milliseconds each unit stays counted after `intervalMs` (default with the system clock:
+   * {@link DEFAULT_MARGIN_MS} = 40 ms, or 4% of `intervalMs` when that is less; 0 with an injected `clock`),
    * so that requests reaching an upstream that counts by *arrival* time stay inside its quota: arrivals
    * jitter by a few ms, and without a margin two windows touch (a limiter exactly at 20 per 1,000 ms let
    * an upstream see up to 30). Costs `marginMs / intervalMs` of throughput; 0 for an exact window.
@@ -104,7 +104,7 @@ export interface RateLimiterStats {
   /** Milliseconds left of the current pause (0 when not paused). */
   pausedForMs: number;
   /**
-   * Share of the configured rate in force (1 = all of it): below 1 after {@link RateLimiter.reportOverLimit},
+   * Share of `limit` in force per window (1 = all of it): below 1 after {@link RateLimiter.reportOverLimit},
    * recovering by 0.02 per `intervalMs`.
    */
   rateFactor: number;
@@ -142,6 +142,8 @@ const NOOP_RELEASE: Release = () => {};
  * a few ms would do; a 429 that still happens is handled by {@link RateLimiter.reportOverLimit}.
  */
 export const DEFAULT_MARGIN_MS = 40;
+/** The default margin never costs more than this share of `intervalMs` (4%: 8 ms for a 200 ms window). */
+const MAX_DEFAULT_MARGIN_SHARE = 0.04;
 /** `reportOverLimit` multiplies the rate in force by this (the multiplicative decrease of AIMD). */
 const OVER_LIMIT_FACTOR = 0.8;
 /** The rate in force recovers by this share of the configured rate per `intervalMs` (additive increase). */
@@ -229,7 +231,11 @@ export function resolveRateLimiterOptions(scope: string, options: RateLimiterOpt
     minTimeMs: options.minTimeMs ?? 0,
     maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
     // Jitter is a property of real time: with an injected clock (tests) the window is exact by default.
-    marginMs: options.marginMs ?? (clock === undefined || clock === systemClock ? DEFAULT_MARGIN_MS : 0),
+    marginMs:
+      options.marginMs ??
+      (clock === undefined || clock === systemClock
+        ? Math.min(DEFAULT_MARGIN_MS, options.intervalMs * MAX_DEFAULT_MARGIN_SHARE)
+        : 0),
     store,
     key: options.key ?? 'default',
     name: options.name ?? 'RateLimiter',
@@ -532,12 +538,12 @@ export class RateLimiter implements AsyncDisposable {
   }
 
   /**
-   * The upstream refused a call this limiter admitted (a 429 it did not expect): the rate in force drops
-   * to 80% of what it was (never below 10% of the configured rate) and recovers by 2% of the configured
-   * rate per `intervalMs` — additive increase, multiplicative decrease, as TCP does with congestion.
-   * One burst of refusals is one event: reports while a pause is in force (call this before `penalize`)
-   * or within `intervalMs` of the last drop are ignored. The slower rate stretches the window the store
-   * counts in, so it holds for every caller of this limiter.
+   * The upstream refused a call this limiter admitted (a 429 it did not expect): the units allowed per
+   * window drop to 80% of what they were (never below 10% of `limit`, nor below one unit) and recover by
+   * 2% of `limit` per `intervalMs` — additive increase, multiplicative decrease, as TCP does with
+   * congestion. One burst of refusals is one event: reports while a pause is in force (call this before
+   * `penalize`) or within `intervalMs` of the last drop are ignored. The lower count holds for every
+   * caller of this limiter (the store is asked with it).
    */
   reportOverLimit(): void {
     if (this.#closed || !this.#hasRateLimit) return;
@@ -716,7 +722,7 @@ export class RateLimiter implements AsyncDisposable {
     const waitMs = this.#localWaitMs(weight, now);
     if (waitMs > 0) return waitMs;
     if (this.#hasRateLimit && weight > 0) {
-      const answer = this.#store.reserve(this.#key, weight, this.#limit, this.#windowAt(now), now);
+      const answer = this.#store.reserve(this.#key, weight, this.#limitAt(now, weight), this.#windowMs, now);
       if (typeof answer !== 'number') {
         this.#pendingReserve = answer;
         return PENDING;
@@ -787,7 +793,8 @@ export class RateLimiter implements AsyncDisposable {
     const store = this.#store;
     try {
       if (store.restamp !== undefined) {
-        // A store that can move a reservation itself (Redis: one batched script, on its own clock).
+        // A store that moves a reservation itself (Redis: batched, on its own clock) — also the later move
+        // of a task released long after its start.
         const moved = store.restamp(this.#key, weight, from, to);
         if (moved instanceof Promise) {
           moved.catch((error: unknown) =>
@@ -798,7 +805,7 @@ export class RateLimiter implements AsyncDisposable {
       }
       // Record the later start first, then give back the earlier one: in between the units are counted
       // twice (safe), never zero times.
-      const moved = store.reserve(this.#key, weight, Number.POSITIVE_INFINITY, this.#windowAt(to), to);
+      const moved = store.reserve(this.#key, weight, Number.POSITIVE_INFINITY, this.#windowMs, to);
       if (moved instanceof Promise) {
         moved.then(
           () => this.#refund(weight, from),
@@ -1015,9 +1022,15 @@ export class RateLimiter implements AsyncDisposable {
     return 1;
   }
 
-  /** How long a unit started at `now` stays counted: the window, stretched while the rate is reduced. */
-  #windowAt(now: number): number {
-    return this.#rateFactor === 1 ? this.#windowMs : this.#windowMs / this.#factorAt(now);
+  /**
+   * Units that may start per window at `now`: the limit, lowered while an over-limit report recovers. The
+   * count drops, not only the pace: an upstream with a smaller quota refuses the excess of every burst.
+   */
+  #limitAt(now: number, weight: number): number {
+    if (this.#rateFactor === 1) return this.#limit;
+    const lowered = Math.floor(this.#limit * this.#factorAt(now));
+    // Never below one unit (or what one call weighs), so the line keeps moving while the rate recovers.
+    return Math.max(lowered, weight, Math.min(this.#limit, 1));
   }
 
   #armTimer(waitMs: number, now: number): void {

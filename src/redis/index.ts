@@ -4,7 +4,26 @@
  * @module
  */
 
-export type { RedisClientLike, RedisInput } from './connection.js';
+export {
+  type CacheSerializer,
+  RedisCacheTier,
+  type RedisCacheTierOptions,
+  type RedisCacheTierStats,
+} from './cache-tier.js';
+export {
+  defineScript,
+  type RedisClientLike,
+  RedisConnection,
+  type RedisConnectionEvents,
+  type RedisConnectionOptions,
+  type RedisInput,
+  type RedisScript,
+} from './connection.js';
+export {
+  RedisInvalidationBus,
+  type RedisInvalidationBusOptions,
+  type RedisInvalidationBusStats,
+} from './invalidation-bus.js';
 export {
   type RedisRateLimitKeys,
   RedisRateLimitStore,
