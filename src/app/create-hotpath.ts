@@ -6,16 +6,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Cache, type CacheOptions, CacheRegistry, type CacheStats } from '../cache/index.js';
+import { type Cache, type CacheOptions, CacheRegistry } from '../cache/index.js';
 import { ConfigError } from '../core/errors.js';
 import { createConsoleLogger, type Logger, type LogLevel, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
-import { escapeHelp, formatLabels, formatSampleValue } from '../core/prometheus-text.js';
 import { Profiler, type ProfilerOptions } from '../profiling/index.js';
 import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
-import { RateLimiter, type RateLimiterOptions, type RateLimiterStats } from '../ratelimit/index.js';
+import { RateLimiter, type RateLimiterOptions } from '../ratelimit/index.js';
 import { type CreateStorageOptions, createStorage, type StorageAdapter, StorageManager } from '../storage/index.js';
 import { defaultDatabaseUrl, type Profile, readEnvironment } from './config.js';
+import { appMetricFamilies } from './metric-families.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
 export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
@@ -233,7 +233,9 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
 
     const caches = new CacheRegistry();
     built.push(() => caches.close());
+    const cacheMax = new Map<string, number>();
     for (const [name, options] of Object.entries(config.caches ?? {})) {
+      if (options.max !== undefined) cacheMax.set(name, options.max);
       caches.create(name, { ...options, enabled: cacheEnabled && options.enabled !== false, profiler, logger });
     }
 
@@ -260,6 +262,7 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
     let documentCache: Cache<unknown> | undefined;
     if (config.documentCache) {
       documentCache = caches.create('documents', { ...config.documentCache, enabled: cacheEnabled, profiler, logger });
+      cacheMax.set('documents', config.documentCache.max);
     }
     const storage = new StorageManager(
       storageAdapter,
@@ -299,6 +302,7 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
       storage,
       queue,
       closeAll: closeBuilt,
+      cacheMax,
     });
   } catch (error) {
     await closeBuilt();
@@ -306,35 +310,11 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
   }
 }
 
-/** Gauge lines: `# TYPE` once, then one sample per label set. */
-function gauge(lines: string[], name: string, help: string, samples: Array<[Array<[string, string]>, number]>): void {
-  if (samples.length === 0) return;
-  lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} gauge`);
-  for (const [labels, value] of samples) lines.push(`${name}${formatLabels(labels)} ${formatSampleValue(value)}`);
-}
-
-/** Per-cache gauges exported by `metrics()`: metric name, help text, `CacheStats` field. */
-const CACHE_GAUGES: ReadonlyArray<readonly [string, string, keyof CacheStats]> = [
-  ['hotpath_cache_hits', 'Cache hits (fresh) since start.', 'hits'],
-  ['hotpath_cache_stale_hits', 'Stale values served since start.', 'staleHits'],
-  ['hotpath_cache_misses', 'Cache misses since start.', 'misses'],
-  ['hotpath_cache_evictions', 'Entries evicted by LRU or size since start.', 'evictions'],
-  ['hotpath_cache_entries', 'Entries held now.', 'size'],
-  ['hotpath_cache_hit_ratio', 'Hits (fresh and stale) over lookups.', 'hitRate'],
-];
-
-/** Per-limiter gauges exported by `metrics()`. */
-const LIMITER_GAUGES: ReadonlyArray<readonly [string, string, keyof RateLimiterStats]> = [
-  ['hotpath_ratelimit_running', 'Tasks running under the limiter.', 'running'],
-  ['hotpath_ratelimit_queued', 'Tasks waiting in the limiter.', 'queued'],
-  ['hotpath_ratelimit_rejected', 'Calls refused because the line was full.', 'rejected'],
-];
-
 /** The parts {@link createHotpath} built, handed to the app object in one piece. */
 type HotpathParts = Pick<
   Hotpath,
   'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue'
-> & { closeAll: () => Promise<void> };
+> & { closeAll: () => Promise<void>; cacheMax: ReadonlyMap<string, number> };
 
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
@@ -345,6 +325,7 @@ class HotpathApp implements Hotpath {
   readonly storage: StorageManager;
   readonly queue: QueueManager | undefined;
   readonly #closeAll: () => Promise<void>;
+  readonly #cacheMax: ReadonlyMap<string, number>;
   #closing: Promise<void> | undefined;
 
   constructor(parts: HotpathParts) {
@@ -358,6 +339,7 @@ class HotpathApp implements Hotpath {
       queue: this.queue,
     } = parts);
     this.#closeAll = parts.closeAll;
+    this.#cacheMax = parts.cacheMax;
   }
 
   cache<V>(name: string): Cache<V> {
@@ -418,49 +400,16 @@ class HotpathApp implements Hotpath {
   }
 
   async metrics(): Promise<string> {
-    const lines: string[] = [this.profiler.toPrometheus().trimEnd()];
-    const cacheStats = Object.entries(this.caches.stats().caches);
-    for (const [metric, help, field] of CACHE_GAUGES) {
-      gauge(
-        lines,
-        metric,
-        help,
-        cacheStats.map(([name, stats]) => [[['cache', name]], stats[field]]),
-      );
-    }
-    const limiterStats = [...this.rateLimiters.entries()].map(([name, limiter]) => [name, limiter.stats()] as const);
-    for (const [metric, help, field] of LIMITER_GAUGES) {
-      gauge(
-        lines,
-        metric,
-        help,
-        limiterStats.map(([name, stats]) => [[['limiter', name]], stats[field]]),
-      );
-    }
-    const pool = this.storage.adapter.stats();
-    gauge(lines, 'hotpath_storage_pool_connections', 'Storage connections by state.', [
-      [[['state', 'total']], pool.total],
-      [[['state', 'idle']], pool.idle],
-      [[['state', 'waiting']], pool.waiting],
-    ]);
-    if (this.queue) {
-      const stats = await this.queue.stats().catch(() => undefined);
-      if (stats) {
-        gauge(
-          lines,
-          'hotpath_queue_jobs',
-          'Stored jobs by status.',
-          Object.entries(stats.counts).map(([status, count]) => [[['status', status]], count]),
-        );
-        gauge(
-          lines,
-          'hotpath_queue_throughput_per_second',
-          'Jobs finished per second over the last minute (this process).',
-          [[[], stats.throughputPerSec]],
-        );
-      }
-    }
-    return `${lines.join('\n')}\n`;
+    const queue = this.queue ? await this.queue.stats().catch(() => undefined) : undefined;
+    const families = appMetricFamilies({
+      caches: this.caches,
+      cacheMax: this.#cacheMax,
+      rateLimiters: this.rateLimiters,
+      pool: this.storage.adapter.stats(),
+      queue,
+      memory: this.profiler.memory(),
+    });
+    return this.profiler.toPrometheus({ families });
   }
 
   close(): Promise<void> {

@@ -4,6 +4,8 @@
  * event-loop and memory monitors.
  * @module
  */
+
+export type { MetricFamily, MetricSample, MetricType } from '../core/prometheus-text.js';
 export {
   EventLoopMonitor,
   type EventLoopMonitorOptions,

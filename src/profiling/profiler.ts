@@ -9,11 +9,11 @@ import { ClosedError, ConfigError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import {
-  escapeHelp,
-  formatLabels,
-  formatSampleValue,
   isValidLabelName,
+  type MetricFamily,
+  type MetricSample,
   sanitizeMetricName,
+  writeExposition,
 } from '../core/prometheus-text.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { EventLoopMonitor, type EventLoopMonitorOptions, type EventLoopStats } from './event-loop-monitor.js';
@@ -157,6 +157,11 @@ export interface PrometheusOptions {
   prefix?: string | undefined;
   /** Constant labels added to every sample (e.g. `{ service: 'api' }`); values are escaped. */
   labels?: Record<string, string> | undefined;
+  /**
+   * More metric families written after the profiler's, through the same writer and with the same constant
+   * labels (the app adds its cache, limiter, storage and queue families this way).
+   */
+  families?: Iterable<MetricFamily> | undefined;
 }
 
 /** Stops a timer started by {@link Profiler.start}; returns the elapsed ms. Only the first call records. */
@@ -468,12 +473,16 @@ export class Profiler implements LatencyRecorder {
   /**
    * The metrics in Prometheus text exposition format (0.0.4): one summary family
    * `<prefix>operation_duration_seconds{name="…",quantile="…"}` with `_sum`/`_count`, error and slow
-   * counters, dropped records, and event-loop delay when a monitor is open. Names become escaped label
-   * values, so any name is safe.
+   * counters, dropped records, and event-loop delay (summary plus `event_loop_delay_max_seconds`) when a
+   * monitor is open, then `options.families`. Names become escaped label values, so any name is safe.
    * @throws ConfigError when a constant label name is invalid or reserved (`name`, `quantile`).
    */
   toPrometheus(options: PrometheusOptions = {}): string {
-    validateOptions('Profiler.toPrometheus', options, { prefix: { type: 'string' }, labels: { type: 'object' } });
+    validateOptions('Profiler.toPrometheus', options, {
+      prefix: { type: 'string' },
+      labels: { type: 'object' },
+      families: { type: 'object' },
+    });
     const prefix = sanitizeMetricName(options.prefix ?? 'hotpath_');
     const constant: Array<[string, string]> = [];
     for (const [key, value] of Object.entries(options.labels ?? {})) {
@@ -488,55 +497,84 @@ export class Profiler implements LatencyRecorder {
       }
       constant.push([key, value]);
     }
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string) => {
-      lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
-    };
-    const sample = (name: string, labels: Array<[string, string]>, value: number) => {
-      lines.push(`${name}${formatLabels([...constant, ...labels])} ${formatSampleValue(value)}`);
-    };
-    const snapshot = this.snapshot();
-    const entries = Object.entries(snapshot);
-    const duration = `${prefix}operation_duration_seconds`;
-    family(duration, 'summary', 'Duration of operations recorded by the hotpath profiler, by name.');
+    const entries = Object.entries(this.snapshot());
+    const byName = (pick: (stats: OperationStats) => number): MetricSample[] =>
+      entries.map(([name, stats]) => ({ labels: [['name', name]], value: pick(stats) }));
+    const durationSamples: MetricSample[] = [];
     for (const [name, stats] of entries) {
-      for (const [quantile, key] of QUANTILES)
-        sample(
-          duration,
-          [
+      for (const [quantile, key] of QUANTILES) {
+        durationSamples.push({
+          labels: [
             ['name', name],
             ['quantile', quantile],
           ],
-          stats[key] / 1000,
-        );
-      sample(`${duration}_sum`, [['name', name]], stats.sum / 1000);
-      sample(`${duration}_count`, [['name', name]], stats.count);
+          value: stats[key] / 1000,
+        });
+      }
+      durationSamples.push({ suffix: '_sum', labels: [['name', name]], value: stats.sum / 1000 });
+      durationSamples.push({ suffix: '_count', labels: [['name', name]], value: stats.count });
     }
-    const errors = `${prefix}operation_errors_total`;
-    family(errors, 'counter', 'Operations that failed, by name.');
-    for (const [name, stats] of entries) sample(errors, [['name', name]], stats.errors);
-    const slow = `${prefix}operation_slow_total`;
-    family(slow, 'counter', 'Operations at or above the slow threshold, by name.');
-    for (const [name, stats] of entries) sample(slow, [['name', name]], stats.slow);
-    const dropped = `${prefix}profiler_dropped_records_total`;
-    family(dropped, 'counter', 'Records dropped because the metric-name cap was reached or the profiler was closed.');
-    sample(dropped, [], this.#droppedRecords);
+    const families: MetricFamily[] = [
+      {
+        name: `${prefix}operation_duration_seconds`,
+        type: 'summary',
+        help: 'Duration of operations recorded by the hotpath profiler, by name.',
+        samples: durationSamples,
+      },
+      {
+        name: `${prefix}operation_errors_total`,
+        type: 'counter',
+        help: 'Operations that failed, by name.',
+        samples: byName((stats) => stats.errors),
+      },
+      {
+        name: `${prefix}operation_slow_total`,
+        type: 'counter',
+        help: 'Operations at or above the slow threshold, by name.',
+        samples: byName((stats) => stats.slow),
+      },
+      {
+        name: `${prefix}profiler_dropped_records_total`,
+        type: 'counter',
+        help: 'Records dropped because the metric-name cap was reached or the profiler was closed.',
+        samples: [{ value: this.#droppedRecords }],
+      },
+    ];
     const loop = this.#latestMonitor()?.stats();
     if (loop !== undefined) {
-      const delay = `${prefix}event_loop_delay_seconds`;
-      family(delay, 'summary', 'Event-loop delay sampled by monitorEventLoopDelay.');
-      for (const [quantile, key] of [
+      const loopQuantiles = [
         ['0.5', 'p50'],
         ['0.9', 'p90'],
         ['0.99', 'p99'],
         ['0.999', 'p999'],
-      ] as const) {
-        sample(delay, [['quantile', quantile]], loop[key] / 1000);
-      }
-      sample(`${delay}_sum`, [], (loop.mean * loop.count) / 1000);
-      sample(`${delay}_count`, [], loop.count);
+      ] as const;
+      families.push(
+        {
+          name: `${prefix}event_loop_delay_seconds`,
+          type: 'summary',
+          help: 'Event-loop delay sampled by monitorEventLoopDelay.',
+          samples: [
+            ...loopQuantiles.map(
+              ([quantile, key]): MetricSample => ({
+                labels: [['quantile', quantile]],
+                value: loop[key] / 1000,
+              }),
+            ),
+            { suffix: '_sum', value: (loop.mean * loop.count) / 1000 },
+            { suffix: '_count', value: loop.count },
+          ],
+        },
+        {
+          // p99 alone hides multi-second blocks (a trial run: p99 12.6 ms, max 3.9 s), so the max is exported too.
+          name: `${prefix}event_loop_delay_max_seconds`,
+          type: 'gauge',
+          help: 'Longest event-loop delay seen by the monitor.',
+          samples: [{ value: loop.max / 1000 }],
+        },
+      );
     }
-    return `${lines.join('\n')}\n`;
+    if (options.families !== undefined) families.push(...options.families);
+    return writeExposition(families, constant);
   }
 
   /** Everything as plain data (metrics, scopes, dropped records, event loop, memory). */

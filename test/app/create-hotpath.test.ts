@@ -92,7 +92,7 @@ describe('createHotpath', () => {
     expect(health.caches.quotes).toMatchObject({ size: 1, enabled: true });
 
     const metrics = await app.metrics();
-    expect(metrics).toContain('hotpath_cache_hits{cache="quotes"} 1');
+    expect(metrics).toContain('hotpath_cache_hits_total{cache="quotes"} 1');
     expect(metrics).toContain('hotpath_queue_jobs{status="succeeded"} 1');
     expect(metrics).toContain('hotpath_storage_pool_connections{state="total"}');
 

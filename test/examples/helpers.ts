@@ -263,8 +263,8 @@ export function describeForecastService(name: string, options: ForecastServiceSu
       expect(metrics.text).toContain(`hotpath_operation_duration_seconds_count{${route}} 13`);
       expect(metrics.text).toContain(`hotpath_operation_errors_total{${route}} 1`);
       expect(metrics.text).toContain('hotpath_operation_duration_seconds_count{name="queue.job.forecast"} 2');
-      expect(metrics.text).toContain('hotpath_cache_misses{cache="quotes"}');
-      expect(metrics.text).toMatch(/hotpath_cache_hits\{cache="quotes"\} [1-9]/);
+      expect(metrics.text).toContain('hotpath_cache_misses_total{cache="quotes"}');
+      expect(metrics.text).toMatch(/hotpath_cache_hits_total\{cache="quotes"\} [1-9]/);
       expect(metrics.text).toContain('hotpath_ratelimit_queued{limiter="quotes-api"} 0');
       expect(metrics.text).toContain('hotpath_queue_jobs{status="succeeded"} 1');
     });
