@@ -13,12 +13,33 @@ import { validateOptions } from '../core/options.js';
 import { Profiler, type ProfilerOptions } from '../profiling/index.js';
 import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
 import { RateLimiter, type RateLimiterOptions } from '../ratelimit/index.js';
-import { type CreateStorageOptions, createStorage, type StorageAdapter, StorageManager } from '../storage/index.js';
-import { defaultDatabaseUrl, type Profile, readEnvironment } from './config.js';
+import {
+  type CreateStorageOptions,
+  createStorage,
+  type MemoryStorageOptions,
+  type PostgresStorageOptions,
+  type SqliteStorageOptions,
+  type StorageAdapter,
+  StorageManager,
+} from '../storage/index.js';
+import { defaultDatabaseUrl, type Profile, readEnvironment, unknownEnvironmentVariables } from './config.js';
 import { appMetricFamilies } from './metric-families.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
 export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
+
+/**
+ * Storage options per backend: the backend the database URL selects takes its own entry, so one configuration
+ * serves development (SQLite) and production (PostgreSQL).
+ */
+export interface StorageOptionsByBackend {
+  /** Options of `MemoryStorage` (`memory://`). */
+  memory?: MemoryStorageOptions;
+  /** Options of `SqliteStorage` (`sqlite://…`), except the file name, which comes from the URL. */
+  sqlite?: Omit<SqliteStorageOptions, 'filename'>;
+  /** Options of `PostgresStorage` (`postgres://…`: `schema`, pool sizes, timeouts), except the connection. */
+  postgres?: Omit<PostgresStorageOptions, 'connectionString' | 'pool'>;
+}
 
 /** Everything {@link createHotpath} builds, described in one object. */
 export interface HotpathConfig {
@@ -30,8 +51,23 @@ export interface HotpathConfig {
   databaseUrl?: string;
   /** A storage adapter built by the app; used instead of `databaseUrl` and closed by `close()`. */
   storage?: StorageAdapter;
-  /** Options passed to `createStorage` (pool sizes, pragmas, …). */
-  storageOptions?: CreateStorageOptions;
+  /**
+   * Storage options per backend, `{ memory?, sqlite?, postgres? }`: the backend the URL selects takes its own,
+   * the others are ignored. The older flat form (the active backend's options alone) still works.
+   */
+  storageOptions?: StorageOptionsByBackend | CreateStorageOptions;
+  /**
+   * `true`: an unknown `HOTPATH_*` variable (a misspelling such as `HOTPATH_CACHETTL`) is a `ConfigError` naming
+   * the closest known one. Default `false`: each is reported once per process with `process.emitWarning`.
+   */
+  strictEnv?: boolean;
+  /** Your own `HOTPATH_*` variables, so they are not reported as unknown. */
+  declaredEnv?: readonly string[];
+  /**
+   * Profile of each `NODE_ENV` value that is not a profile name, e.g. `{ staging: 'production', qa: 'test' }`.
+   * A `NODE_ENV` neither a profile nor listed selects `production`.
+   */
+  nodeEnvProfiles?: Readonly<Record<string, Profile>>;
   /**
    * Cache documents read through the StorageManager (`{ max, ttlMs }`); writes invalidate them.
    * Omit for no document cache.
@@ -116,8 +152,24 @@ export interface HotpathHealth {
   uptimeSeconds: number;
 }
 
-/** The wired-up primitives and their single shutdown. */
-export interface Hotpath extends AsyncDisposable {
+/**
+ * Names of the caches a configuration declares (`keyof caches`, plus `documents` with a `documentCache`), so
+ * `app.cache('qoutes')` is a compile error; `string` when the configuration's type does not list them.
+ */
+export type CacheNames<C extends HotpathConfig> = string extends keyof NonNullable<C['caches']>
+  ? string
+  : (keyof NonNullable<C['caches']> & string) | (C extends { documentCache: object } ? 'documents' : never);
+
+/** Names of the rate limiters a configuration declares; `string` when its type does not list them. */
+export type RateLimiterNames<C extends HotpathConfig> = string extends keyof NonNullable<C['rateLimiters']>
+  ? string
+  : keyof NonNullable<C['rateLimiters']> & string;
+
+/**
+ * The wired-up primitives and their single shutdown. `Caches` and `Limiters` are the configured names
+ * (inferred by {@link createHotpath} from the configuration object; `string` by default).
+ */
+export interface Hotpath<Caches extends string = string, Limiters extends string = string> extends AsyncDisposable {
   /** Resolved settings (secrets masked). */
   readonly config: ResolvedHotpathConfig;
   /** The logger everything logs to. */
@@ -133,15 +185,16 @@ export interface Hotpath extends AsyncDisposable {
   /** The job queue facade, or undefined with `queue: false`. */
   readonly queue: QueueManager | undefined;
   /**
-   * The named cache.
+   * The named cache; `V` is the value type you store in it (default `unknown`: give it, as in
+   * `app.cache<Quote>('quotes')`, to read values back typed).
    * @throws ConfigError when no cache of that name was configured.
    */
-  cache<V>(name: string): Cache<V>;
+  cache<V = unknown>(name: Caches): Cache<V>;
   /**
    * The named rate limiter.
    * @throws ConfigError when no limiter of that name was configured.
    */
-  rateLimiter(name: string): RateLimiter;
+  rateLimiter(name: Limiters): RateLimiter;
   /** Probes storage and queue and reports caches. Never throws. */
   health(): Promise<HotpathHealth>;
   /** Prometheus text: profiler latencies plus cache, limiter, queue and pool gauges. */
@@ -159,6 +212,9 @@ const CONFIG_SCHEMA = {
   databaseUrl: { type: 'string', nonEmpty: true },
   storage: { type: 'object' },
   storageOptions: { type: 'object' },
+  strictEnv: { type: 'boolean' },
+  declaredEnv: { type: 'object' },
+  nodeEnvProfiles: { type: 'object' },
   documentCache: { type: 'object' },
   redisUrl: { type: 'string', nonEmpty: true },
   logger: { type: 'object' },
@@ -170,6 +226,53 @@ const CONFIG_SCHEMA = {
   queue: { type: 'any' },
   shutdownTimeoutMs: { type: 'number', min: 0, max: 3_600_000 },
 } as const;
+
+/** Variables reported by `process.emitWarning` in this process: each unknown name once, however many apps start. */
+const reportedVariables = new Set<string>();
+
+function checkUnknownVariables(variables: Record<string, string | undefined>, config: HotpathConfig): void {
+  const declared = config.declaredEnv ?? [];
+  if (!Array.isArray(declared) || declared.some((name) => typeof name !== 'string')) {
+    throw new ConfigError('declaredEnv', 'createHotpath: declaredEnv must be an array of variable names');
+  }
+  for (const { variable, closest } of unknownEnvironmentVariables(variables, declared)) {
+    const message = `${variable} is not a hotpath variable and is ignored; did you mean ${closest}?`;
+    if (config.strictEnv === true) throw new ConfigError(variable, `${message} (strictEnv: true)`);
+    if (reportedVariables.has(variable)) continue;
+    reportedVariables.add(variable);
+    process.emitWarning(`${message} (declare your own in declaredEnv; strictEnv: true makes this an error)`, {
+      type: 'HotpathWarning',
+      code: 'HOTPATH_UNKNOWN_VARIABLE',
+    });
+  }
+}
+
+const BACKEND_KEYS = ['memory', 'sqlite', 'postgres'] as const;
+
+/** The options of the backend `url` selects: its entry of the per-backend form, or the flat form as it is. */
+function storageOptionsFor(
+  url: string,
+  options: StorageOptionsByBackend | CreateStorageOptions | undefined,
+): CreateStorageOptions {
+  if (options === undefined) return {};
+  const keys = Object.keys(options);
+  const backendKeys = keys.filter((key) => (BACKEND_KEYS as readonly string[]).includes(key));
+  if (backendKeys.length === 0) return options as CreateStorageOptions;
+  const others = keys.filter((key) => !backendKeys.includes(key));
+  if (others.length > 0) {
+    throw new ConfigError(
+      'storageOptions',
+      `storageOptions mixes per-backend entries (${backendKeys.join(', ')}) with flat options (${others.join(', ')}): ` +
+        'put each option under memory, sqlite or postgres',
+    );
+  }
+  const kind = url.startsWith('sqlite://') ? 'sqlite' : url.startsWith('memory:') ? 'memory' : 'postgres';
+  const chosen = (options as StorageOptionsByBackend)[kind];
+  if (chosen !== undefined && (typeof chosen !== 'object' || chosen === null)) {
+    throw new ConfigError(`storageOptions.${kind}`, `storageOptions.${kind} must be an object`);
+  }
+  return { ...chosen } as CreateStorageOptions;
+}
 
 function maskUrl(url: string): string {
   return url.replace(
@@ -196,10 +299,20 @@ function maskUrl(url: string): string {
  * @throws ConfigError for invalid options or `HOTPATH_*` variables (naming the variable, value and what is allowed),
  * and in the production profile when no PostgreSQL URL is given.
  */
-export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath> {
+export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
+  config: C = {} as C,
+): Promise<Hotpath<CacheNames<C>, RateLimiterNames<C>>> {
   validateOptions('createHotpath', config, CONFIG_SCHEMA);
-  const env = readEnvironment(config.env ?? process.env, config.profile);
+  const variables = config.env ?? process.env;
+  checkUnknownVariables(variables, config);
+  const env = readEnvironment(variables, config.profile, { nodeEnvProfiles: config.nodeEnvProfiles });
   const profile = env.profile;
+  // When an unmapped NODE_ENV picked production, say so where production's demands fail.
+  const nodeEnv = variables.NODE_ENV;
+  const profileReason =
+    config.profile === undefined && !variables.HOTPATH_PROFILE && nodeEnv && nodeEnv !== profile
+      ? ` (NODE_ENV=${JSON.stringify(nodeEnv)} selects the ${profile} profile; map it with nodeEnvProfiles: { ${JSON.stringify(nodeEnv)}: 'development' } or set HOTPATH_PROFILE)`
+      : '';
 
   const logLevel: LogLevel = env.logLevel ?? config.logLevel ?? (profile === 'test' ? 'silent' : 'info');
   const logger = config.logger ?? (logLevel === 'silent' ? silentLogger : createConsoleLogger(logLevel));
@@ -210,13 +323,13 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
   if (databaseUrl === undefined) {
     throw new ConfigError(
       'HOTPATH_DATABASE_URL',
-      'the production profile needs a PostgreSQL database: set HOTPATH_DATABASE_URL=postgres://… (or config.databaseUrl)',
+      `the production profile needs a PostgreSQL database: set HOTPATH_DATABASE_URL=postgres://… (or config.databaseUrl)${profileReason}`,
     );
   }
   if (profile === 'production' && !config.storage && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(
       'HOTPATH_DATABASE_URL',
-      `the production profile needs a PostgreSQL URL, got ${JSON.stringify(maskUrl(databaseUrl))}`,
+      `the production profile needs a PostgreSQL URL, got ${JSON.stringify(maskUrl(databaseUrl))}${profileReason}`,
     );
   }
   const queueConfig = config.queue === false ? false : { ...(config.queue ?? {}) };
@@ -254,7 +367,7 @@ export async function createHotpath(config: HotpathConfig = {}): Promise<Hotpath
         const file = decodeURIComponent(databaseUrl.slice('sqlite://'.length));
         if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
       }
-      adapter = createStorage(databaseUrl, { profiler, ...config.storageOptions });
+      adapter = createStorage(databaseUrl, { profiler, ...storageOptionsFor(databaseUrl, config.storageOptions) });
     }
     const storageAdapter = adapter;
     built.push(() => storageAdapter.close());
@@ -342,7 +455,7 @@ class HotpathApp implements Hotpath {
     this.#cacheMax = parts.cacheMax;
   }
 
-  cache<V>(name: string): Cache<V> {
+  cache<V = unknown>(name: string): Cache<V> {
     const cache = this.caches.get<V>(name);
     if (!cache)
       throw new ConfigError(

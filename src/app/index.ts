@@ -3,13 +3,26 @@
  * limiters, storage and queue with environment profiles, and `healthHandler` / `metricsHandler` serve them.
  * @module
  */
-export { defaultDatabaseUrl, type EnvironmentSettings, type Profile, readEnvironment } from './config.js';
 export {
+  defaultDatabaseUrl,
+  type EnvironmentSettings,
+  HOTPATH_VARIABLES,
+  type Profile,
+  type ReadEnvironmentOptions,
+  readEnvironment,
+  UNKNOWN_NODE_ENV_PROFILE,
+  type UnknownVariable,
+  unknownEnvironmentVariables,
+} from './config.js';
+export {
+  type CacheNames,
   createHotpath,
   type Hotpath,
   type HotpathConfig,
   type HotpathHealth,
   type NamedCacheOptions,
+  type RateLimiterNames,
   type ResolvedHotpathConfig,
+  type StorageOptionsByBackend,
 } from './create-hotpath.js';
 export { healthHandler, metricsHandler, type NodeHandler, type NodeResponseLike } from './http-endpoints.js';
