@@ -3,9 +3,9 @@
  * @module
  */
 import { ConfigError, redactUrl } from '../core/errors.js';
-import { MemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
-import { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
-import { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';
+import { MemoryStorage, type MemoryStorageOptions } from './memory/memory-storage.js';
+import { PostgresStorage, type PostgresStorageOptions } from './postgres/postgres-storage.js';
+import { SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 import type { StorageAdapter } from './types.js';
 
 /** Extra options for {@link createStorage}, passed to whichever backend the URL selects. */

@@ -13,7 +13,7 @@ import { ConfigError } from '../core/errors.js';
 import { sortableId } from '../core/ids.js';
 import { describeValue } from '../core/options.js';
 import { checkField, checkId } from './names.js';
-import type { FieldCondition, FindOptions, Where } from './types.js';
+import type { FieldCondition, FindOptions, FindResult, StoredDocument, Where } from './types.js';
 
 /** Type rank of a value in the sort key (see module docs). */
 export const Rank = { Null: 0, Number: 1, String: 2, Boolean: 3, Other: 4 } as const;
@@ -218,6 +218,20 @@ export function encodeCursor(find: NormalFind, doc: Record<string, unknown>, id:
   const key = find.orderField === 'id' ? sortKeyOf(null) : sortKeyOf(doc[find.orderField]);
   const payload = [cursorTag(find.orderField, find.descending), key.rank, key.num, key.str, id];
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+}
+
+/**
+ * The page of a find from up to `limit + 1` matching documents in order: the extra one only says that
+ * another page follows, and the cursor points after the last document kept.
+ */
+export function pageOf<T extends object>(docs: StoredDocument<T>[], find: NormalFind): FindResult<T> {
+  const hasMore = docs.length > find.limit;
+  if (hasMore) docs.length = find.limit;
+  const last = docs[docs.length - 1];
+  return {
+    items: docs,
+    nextCursor: hasMore && last ? encodeCursor(find, last as Record<string, unknown>, last.id) : undefined,
+  };
 }
 
 function decodeCursor(cursor: unknown, orderField: string, descending: boolean): CursorPosition {

@@ -13,16 +13,16 @@ export {
   copyStorage,
 } from './copy-storage.js';
 export { type CreateStorageOptions, createStorage } from './create-storage.js';
-export { MemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
+export { MemoryStorage, type MemoryStorageOptions } from './memory/memory-storage.js';
 export type {
   PgPool,
   PgPoolClient,
   PgQueryable,
   PgQueryConfig,
   PgQueryResult,
-} from './postgres-driver-types.js';
-export { PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js';
-export { SqliteStorage, type SqliteStorageOptions } from './sqlite-storage.js';
+} from './postgres/postgres-driver-types.js';
+export { PostgresStorage, type PostgresStorageOptions } from './postgres/postgres-storage.js';
+export { SqliteStorage, type SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export {
   Collection,
   type CollectionOptions,

@@ -6,7 +6,7 @@
 import { ManualClock } from 'hotpath/core';
 import type { StorageAdapter } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from './backends.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

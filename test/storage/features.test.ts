@@ -20,8 +20,8 @@ import {
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDriver } from '../../src/storage/driver-loader.js';
+import { BACKENDS } from '../helpers/backends.js';
 import { freshPgSchema, hasPostgres } from '../helpers/services.js';
-import { BACKENDS } from './backends.js';
 
 /** A Map-backed cache that counts calls, to see what the manager does. */
 class CountingCache implements DocumentCache {

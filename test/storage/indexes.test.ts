@@ -2,13 +2,11 @@
  * `ensureIndex` creates an expression index that `find` actually uses (checked with EXPLAIN on the
  * exact statement the adapter ran), and every statement is reported to the profiler.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { LatencyRecorder } from 'hotpath/core';
-import { type PgPool, PostgresStorage, SqliteStorage } from 'hotpath/storage';
+import { type PgPool, PostgresStorage, type SqliteStorage } from 'hotpath/storage';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqlite } from '../helpers/backends.js';
 import { freshPgSchema, hasPostgres } from '../helpers/services.js';
 
 class RecordingProfiler implements LatencyRecorder {
@@ -26,20 +24,18 @@ const CITIES = Array.from({ length: 40 }, (_, i) => `city${i}`);
 const docs = Array.from({ length: 4000 }, (_, i) => ({ id: `d${i}`, city: CITIES[i % 40], temp: i % 97, note: 'x' }));
 
 describe('SQLite: ensureIndex and the profiler', () => {
-  let dir: string;
   let storage: SqliteStorage;
+  let cleanup: () => Promise<void>;
   const profiler = new RecordingProfiler();
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hp-idx-'));
-    storage = new SqliteStorage({ filename: join(dir, 'db.sqlite'), profiler });
+    ({ storage, cleanup } = await openSqlite({ label: 'hp-idx', profiler }));
     await storage.putMany('weather', docs);
     await storage.ensureIndex('weather', 'city');
     await storage.ensureIndex('weather', 'temp');
     await storage.ensureIndex('weather', 'temp'); // idempotent
   });
   afterAll(async () => {
-    await storage.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup?.();
   });
 
   async function planOf(run: () => Promise<unknown>): Promise<string> {

@@ -4,7 +4,7 @@
  */
 import type { StorageAdapter } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from './backends.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const HOSTILE_NAMES = [
   'users; DROP TABLE doc_victims; --',

@@ -2,23 +2,19 @@
  * The `adapter.sql` contract the job queue builds on: bound queries returning rows, transactions that
  * commit/roll back, `adapter.transaction(tx => tx.sql…)` bound to the transaction, and LISTEN on PostgreSQL.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PostgresStorage, SqliteStorage, type StorageAdapter } from 'hotpath/storage';
+import type { PostgresStorage, SqliteStorage, StorageAdapter } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshPgSchema, hasPostgres } from '../helpers/services.js';
+import { openPostgres, openSqlite } from '../helpers/backends.js';
+import { hasPostgres } from '../helpers/services.js';
 
 describe('SqliteStorage.sql', () => {
-  let dir: string;
   let storage: SqliteStorage;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hp-sql-'));
-    storage = new SqliteStorage({ filename: join(dir, 'db.sqlite') });
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ storage, cleanup } = await openSqlite({ label: 'hp-sql' }));
   });
   afterAll(async () => {
-    await storage.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup?.();
   });
 
   it('runs bound statements and returns rows, including RETURNING rows', async () => {
@@ -71,15 +67,14 @@ describe('SqliteStorage.sql', () => {
 });
 
 describe.runIf(hasPostgres)('PostgresStorage.sql', () => {
-  let schema: Awaited<ReturnType<typeof freshPgSchema>>;
   let storage: PostgresStorage;
+  let schema: string;
+  let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    schema = await freshPgSchema('hp_sql');
-    storage = new PostgresStorage({ connectionString: schema.url, max: 4 });
+    ({ storage, schema, cleanup } = await openPostgres({ label: 'hp_sql' }));
   });
   afterAll(async () => {
-    await storage?.close();
-    await schema?.drop();
+    await cleanup?.();
   });
 
   it('runs bound and named statements in the schema of the connection', async () => {
@@ -98,7 +93,7 @@ describe.runIf(hasPostgres)('PostgresStorage.sql', () => {
     const where = await sql.query<{ schemaname: string }>(
       "SELECT schemaname FROM pg_tables WHERE tablename = 'jobs' AND schemaname = current_schema()",
     );
-    expect(where).toEqual([{ schemaname: schema.schema }]);
+    expect(where).toEqual([{ schemaname: schema }]);
   });
 
   it('sql.transaction commits on return and rolls back on throw; tx.sql is bound to the transaction', async () => {

@@ -4,113 +4,32 @@
  * them wait for.
  * @module
  */
-import { createHash } from 'node:crypto';
-import { Kysely, type Migration, type MigrationResult, Migrator } from 'kysely';
-import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
-import { ClosedError, ConfigError, ConflictError, StorageError } from '../core/errors.js';
-import { type Logger, silentLogger } from '../core/logger.js';
-import { checkNumber, describeValue, validateOptions } from '../core/options.js';
-import type { LatencyRecorder } from '../core/recorder.js';
-import { COMMON_SCHEMA, DEFAULT_TABLE_PREFIX, indexName, type StorageCommonOptions } from './common-options.js';
-import {
-  describeFailure,
-  encodeCursor,
-  encodeDocument,
-  encodePatch,
-  normaliseFind,
-  normaliseWhere,
-  resolveId,
-} from './documents.js';
-import { loadDriver } from './driver-loader.js';
-import { checkCollection, checkField, checkId, quoteIdent } from './names.js';
-import { compileOrder, compileWhere, indexColumns, Params } from './sql-query.js';
-import { lockedSqliteDialect } from './sqlite-dialect.js';
-import type { SqliteDatabase, SqliteDatabaseConstructor, SqliteStatement } from './sqlite-driver-types.js';
+import { Kysely } from 'kysely';
+import { ClosedError, ConfigError, ConflictError, StorageError } from '../../core/errors.js';
+import { checkNumber, describeValue } from '../../core/options.js';
+import type { LatencyRecorder } from '../../core/recorder.js';
+import { indexName } from '../common-options.js';
+import { encodeDocument, encodePatch, normaliseFind, normaliseWhere, pageOf, resolveId } from '../documents.js';
+import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
+import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
+import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
   DocumentWithMeta,
   FindOptions,
   FindResult,
   SqlAccess,
   StorageAdapter,
-  StorageHealth,
   StorageStats,
   StoredDocument,
   UntypedDatabase,
   UpdateOptions,
   Where,
-} from './types.js';
-import { WriteLock } from './write-lock.js';
+} from '../types.js';
+import { openShared, type SqliteShared, type SqliteStorageOptions, type TableStatements } from './sqlite-connection.js';
+import { lockedSqliteDialect } from './sqlite-dialect.js';
+import type { SqliteStatement } from './sqlite-driver-types.js';
 
-/** Options of {@link SqliteStorage}. */
-export interface SqliteStorageOptions extends StorageCommonOptions {
-  /** Database file path, or `:memory:` (required). */
-  filename: string;
-  /** How long a write waits for another process's lock before failing, ms (default 5,000). */
-  busyTimeoutMs?: number;
-  /** `synchronous` pragma: `NORMAL` (default; durable across process crashes in WAL mode) or `FULL` (also across power loss). */
-  synchronous?: 'NORMAL' | 'FULL';
-  /** Page cache size in KiB (default 65,536 = 64 MiB). */
-  cacheSizeKb?: number;
-  /** Memory-mapped I/O size in bytes (default 268,435,456 = 256 MiB; 0 disables). */
-  mmapSizeBytes?: number;
-  /**
-   * Interval of the background `wal_checkpoint(PASSIVE)`, ms (default 30,000; 0 disables). Together
-   * with `journal_size_limit` it keeps the WAL file from growing without bound when readers pin it.
-   */
-  checkpointIntervalMs?: number;
-  /** WAL size kept after a checkpoint, bytes (`journal_size_limit`, default 67,108,864 = 64 MiB). */
-  walSizeLimitBytes?: number;
-  /** Prepared statements kept for `sql.query` and `find` shapes (default 500). */
-  statementCacheSize?: number;
-}
-
-const SCHEMA = {
-  ...COMMON_SCHEMA,
-  filename: { type: 'string', required: true, nonEmpty: true },
-  busyTimeoutMs: { type: 'number', min: 0, max: 3_600_000, integer: true },
-  synchronous: { type: 'string', oneOf: ['NORMAL', 'FULL'] },
-  cacheSizeKb: { type: 'number', min: 0, max: 1_073_741_824, integer: true },
-  mmapSizeBytes: { type: 'number', min: 0, max: 2 ** 45, integer: true },
-  checkpointIntervalMs: { type: 'number', min: 0, max: 86_400_000, integer: true },
-  walSizeLimitBytes: { type: 'number', min: 0, max: 2 ** 45, integer: true },
-  statementCacheSize: { type: 'number', min: 1, max: 100_000, integer: true },
-} as const;
-
-/** Prepared statements of one collection's table (built once, reused by every call). */
-interface TableStatements {
-  table: string;
-  get: SqliteStatement;
-  getMeta: SqliteStatement;
-  upsert: SqliteStatement;
-  remove: SqliteStatement;
-  readForUpdate: SqliteStatement;
-  writeIfVersion: SqliteStatement;
-  shapes: { get: string; upsert: string; remove: string; readForUpdate: string; writeIfVersion: string };
-}
-
-/** State shared by the adapter and the views bound to its transactions. */
-interface SqliteShared {
-  db: SqliteDatabase;
-  lock: WriteLock;
-  clock: Clock;
-  profiler: LatencyRecorder | undefined;
-  logger: Logger;
-  prefix: string;
-  tables: Map<string, TableStatements>;
-  statements: Map<string, SqliteStatement>;
-  statementCacheSize: number;
-  tableExists: SqliteStatement;
-  closed: boolean;
-  checkpointTimer: TimerHandle | undefined;
-  counters: {
-    checkpoints: number;
-    checkpointErrors: number;
-    transactions: number;
-    rollbacks: number;
-    lockWaits: number;
-  };
-  savepointSeq: number;
-}
+export type { SqliteStorageOptions } from './sqlite-connection.js';
 
 interface TxState {
   finished: boolean;
@@ -130,15 +49,11 @@ function normaliseParams(params: readonly unknown[] | undefined): unknown[] {
   return out ?? (params as unknown[]);
 }
 
-function sha1(text: string): string {
-  return createHash('sha1').update(text).digest('hex');
-}
-
 /**
  * One view of the database: the adapter itself (gated by the write lock) or the view bound to an
  * open transaction (already holding it).
  */
-class SqliteSession implements StorageAdapter {
+class SqliteSession extends SqlSession implements StorageAdapter {
   readonly kind = 'sqlite' as const;
   readonly sql: SqlAccess;
   readonly #shared: SqliteShared;
@@ -146,6 +61,7 @@ class SqliteSession implements StorageAdapter {
   #kysely: Kysely<UntypedDatabase> | undefined;
 
   constructor(shared: SqliteShared, tx: TxState | undefined) {
+    super();
     this.#shared = shared;
     this.#tx = tx;
     const session = this;
@@ -190,8 +106,15 @@ class SqliteSession implements StorageAdapter {
   }
 
   #wrap(op: string, collection: string | undefined, error: unknown): unknown {
-    if (error instanceof StorageError || (error as { isHotpathError?: boolean })?.isHotpathError) return error;
-    return new StorageError(describeFailure(op, collection, error), { cause: error });
+    return wrapDriverError(op, collection, error);
+  }
+
+  protected wrapError(op: string, collection: string | undefined, error: unknown): unknown {
+    return this.#wrap(op, collection, error);
+  }
+
+  protected async probe(): Promise<void> {
+    await this.#run(() => this.#statement('SELECT 1').pluck().get());
   }
 
   #record(op: string, shape: string, start: number, isError: boolean): void {
@@ -293,17 +216,9 @@ class SqliteSession implements StorageAdapter {
     if (table === undefined) return undefined;
     const start = performance.now();
     try {
-      const row = table.getMeta.get(id) as
-        | { data: string; version: number; created_at: number; updated_at: number }
-        | undefined;
+      const row = table.getMeta.get(id) as MetaRow | undefined;
       if (this.#shared.profiler) this.#record('storage.getWithMeta', table.shapes.get, start, false);
-      if (row === undefined) return undefined;
-      return {
-        doc: JSON.parse(row.data) as StoredDocument<T>,
-        version: row.version,
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-      };
+      return row === undefined ? undefined : metaOf<T>(row);
     } catch (error) {
       if (this.#shared.profiler) this.#record('storage.getWithMeta', table.shapes.get, start, true);
       throw this.#wrap('getWithMeta', collection, error);
@@ -439,32 +354,21 @@ class SqliteSession implements StorageAdapter {
     const find = normaliseFind(options);
     const table = this.#existing(collection);
     if (table === undefined) return { items: [], nextCursor: undefined };
-    const p = new Params('sqlite');
-    const where = compileWhere('sqlite', find.clauses, p);
-    const order = compileOrder('sqlite', find, p);
-    const limit = p.add(find.limit + 1);
-    const text =
-      `SELECT data FROM ${table.table} WHERE ${where}${order.after ? ` AND ${order.after}` : ''} ` +
-      `ORDER BY ${order.orderBy} LIMIT ${limit}`;
+    const { text, values } = findStatement('sqlite', table.table, find);
     const start = performance.now();
     let rows: unknown[];
     try {
       rows = this.#statement(text)
         .pluck()
-        .all(...p.values);
+        .all(...values);
     } catch (error) {
       if (this.#shared.profiler) this.#record('storage.find', text, start, true);
       throw this.#wrap('find', collection, error);
     }
     if (this.#shared.profiler) this.#record('storage.find', text, start, false);
-    const hasMore = rows.length > find.limit;
-    const items: StoredDocument<T>[] = new Array(Math.min(rows.length, find.limit));
-    for (let i = 0; i < items.length; i++) items[i] = JSON.parse(rows[i] as string) as StoredDocument<T>;
-    const last = items[items.length - 1];
-    return {
-      items,
-      nextCursor: hasMore && last ? encodeCursor(find, last as Record<string, unknown>, last.id) : undefined,
-    };
+    const docs: StoredDocument<T>[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) docs[i] = JSON.parse(rows[i] as string) as StoredDocument<T>;
+    return pageOf(docs, find);
   }
 
   #count(collection: string, where: Where | undefined): number {
@@ -472,13 +376,12 @@ class SqliteSession implements StorageAdapter {
     const clauses = normaliseWhere(where);
     const table = this.#existing(collection);
     if (table === undefined) return 0;
-    const p = new Params('sqlite');
-    const text = `SELECT count(*) FROM ${table.table} WHERE ${compileWhere('sqlite', clauses, p)}`;
+    const { text, values } = countStatement('sqlite', table.table, clauses);
     const start = performance.now();
     try {
       const n = this.#statement(text)
         .pluck()
-        .get(...p.values) as number;
+        .get(...values) as number;
       if (this.#shared.profiler) this.#record('storage.count', text, start, false);
       return n;
     } catch (error) {
@@ -509,11 +412,7 @@ class SqliteSession implements StorageAdapter {
     const rows = this.#statement("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .pluck()
       .all() as string[];
-    const prefix = this.#shared.prefix;
-    return rows
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => name.slice(prefix.length))
-      .filter((name) => /^[A-Za-z_][A-Za-z0-9_]{0,47}$/.test(name));
+    return collectionsOf(rows, this.#shared.prefix);
   }
 
   #query<R>(text: string, params: readonly unknown[] | undefined): R[] {
@@ -671,30 +570,6 @@ class SqliteSession implements StorageAdapter {
     return this.#kysely;
   }
 
-  /**
-   * Runs Kysely migrations (`{ name: { up, down? } }`, applied in name order) to the latest.
-   * @throws StorageError when a migration fails (cause: the migration's error).
-   */
-  async migrate(migrations: Record<string, Migration>): Promise<MigrationResult[]> {
-    const migrator = new Migrator({
-      db: this.db,
-      provider: { getMigrations: async () => migrations },
-    });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error !== undefined) throw this.#wrap('migrate', undefined, error);
-    return [...(results ?? [])];
-  }
-
-  async health(): Promise<StorageHealth> {
-    const start = performance.now();
-    try {
-      await this.#run(() => this.#statement('SELECT 1').pluck().get());
-      return { ok: true, latencyMs: performance.now() - start };
-    } catch (error) {
-      return { ok: false, latencyMs: performance.now() - start, error: (error as Error).message };
-    }
-  }
-
   stats(): StorageStats {
     const { lock, counters, statements } = this.#shared;
     return {
@@ -729,72 +604,6 @@ class SqliteSession implements StorageAdapter {
       shared.lock.release();
     }
   }
-
-  /** Same as {@link close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
-
-function openShared(options: SqliteStorageOptions): SqliteShared {
-  validateOptions('SqliteStorage', options, SCHEMA);
-  const Database = loadDriver<SqliteDatabaseConstructor>('better-sqlite3', 'SqliteStorage');
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  let db: SqliteDatabase;
-  try {
-    db = new Database(options.filename, { timeout: busyTimeoutMs });
-  } catch (error) {
-    throw new StorageError(describeFailure('open', undefined, error), { cause: error });
-  }
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    db.pragma(`cache_size = -${options.cacheSizeKb ?? 65_536}`);
-    db.pragma('temp_store = MEMORY');
-    db.pragma(`mmap_size = ${options.mmapSizeBytes ?? 268_435_456}`);
-    db.pragma(`journal_size_limit = ${options.walSizeLimitBytes ?? 67_108_864}`);
-    db.pragma('foreign_keys = ON');
-  } catch (error) {
-    db.close();
-    throw new StorageError(describeFailure('open', undefined, error), { cause: error });
-  }
-  const shared: SqliteShared = {
-    db,
-    lock: new WriteLock(),
-    clock: options.clock ?? systemClock,
-    profiler: options.profiler,
-    logger: options.logger ?? silentLogger,
-    prefix: options.tablePrefix ?? DEFAULT_TABLE_PREFIX,
-    tables: new Map(),
-    statements: new Map(),
-    statementCacheSize: options.statementCacheSize ?? 500,
-    tableExists: db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").pluck(),
-    closed: false,
-    checkpointTimer: undefined,
-    counters: { checkpoints: 0, checkpointErrors: 0, transactions: 0, rollbacks: 0, lockWaits: 0 },
-    savepointSeq: 0,
-  };
-  const intervalMs = options.checkpointIntervalMs ?? 30_000;
-  if (intervalMs > 0) {
-    const tick = (): void => {
-      shared.checkpointTimer = undefined;
-      if (shared.closed) return;
-      // Never checkpoint from inside someone's open transaction.
-      if (!shared.lock.isHeld && !db.inTransaction) {
-        try {
-          db.pragma('wal_checkpoint(PASSIVE)');
-          shared.counters.checkpoints++;
-        } catch (error) {
-          shared.counters.checkpointErrors++;
-          shared.logger.warn({ err: error }, 'storage: wal_checkpoint failed');
-        }
-      }
-      shared.checkpointTimer = shared.clock.setTimeout(tick, intervalMs, { unref: true });
-    };
-    shared.checkpointTimer = shared.clock.setTimeout(tick, intervalMs, { unref: true });
-  }
-  return shared;
 }
 
 /**

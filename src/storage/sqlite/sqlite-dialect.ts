@@ -15,8 +15,8 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import type { WriteLock } from '../write-lock.js';
 import type { SqliteDatabase } from './sqlite-driver-types.js';
-import type { WriteLock } from './write-lock.js';
 
 class LockedSqliteConnection implements DatabaseConnection {
   readonly #db: SqliteDatabase;

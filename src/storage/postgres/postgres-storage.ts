@@ -4,131 +4,51 @@
  * checked-out connection.
  * @module
  */
-import { createHash } from 'node:crypto';
-import { Kysely, type Migration, type MigrationResult, Migrator, PostgresDialect } from 'kysely';
-import { type Clock, systemClock } from '../core/clock.js';
-import { ClosedError, ConfigError, ConflictError, StorageError } from '../core/errors.js';
-import { type Logger, silentLogger } from '../core/logger.js';
-import { checkNumber, validateOptions } from '../core/options.js';
-import type { LatencyRecorder } from '../core/recorder.js';
-import { COMMON_SCHEMA, DEFAULT_TABLE_PREFIX, indexName, type StorageCommonOptions } from './common-options.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import { ClosedError, ConflictError, StorageError } from '../../core/errors.js';
+import { checkNumber } from '../../core/options.js';
+import { indexName } from '../common-options.js';
 import {
-  describeFailure,
-  encodeCursor,
   encodeDocument,
   encodePatch,
   normaliseFind,
   normaliseWhere,
+  pageOf,
   prepareBatch,
   resolveId,
-} from './documents.js';
-import { loadDriver } from './driver-loader.js';
-import { checkCollection, checkField, checkId, quoteIdent } from './names.js';
-import type {
-  PgConnectionConfig,
-  PgModule,
-  PgPool,
-  PgPoolClient,
-  PgPoolConfig,
-  PgQueryable,
-} from './postgres-driver-types.js';
-import { PgListener } from './postgres-listener.js';
-import { compileOrder, compileWhere, indexColumns, Params } from './sql-query.js';
+} from '../documents.js';
+import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
+import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
+import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
   DocumentWithMeta,
   FindOptions,
   FindResult,
   SqlAccess,
   StorageAdapter,
-  StorageHealth,
   StorageStats,
   StoredDocument,
   UntypedDatabase,
   UpdateOptions,
   Where,
-} from './types.js';
+} from '../types.js';
+import type { PgPoolClient, PgQueryable } from './postgres-driver-types.js';
+import { PgListener } from './postgres-listener.js';
+import {
+  openShared,
+  type PgShared,
+  type PostgresStorageOptions,
+  type PgTableStatements as TableStatements,
+} from './postgres-pool.js';
 
-/** Options of {@link PostgresStorage}. Give `connectionString` or an existing `pool`. */
-export interface PostgresStorageOptions extends StorageCommonOptions {
-  /** `postgres://user:pass@host:port/db?options=…` */
-  connectionString?: string;
-  /** An existing pg Pool to use (its settings apply; `close()` does not end it). */
-  pool?: PgPool;
-  /** Schema of the collection tables (default: the connection's `search_path`). */
-  schema?: string;
-  /** Most connections (default 10; the seeds run 20–30 concurrent operations well on 10). */
-  max?: number;
-  /** Idle connections are closed after this long, ms (default 10,000). */
-  idleTimeoutMs?: number;
-  /** Waiting for a connection fails after this long, ms (default 10,000; 0 = wait forever). */
-  connectionTimeoutMs?: number;
-  /** Connections are recycled after this age, ms (default 1,800,000 = 30 min; 0 = never). Rounded up to seconds. */
-  maxLifetimeMs?: number;
-  /** Server-side `statement_timeout`, ms (default 0 = none). */
-  statementTimeoutMs?: number;
-  /** Documents per `putMany` statement (default 1,000). */
-  batchSize?: number;
-  /** `application_name` of the connections, shown in `pg_stat_activity` (default `hotpath`). */
-  applicationName?: string;
-}
-
-const SCHEMA = {
-  ...COMMON_SCHEMA,
-  connectionString: { type: 'string', nonEmpty: true },
-  pool: { type: 'object' },
-  schema: { type: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]{0,62}$/ },
-  max: { type: 'number', min: 1, max: 10_000, integer: true },
-  idleTimeoutMs: { type: 'number', min: 0, max: 86_400_000, integer: true },
-  connectionTimeoutMs: { type: 'number', min: 0, max: 3_600_000, integer: true },
-  maxLifetimeMs: { type: 'number', min: 0, max: 604_800_000, integer: true },
-  statementTimeoutMs: { type: 'number', min: 0, max: 86_400_000, integer: true },
-  batchSize: { type: 'number', min: 1, max: 100_000, integer: true },
-  applicationName: { type: 'string', maxLength: 63 },
-} as const;
+export type { PostgresStorageOptions } from './postgres-pool.js';
 
 /** JSON text of one `putMany` chunk is kept below this many characters (pg sends it as one parameter). */
 const MAX_CHUNK_CHARS = 32 * 1024 * 1024;
 
-interface TableStatements {
-  table: string;
-  names: { get: string; upsert: string; upsertMany: string; remove: string; update: string };
-  shapes: {
-    get: string;
-    getMeta: string;
-    upsert: string;
-    upsertMany: string;
-    remove: string;
-    update: string;
-    updateIf: string;
-  };
-}
-
-interface PgShared {
-  pool: PgPool;
-  ownsPool: boolean;
-  pg: PgModule;
-  connection: PgConnectionConfig;
-  schema: string | undefined;
-  clock: Clock;
-  profiler: LatencyRecorder | undefined;
-  logger: Logger;
-  prefix: string;
-  batchSize: number;
-  tables: Map<string, TableStatements>;
-  closed: boolean;
-  listener: PgListener | undefined;
-  kysely: Kysely<UntypedDatabase> | undefined;
-  counters: { connectionErrors: number; discarded: number; transactions: number; rollbacks: number };
-  savepointSeq: number;
-}
-
 interface TxState {
   client: PgPoolClient;
   finished: boolean;
-}
-
-function sha1(text: string): string {
-  return createHash('sha1').update(text).digest('hex');
 }
 
 /** True for errors that mean the connection itself is unusable (no SQLSTATE, or classes 08/57P). */
@@ -138,7 +58,7 @@ function isConnectionError(error: unknown): boolean {
   return code.startsWith('08') || code.startsWith('57P') || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
-class PostgresSession implements StorageAdapter {
+class PostgresSession extends SqlSession implements StorageAdapter {
   readonly kind = 'postgres' as const;
   readonly sql: SqlAccess;
   readonly #shared: PgShared;
@@ -146,6 +66,7 @@ class PostgresSession implements StorageAdapter {
   readonly #exec: PgQueryable;
 
   constructor(shared: PgShared, tx: TxState | undefined) {
+    super();
     this.#shared = shared;
     this.#tx = tx;
     this.#exec = tx ? tx.client : shared.pool;
@@ -183,9 +104,19 @@ class PostgresSession implements StorageAdapter {
   }
 
   #wrap(op: string, collection: string | undefined, error: unknown): unknown {
-    if ((error as { isHotpathError?: boolean })?.isHotpathError) return error;
-    if (!this.#tx && isConnectionError(error)) this.#shared.counters.connectionErrors++;
-    return new StorageError(describeFailure(op, collection, error), { cause: error });
+    if (!(error as { isHotpathError?: boolean })?.isHotpathError && !this.#tx && isConnectionError(error)) {
+      this.#shared.counters.connectionErrors++;
+    }
+    return wrapDriverError(op, collection, error);
+  }
+
+  protected wrapError(op: string, collection: string | undefined, error: unknown): unknown {
+    return this.#wrap(op, collection, error);
+  }
+
+  protected async probe(): Promise<void> {
+    this.#check();
+    await this.#q('health', undefined, 'SELECT 1', []);
   }
 
   /** Runs one statement, timing it and wrapping driver errors. */
@@ -314,20 +245,8 @@ class PostgresSession implements StorageAdapter {
     checkId(id);
     const table = await this.#existing(collection);
     if (table === undefined) return undefined;
-    const rows = await this.#q<{ data: StoredDocument<T>; version: number; created_at: string; updated_at: string }>(
-      'getWithMeta',
-      collection,
-      table.shapes.getMeta,
-      [id],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      doc: row.data,
-      version: row.version,
-      createdAt: Number(row.created_at),
-      updatedAt: Number(row.updated_at),
-    };
+    const rows = await this.#q<MetaRow>('getWithMeta', collection, table.shapes.getMeta, [id]);
+    return rows[0] ? metaOf<T>(rows[0]) : undefined;
   }
 
   async put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string> {
@@ -450,22 +369,12 @@ class PostgresSession implements StorageAdapter {
     const find = normaliseFind(options);
     const table = await this.#existing(collection);
     if (table === undefined) return { items: [], nextCursor: undefined };
-    const p = new Params('postgres');
-    const where = compileWhere('postgres', find.clauses, p);
-    const order = compileOrder('postgres', find, p);
-    const limit = p.add(find.limit + 1);
-    const text =
-      `SELECT data FROM ${table.table} WHERE ${where}${order.after ? ` AND ${order.after}` : ''} ` +
-      `ORDER BY ${order.orderBy} LIMIT ${limit}`;
-    const rows = await this.#q<{ data: StoredDocument<T> }>('find', collection, text, p.values);
-    const hasMore = rows.length > find.limit;
-    const items: StoredDocument<T>[] = new Array(Math.min(rows.length, find.limit));
-    for (let i = 0; i < items.length; i++) items[i] = (rows[i] as { data: StoredDocument<T> }).data;
-    const last = items[items.length - 1];
-    return {
-      items,
-      nextCursor: hasMore && last ? encodeCursor(find, last as Record<string, unknown>, last.id) : undefined,
-    };
+    const { text, values } = findStatement('postgres', table.table, find);
+    const rows = await this.#q<{ data: StoredDocument<T> }>('find', collection, text, values);
+    return pageOf(
+      rows.map((row) => row.data),
+      find,
+    );
   }
 
   async count(collection: string, where?: Where): Promise<number> {
@@ -474,9 +383,8 @@ class PostgresSession implements StorageAdapter {
     const clauses = normaliseWhere(where);
     const table = await this.#existing(collection);
     if (table === undefined) return 0;
-    const p = new Params('postgres');
-    const text = `SELECT count(*) AS n FROM ${table.table} WHERE ${compileWhere('postgres', clauses, p)}`;
-    const rows = await this.#q<{ n: string }>('count', collection, text, p.values);
+    const { text, values } = countStatement('postgres', table.table, clauses);
+    const rows = await this.#q<{ n: string }>('count', collection, text, values);
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -509,13 +417,10 @@ class PostgresSession implements StorageAdapter {
         "AND table_type = 'BASE TABLE' ORDER BY table_name",
       [this.#shared.schema ?? null],
     );
-    const prefix = this.#shared.prefix;
-    return rows
-      .map((row) => row.name)
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => name.slice(prefix.length))
-      .filter((name) => /^[A-Za-z_][A-Za-z0-9_]{0,47}$/.test(name))
-      .sort();
+    return collectionsOf(
+      rows.map((row) => row.name),
+      this.#shared.prefix,
+    );
   }
 
   /**
@@ -616,31 +521,6 @@ class PostgresSession implements StorageAdapter {
     return this.#shared.kysely;
   }
 
-  /**
-   * Runs Kysely migrations (`{ name: { up, down? } }`, applied in name order) to the latest.
-   * @throws StorageError when a migration fails (cause: the migration's error).
-   */
-  async migrate(migrations: Record<string, Migration>): Promise<MigrationResult[]> {
-    const migrator = new Migrator({
-      db: this.db,
-      provider: { getMigrations: async () => migrations },
-    });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error !== undefined) throw this.#wrap('migrate', undefined, error);
-    return [...(results ?? [])];
-  }
-
-  async health(): Promise<StorageHealth> {
-    const start = performance.now();
-    try {
-      this.#check();
-      await this.#q('health', undefined, 'SELECT 1', []);
-      return { ok: true, latencyMs: performance.now() - start };
-    } catch (error) {
-      return { ok: false, latencyMs: performance.now() - start, error: (error as Error).message };
-    }
-  }
-
   stats(): StorageStats {
     const { pool, counters } = this.#shared;
     return {
@@ -661,67 +541,6 @@ class PostgresSession implements StorageAdapter {
     shared.tables.clear();
     if (shared.ownsPool) await shared.pool.end();
   }
-
-  /** Same as {@link close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
-
-function openShared(options: PostgresStorageOptions): PgShared {
-  validateOptions('PostgresStorage', options, SCHEMA);
-  if ((options.pool === undefined) === (options.connectionString === undefined)) {
-    throw new ConfigError(
-      'PostgresStorage.connectionString',
-      'PostgresStorage needs exactly one of connectionString or pool',
-    );
-  }
-  const pg = loadDriver<PgModule>('pg', 'PostgresStorage');
-  const logger = options.logger ?? silentLogger;
-  const connection: PgConnectionConfig = {
-    connectionString: options.connectionString,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-    application_name: options.applicationName ?? 'hotpath',
-  };
-  if (options.statementTimeoutMs) connection.statement_timeout = options.statementTimeoutMs;
-  const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0 };
-  let pool: PgPool;
-  if (options.pool) {
-    pool = options.pool;
-  } else {
-    const config: PgPoolConfig = {
-      ...connection,
-      max: options.max ?? 10,
-      idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
-      maxLifetimeSeconds: Math.ceil((options.maxLifetimeMs ?? 1_800_000) / 1000),
-    };
-    pool = new pg.Pool(config);
-  }
-  // Idle connections that die (server restart, pg_terminate_backend) emit 'error'; pg-pool drops them
-  // and opens fresh ones on demand. Without a listener the error would crash the process.
-  pool.on('error', (error) => {
-    counters.connectionErrors++;
-    counters.discarded++;
-    logger.warn({ err: error }, 'storage: idle PostgreSQL connection failed and was discarded');
-  });
-  return {
-    pool,
-    ownsPool: options.pool === undefined,
-    pg,
-    connection: options.connectionString ? connection : {},
-    schema: options.schema,
-    clock: options.clock ?? systemClock,
-    profiler: options.profiler,
-    logger,
-    prefix: options.tablePrefix ?? DEFAULT_TABLE_PREFIX,
-    batchSize: options.batchSize ?? 1000,
-    tables: new Map(),
-    closed: false,
-    listener: undefined,
-    kysely: undefined,
-    counters,
-    savepointSeq: 0,
-  };
 }
 
 /**

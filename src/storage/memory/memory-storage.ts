@@ -4,26 +4,26 @@
  * copy for queries. Transactions hold a lock like SQLite's and keep an undo log.
  * @module
  */
-import { type Clock, systemClock } from '../core/clock.js';
-import { ClosedError, ConflictError, StorageError } from '../core/errors.js';
-import { checkNumber, type OptionSchema, validateOptions } from '../core/options.js';
-import type { LatencyRecorder } from '../core/recorder.js';
-import type { StorageCommonOptions } from './common-options.js';
+import { type Clock, systemClock } from '../../core/clock.js';
+import { ClosedError, ConflictError, StorageError } from '../../core/errors.js';
+import { checkNumber, type OptionSchema, validateOptions } from '../../core/options.js';
+import type { LatencyRecorder } from '../../core/recorder.js';
+import type { StorageCommonOptions } from '../common-options.js';
 import {
   compareCodePoints,
   compareKeys,
-  encodeCursor,
   encodeDocument,
   encodePatch,
   matchesWhere,
   normaliseFind,
   normaliseWhere,
+  pageOf,
   prepareBatch,
   resolveId,
   type SortKey,
   sortKeyOf,
-} from './documents.js';
-import { checkCollection, checkField, checkId } from './names.js';
+} from '../documents.js';
+import { checkCollection, checkField, checkId } from '../names.js';
 import type {
   DocumentWithMeta,
   FindOptions,
@@ -34,8 +34,8 @@ import type {
   StoredDocument,
   UpdateOptions,
   Where,
-} from './types.js';
-import { WriteLock } from './write-lock.js';
+} from '../types.js';
+import { WriteLock } from '../write-lock.js';
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions extends Omit<StorageCommonOptions, 'tablePrefix'> {
@@ -278,13 +278,8 @@ class MemorySession implements StorageAdapter {
         matches.push({ id, key, entry });
       }
       matches.sort((a, b) => sign * (compareKeys(a.key, b.key) || compareCodePoints(a.id, b.id)));
-      const page = matches.slice(0, find.limit);
-      const items = page.map((m) => JSON.parse(m.entry.json) as StoredDocument<T>);
-      const last = page[page.length - 1];
-      return {
-        items,
-        nextCursor: matches.length > find.limit && last ? encodeCursor(find, last.entry.value, last.id) : undefined,
-      };
+      const page = matches.slice(0, find.limit + 1).map((m) => JSON.parse(m.entry.json) as StoredDocument<T>);
+      return pageOf(page, find);
     });
   }
 

@@ -9,8 +9,8 @@
  * the only non-parameter text; every value is a bound parameter.
  * @module
  */
-import type { NormalClause, NormalCondition, NormalFind, SortKey } from './documents.js';
-import { Rank } from './documents.js';
+import type { NormalClause, NormalCondition, NormalFind, SortKey } from '../documents.js';
+import { Rank } from '../documents.js';
 
 /** Which SQL flavour to emit. */
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -154,4 +154,28 @@ export function compileOrder(dialect: SqlDialect, find: NormalFind, p: Params): 
 export function indexColumns(dialect: SqlDialect, field: string): string {
   const e = keyExpressions(dialect, field);
   return `${e.rank}, ${e.num}, ${e.str}, id`;
+}
+
+/** A statement and its bound values. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** The `find` statement: one page plus one row (to know whether another page follows). */
+export function findStatement(dialect: SqlDialect, table: string, find: NormalFind): Statement {
+  const p = new Params(dialect);
+  const where = compileWhere(dialect, find.clauses, p);
+  const order = compileOrder(dialect, find, p);
+  const limit = p.add(find.limit + 1);
+  const text =
+    `SELECT data FROM ${table} WHERE ${where}${order.after ? ` AND ${order.after}` : ''} ` +
+    `ORDER BY ${order.orderBy} LIMIT ${limit}`;
+  return { text, values: p.values };
+}
+
+/** The `count` statement (its one column is `n`). */
+export function countStatement(dialect: SqlDialect, table: string, clauses: readonly NormalClause[]): Statement {
+  const p = new Params(dialect);
+  return { text: `SELECT count(*) AS n FROM ${table} WHERE ${compileWhere(dialect, clauses, p)}`, values: p.values };
 }

@@ -5,10 +5,10 @@
  * consumers must also poll.
  * @module
  */
-import { backoffDelay, resolveRetryOptions } from '../core/backoff.js';
-import type { Clock, TimerHandle } from '../core/clock.js';
-import { ConfigError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { backoffDelay, resolveRetryOptions } from '../../core/backoff.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { ConfigError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import type { PgClient } from './postgres-driver-types.js';
 
 const CHANNEL = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
