@@ -7,12 +7,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Cache, type CacheOptions, CacheRegistry } from '../cache/index.js';
+import { systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import { createConsoleLogger, type Logger, type LogLevel, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import { Profiler, type ProfilerOptions } from '../profiling/index.js';
 import { QueueManager, type QueueManagerOptions } from '../queue/index.js';
-import { RateLimiter, type RateLimiterOptions } from '../ratelimit/index.js';
+import type { RateLimiter, RateLimiterOptions } from '../ratelimit/index.js';
 import {
   type CreateStorageOptions,
   createStorage,
@@ -24,6 +25,7 @@ import {
 } from '../storage/index.js';
 import { defaultDatabaseUrl, type Profile, readEnvironment, unknownEnvironmentVariables } from './config.js';
 import { appMetricFamilies } from './metric-families.js';
+import { ObservedRateLimiter, RecentActivity } from './recent-activity.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
 export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
@@ -184,6 +186,10 @@ export interface Hotpath<Caches extends string = string, Limiters extends string
   readonly storage: StorageManager;
   /** The job queue facade, or undefined with `queue: false`. */
   readonly queue: QueueManager | undefined;
+  /** The last slow operations, N+1 reports, failed jobs and upstream rate-limit reports (bounded rings). */
+  readonly recent: RecentActivity;
+  /** `max` of each named cache as configured (for "size against max"). */
+  readonly cacheLimits: ReadonlyMap<string, number>;
   /**
    * The named cache; `V` is the value type you store in it (default `unknown`: give it, as in
    * `app.cache<Quote>('quotes')`, to read values back typed).
@@ -341,7 +347,21 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
     for (const close of built.reverse()) await close();
   };
   try {
-    const profiler = new Profiler({ logger, ...config.profiler });
+    const recent = new RecentActivity();
+    const userOnSlow = config.profiler?.onSlow;
+    const userOnNPlusOne = config.profiler?.onNPlusOne;
+    const profiler = new Profiler({
+      logger,
+      ...config.profiler,
+      onSlow: (event) => {
+        recent.slowOperations.push({ ...event, at: systemClock.now() });
+        userOnSlow?.(event);
+      },
+      onNPlusOne: (event) => {
+        recent.nPlusOne.push({ ...event, at: systemClock.now() });
+        userOnNPlusOne?.(event);
+      },
+    });
     built.push(() => profiler.close());
 
     const caches = new CacheRegistry();
@@ -358,7 +378,11 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
     });
     for (const [name, options] of Object.entries(config.rateLimiters ?? {})) {
       // The config key names the limiter in its errors and logs (penalties, store failures), unless set.
-      rateLimiters.set(name, new RateLimiter({ name, profiler, logger, ...options }));
+      const limiter = new ObservedRateLimiter({ name, profiler, logger, ...options }, (remaining, resetInMs) => {
+        const at = systemClock.now();
+        recent.noteUpstream(name, { remaining, resetAt: at + resetInMs, at });
+      });
+      rateLimiters.set(name, limiter);
     }
 
     let adapter = config.storage;
@@ -386,6 +410,14 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
     if (queueConfig) {
       queue = new QueueManager({ ...queueConfig, storage: storageAdapter, profiler, logger });
       const queueManager = queue;
+      const events = queueManager.queue;
+      events.on('failed', (job) => {
+        recent.failedJobIds.push(job.id);
+        recent.runningHere.delete(job.id);
+      });
+      events.on('progress', (job) => recent.noteRunningHere(job.id));
+      events.on('completed', (job) => recent.runningHere.delete(job.id));
+      events.on('cancelled', (job) => recent.runningHere.delete(job.id));
       const shutdownTimeoutMs = config.shutdownTimeoutMs ?? 10_000;
       // QueueManager.close() alone aborts running jobs at once; a graceful stop first lets them finish.
       built.push(async () => {
@@ -415,7 +447,8 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
       storage,
       queue,
       closeAll: closeBuilt,
-      cacheMax,
+      cacheLimits: cacheMax,
+      recent,
     });
   } catch (error) {
     await closeBuilt();
@@ -426,8 +459,8 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
 /** The parts {@link createHotpath} built, handed to the app object in one piece. */
 type HotpathParts = Pick<
   Hotpath,
-  'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue'
-> & { closeAll: () => Promise<void>; cacheMax: ReadonlyMap<string, number> };
+  'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue' | 'recent'
+> & { closeAll: () => Promise<void>; cacheLimits: ReadonlyMap<string, number> };
 
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
@@ -437,8 +470,9 @@ class HotpathApp implements Hotpath {
   readonly rateLimiters: ReadonlyMap<string, RateLimiter>;
   readonly storage: StorageManager;
   readonly queue: QueueManager | undefined;
+  readonly recent: RecentActivity;
   readonly #closeAll: () => Promise<void>;
-  readonly #cacheMax: ReadonlyMap<string, number>;
+  readonly cacheLimits: ReadonlyMap<string, number>;
   #closing: Promise<void> | undefined;
 
   constructor(parts: HotpathParts) {
@@ -450,9 +484,10 @@ class HotpathApp implements Hotpath {
       rateLimiters: this.rateLimiters,
       storage: this.storage,
       queue: this.queue,
+      recent: this.recent,
     } = parts);
     this.#closeAll = parts.closeAll;
-    this.#cacheMax = parts.cacheMax;
+    this.cacheLimits = parts.cacheLimits;
   }
 
   cache<V = unknown>(name: string): Cache<V> {
@@ -516,7 +551,7 @@ class HotpathApp implements Hotpath {
     const queue = this.queue ? await this.queue.stats().catch(() => undefined) : undefined;
     const families = appMetricFamilies({
       caches: this.caches,
-      cacheMax: this.#cacheMax,
+      cacheMax: this.cacheLimits,
       rateLimiters: this.rateLimiters,
       pool: this.storage.adapter.stats(),
       queue,

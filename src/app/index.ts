@@ -25,4 +25,20 @@ export {
   type ResolvedHotpathConfig,
   type StorageOptionsByBackend,
 } from './create-hotpath.js';
+export {
+  type DashboardAction,
+  type DashboardHandler,
+  type DashboardOptions,
+  dashboardHandler,
+} from './dashboard/dashboard-handler.js';
+export type { HistoryJSON } from './dashboard/history.js';
+export { DEFAULT_REDACTED_FIELDS } from './dashboard/redact.js';
+export type { DashboardSnapshot, JobRow } from './dashboard/snapshot.js';
 export { healthHandler, metricsHandler, type NodeHandler, type NodeResponseLike } from './http-endpoints.js';
+export {
+  RecentActivity,
+  type RecentNPlusOne,
+  type RecentSlowOperation,
+  Ring,
+  type UpstreamReport,
+} from './recent-activity.js';
