@@ -95,15 +95,21 @@ describe.runIf(executablePath)('dashboard in chromium', () => {
       .toBeGreaterThan(2);
     const size = await page
       .locator('[data-keep="chart-loop"] canvas')
-      .evaluate((canvas: HTMLCanvasElement) => [canvas.width, canvas.height]);
+      .evaluate((canvas) => [
+        (canvas as unknown as { width: number }).width,
+        (canvas as unknown as { height: number }).height,
+      ]);
     expect(size[0]).toBeGreaterThan(100);
     const legend = await page.locator('[data-keep="chart-loop"] .u-legend').textContent();
     expect(legend).toContain('p99');
     expect(legend).toContain('max');
     // The series the chart draws hold numbers, not only gaps.
-    const history = await page.evaluate(async (base) => (await (await fetch(`${base}api/state`)).json()).history, url);
-    expect(history.series['eventLoop.p99'].filter((v: number | null) => v !== null).length).toBeGreaterThan(1);
-    expect(history.series['eventLoop.max'].filter((v: number | null) => v !== null).length).toBeGreaterThan(1);
+    const history: { series: Record<string, Array<number | null>> } = await page.evaluate(
+      async (base) => (await (await fetch(`${base}api/state`)).json()).history,
+      url,
+    );
+    expect(history.series['eventLoop.p99']?.filter((v) => v !== null).length).toBeGreaterThan(1);
+    expect(history.series['eventLoop.max']?.filter((v) => v !== null).length).toBeGreaterThan(1);
   });
 
   it('shows a failing job; Retry re-runs it and its row turns succeeded', async () => {
@@ -141,7 +147,7 @@ describe.runIf(executablePath)('dashboard in chromium', () => {
     const id = await app.queue!.enqueue('hostile', { html: HOSTILE, nested: { note: HOSTILE } }, { attempts: 1 });
     await rowOf(id).and(page.locator('[data-status="failed"]')).waitFor({ timeout: 10_000 });
     await page.waitForTimeout(300);
-    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('#queue-panel img').count()).toBe(0);
     expect(await rowOf(id).textContent()).toContain('<img src=x onerror=');
     expect(consoleErrors).toEqual([]);
