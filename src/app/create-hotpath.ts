@@ -26,6 +26,7 @@ import {
 import { defaultDatabaseUrl, type Profile, readEnvironment, unknownEnvironmentVariables } from './config.js';
 import { appMetricFamilies } from './metric-families.js';
 import { ObservedRateLimiter, RecentActivity } from './recent-activity.js';
+import { RequestCounters } from './request-profiling.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
 export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
@@ -190,6 +191,8 @@ export interface Hotpath<Caches extends string = string, Limiters extends string
   readonly recent: RecentActivity;
   /** `max` of each named cache as configured (for "size against max"). */
   readonly cacheLimits: ReadonlyMap<string, number>;
+  /** Responses per method, route template and status class, counted by the request middleware. */
+  readonly requests: RequestCounters;
   /**
    * The named cache; `V` is the value type you store in it (default `unknown`: give it, as in
    * `app.cache<Quote>('quotes')`, to read values back typed).
@@ -473,6 +476,7 @@ class HotpathApp implements Hotpath {
   readonly recent: RecentActivity;
   readonly #closeAll: () => Promise<void>;
   readonly cacheLimits: ReadonlyMap<string, number>;
+  readonly requests = new RequestCounters();
   #closing: Promise<void> | undefined;
 
   constructor(parts: HotpathParts) {
@@ -552,6 +556,7 @@ class HotpathApp implements Hotpath {
     const families = appMetricFamilies({
       caches: this.caches,
       cacheMax: this.cacheLimits,
+      requests: this.requests,
       rateLimiters: this.rateLimiters,
       pool: this.storage.adapter.stats(),
       queue,

@@ -42,3 +42,17 @@ export {
   Ring,
   type UpstreamReport,
 } from './recent-activity.js';
+export {
+  type FastifyProfilerOptions,
+  fastifyProfiler,
+  OTHER_ROUTE,
+  type ProfileRequestsOptions,
+  profileRequests,
+  type RequestCount,
+  RequestCounters,
+  type RequestProfilingTarget,
+  requestProfiler,
+  routeOfPath,
+  type StatusClass,
+  UNMATCHED_ROUTE,
+} from './request-profiling.js';

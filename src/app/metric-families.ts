@@ -9,6 +9,7 @@ import type { MetricFamily, MetricSample } from '../profiling/index.js';
 import type { QueueManagerStats } from '../queue/index.js';
 import type { RateLimiter, RateLimiterStats } from '../ratelimit/index.js';
 import type { StorageStats } from '../storage/index.js';
+import type { RequestCounters } from './request-profiling.js';
 
 type Kind = 'counter' | 'gauge';
 
@@ -74,6 +75,8 @@ export interface AppMetricSources {
   pool: StorageStats;
   /** Queue stats, when there is a reachable queue. */
   queue: QueueManagerStats | undefined;
+  /** Responses counted by the request middleware. */
+  requests: RequestCounters;
   /** Process memory (bytes) now and peaks. */
   memory: { rss: number; heapUsed: number; heapTotal: number; peakRss: number; peakHeapUsed: number };
 }
@@ -126,6 +129,24 @@ export function appMetricFamilies(sources: AppMetricSources): MetricFamily[] {
         ),
       );
     }
+  }
+  const responses = sources.requests.entries();
+  if (responses.length > 0) {
+    families.push(
+      family(
+        'hotpath_http_responses_total',
+        'counter',
+        'Responses by method, route template and status class (request middleware).',
+        responses.map(({ method, route, statusClass, count }) => ({
+          labels: [
+            ['method', method],
+            ['route', route],
+            ['status_class', statusClass],
+          ],
+          value: count,
+        })),
+      ),
+    );
   }
   const { pool } = sources;
   families.push(

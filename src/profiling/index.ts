@@ -20,6 +20,7 @@ export {
   type ProfilerJSON,
   type ProfilerOptions,
   type PrometheusOptions,
+  type ScopeHandle,
   type SlowOperation,
   type StopTimer,
 } from './profiler.js';

@@ -164,6 +164,18 @@ export interface PrometheusOptions {
   families?: Iterable<MetricFamily> | undefined;
 }
 
+/** Passed to the function of {@link Profiler.scope}: adjusts the running scope. */
+export interface ScopeHandle {
+  /**
+   * Renames the scope — e.g. once a router knows the route template, as tracing spans are renamed after
+   * routing. Its duration and totals are recorded, and later N+1 reports made, under the new name.
+   * @throws ConfigError when `name` is not a non-empty string of at most 200 characters.
+   */
+  rename(name: string): void;
+  /** Counts the scope as failed although its function succeeds (e.g. a request answered with a 5xx). */
+  markFailed(): void;
+}
+
 /** Stops a timer started by {@link Profiler.start}; returns the elapsed ms. Only the first call records. */
 export type StopTimer = (isError?: boolean) => number;
 
@@ -374,31 +386,43 @@ export class Profiler implements LatencyRecorder {
    * Runs `fn` as a request scope named `name` (AsyncLocalStorage): every `record`/`time`/`start` inside it,
    * across `await`s and in nested scopes, is attributed to it (see {@link scopeStats}, {@link currentScope}),
    * and a query shape passed to {@link noteQuery} `nPlusOneThreshold` times in one run is reported once via
-   * `onNPlusOne`. The scope's own duration is recorded under `name`, like {@link time}.
+   * `onNPlusOne`. The scope's own duration is recorded under `name` (or the name given to `handle.rename`),
+   * like {@link time}. `fn` receives a {@link ScopeHandle}.
    * @throws ConfigError when `name` is invalid (before `fn` runs); otherwise whatever `fn` throws.
    */
-  scope<T>(name: string, fn: () => T): T {
+  scope<T>(name: string, fn: (handle: ScopeHandle) => T): T {
     checkName(name);
     this.#als ??= new AsyncLocalStorage<ScopeState>();
     const als = this.#als;
     const parent = als.getStore();
     const now = this.#now;
     const state = new ScopeState(name, parent, now());
-    const finish = (isError: boolean): void => {
+    const handle: ScopeHandle = {
+      rename: (newName) => {
+        checkName(newName);
+        state.name = newName;
+      },
+      markFailed: () => {
+        state.isFailed = true;
+      },
+    };
+    const finish = (threw: boolean): void => {
       state.ended = true;
-      this.#record(name, elapsedSince(now, state.startedAt), isError, parent);
+      const isError = threw || state.isFailed;
+      const finalName = state.name;
+      this.#record(finalName, elapsedSince(now, state.startedAt), isError, parent);
       if (this.#isClosed) return;
-      let aggregate = this.#scopes.get(name);
+      let aggregate = this.#scopes.get(finalName);
       if (aggregate === undefined) {
         if (this.#scopes.size >= this.#maxMetrics) return;
         aggregate = new ScopeAggregate();
-        this.#scopes.set(name, aggregate);
+        this.#scopes.set(finalName, aggregate);
       }
       aggregate.add(state, isError, this.#maxMetrics);
     };
     let result: T;
     try {
-      result = als.run(state, fn);
+      result = als.run(state, fn, handle);
     } catch (error) {
       finish(true);
       throw error;

@@ -21,6 +21,8 @@ async function busyApp(): Promise<Hotpath> {
   await quotes.getOrSet('AAPL', async () => 1);
   await quotes.getOrSet('AAPL', async () => 2);
   await app.rateLimiter('upstream').schedule(async () => 1);
+  app.requests.add('GET', '/quotes/:symbol', 200);
+  app.requests.add('GET', '/quotes/:symbol', 503);
   app.queue?.register('double', async (data) => (data as { n: number }).n * 2);
   await app.queue?.start();
   const id = await app.queue!.enqueue('double', { n: 2 });
@@ -61,6 +63,7 @@ describe('app metrics', () => {
       'hotpath_ratelimit_started_total',
       'hotpath_queue_succeeded_total',
       'hotpath_operation_errors_total',
+      'hotpath_http_responses_total',
     ]) {
       expect(types.get(name), name).toBe('counter');
     }

@@ -75,6 +75,7 @@ export const DASHBOARD_SCRIPT = `(function () {
     var data = [history.t].concat(seriesNames.map(function (s) { return history.series[s] || history.t.map(function () { return null; }); }));
     var key = seriesNames.join('|');
     var existing = charts[id];
+    holder.setAttribute('data-points', String(history.t.length));
     if (existing && existing.key === key) { existing.plot.setData(data); return holder; }
     if (existing) existing.plot.destroy();
     holder.replaceChildren();
@@ -84,7 +85,6 @@ export const DASHBOARD_SCRIPT = `(function () {
       series: [{}].concat(seriesNames.map(function (s, i) { return { label: labels[i], stroke: colors[i % colors.length], width: 1.5, spanGaps: true }; })) };
     var plot = new window.uPlot(opts, data, holder);
     charts[id] = { key: key, plot: plot };
-    holder.setAttribute('data-points', String(history.t.length));
     return holder;
   }
 

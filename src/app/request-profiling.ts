@@ -1,0 +1,316 @@
+/**
+ * Request middleware: each request runs inside a profiler scope named `http <METHOD> <route template>`, so its
+ * latency is recorded per route (never per raw URL — cardinality stays bounded), queries it notes are checked for
+ * N+1 patterns per request, a slow request is reported with its route, and responses are counted by status class.
+ * `requestProfiler` (Express), `fastifyProfiler` (Fastify plugin) and `profileRequests` (node:http).
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError } from '../core/errors.js';
+import type { Profiler, ScopeHandle } from '../profiling/index.js';
+
+/** The status classes counted per route. */
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
+
+/** One row of {@link RequestCounters.entries}. */
+export interface RequestCount {
+  /** HTTP method (`GET` … or `OTHER`). */
+  method: string;
+  /** Route template (`/users/:id`), `(unmatched)`, or `(other)` past the route cap. */
+  route: string;
+  /** Status class of the responses counted. */
+  statusClass: StatusClass;
+  /** Responses since start. */
+  count: number;
+}
+
+const CLASSES: readonly StatusClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+/** Route used for requests no route matched (404s of random URLs must not each become a metric). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+/** Route used past the route cap. */
+export const OTHER_ROUTE = '(other)';
+
+/** Responses per method, route and status class; at most `maxRoutes` method+route pairs (then `(other)`). */
+export class RequestCounters {
+  readonly #maxRoutes: number;
+  readonly #counts = new Map<string, { method: string; route: string; byClass: Float64Array }>();
+
+  /** @param maxRoutes - most distinct method+route pairs kept (default 1,000). */
+  constructor(maxRoutes = 1_000) {
+    this.#maxRoutes = maxRoutes;
+  }
+
+  /** Counts one response. */
+  add(method: string, route: string, status: number): void {
+    let key = `${method} ${route}`;
+    let entry = this.#counts.get(key);
+    if (entry === undefined) {
+      if (this.#counts.size >= this.#maxRoutes) {
+        key = `${method} ${OTHER_ROUTE}`;
+        entry = this.#counts.get(key);
+        route = OTHER_ROUTE;
+      }
+      if (entry === undefined) {
+        entry = { method, route, byClass: new Float64Array(CLASSES.length) };
+        this.#counts.set(key, entry);
+      }
+    }
+    const index = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
+    entry.byClass[index] = (entry.byClass[index] as number) + 1;
+  }
+
+  /** Every non-zero count. */
+  entries(): RequestCount[] {
+    const out: RequestCount[] = [];
+    for (const { method, route, byClass } of this.#counts.values()) {
+      for (let i = 0; i < CLASSES.length; i++) {
+        const count = byClass[i] as number;
+        if (count > 0) out.push({ method, route, statusClass: CLASSES[i] as StatusClass, count });
+      }
+    }
+    return out;
+  }
+}
+
+/** What the middleware needs of the app: its profiler and request counters (any `Hotpath` has both). */
+export interface RequestProfilingTarget {
+  /** Where request scopes and latencies go. */
+  readonly profiler: Profiler;
+  /** Where responses are counted by status class. */
+  readonly requests: RequestCounters;
+}
+
+function methodOf(req: { method?: string | undefined }): string {
+  const method = (req.method ?? 'GET').toUpperCase();
+  return METHODS.has(method) ? method : 'OTHER';
+}
+
+/** Runs the request inside a scope until `finished` resolves; the scope is renamed and counted at the end. */
+function profile(
+  target: RequestProfilingTarget,
+  method: string,
+  initialRoute: string,
+  run: (finish: (route: string, status: number, isComplete: boolean) => void, rename: (route: string) => void) => void,
+): void {
+  target.profiler
+    .scope(`http ${method} ${initialRoute}`, (scope: ScopeHandle) => {
+      return new Promise<void>((resolve) => {
+        let isDone = false;
+        let current = initialRoute;
+        const rename = (route: string) => {
+          if (route === current || isDone) return;
+          current = route;
+          scope.rename(`http ${method} ${route}`);
+        };
+        const finish = (route: string, status: number, isComplete: boolean) => {
+          if (isDone) return;
+          rename(route);
+          isDone = true;
+          // A 5xx, or a response the client never got whole, counts as an error of the route.
+          if (status >= 500 || !isComplete) scope.markFailed();
+          target.requests.add(method, route, status);
+          resolve();
+        };
+        run(finish, rename);
+      });
+    })
+    .catch(() => undefined);
+}
+
+function checkTarget(target: RequestProfilingTarget, who: string): void {
+  if (typeof target?.profiler?.scope !== 'function' || typeof target?.requests?.add !== 'function') {
+    throw new ConfigError(who, `${who}: pass the app from createHotpath (it needs profiler and requests)`);
+  }
+}
+
+/** The structural slice of Express's `req` the middleware reads. */
+interface ExpressRequestLike extends IncomingMessage {
+  baseUrl?: string;
+  route?: { path?: unknown };
+}
+
+/**
+ * Express middleware (`web.use(requestProfiler(app))`, before the routes): each request is timed under
+ * `http <METHOD> <baseUrl + route.path>` (`http GET /users/:id`), `(unmatched)` when no route answered.
+ * @throws ConfigError when `app` is not a hotpath app.
+ */
+export function requestProfiler(
+  app: RequestProfilingTarget,
+): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  checkTarget(app, 'requestProfiler');
+  return (req, res, next) => {
+    const request = req as ExpressRequestLike;
+    profile(app, methodOf(req), UNMATCHED_ROUTE, (finish, rename) => {
+      // The scope is named when Express assigns req.route (the route's handlers run next), so N+1 reports made
+      // inside the handler already carry the template; req.baseUrl is the router's mount path at that moment.
+      let route = UNMATCHED_ROUTE;
+      let matched: ExpressRequestLike['route'];
+      Object.defineProperty(request, 'route', {
+        configurable: true,
+        enumerable: true,
+        get: () => matched,
+        set: (value: ExpressRequestLike['route']) => {
+          matched = value;
+          const path = value?.path;
+          if (path === undefined) return;
+          route = `${request.baseUrl ?? ''}${typeof path === 'string' ? path : String(path)}`;
+          rename(route);
+        },
+      });
+      const done = () => finish(route, res.statusCode, res.writableFinished);
+      res.once('finish', done);
+      res.once('close', done);
+      next();
+    });
+  };
+}
+
+/** The structural slice of Fastify the plugin uses (no dependency on `fastify`). */
+interface FastifyLike {
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: unknown, done: () => void) => void): unknown;
+  addHook(
+    name: 'onResponse',
+    hook: (request: FastifyRequestLike, reply: { statusCode: number }, done: () => void) => void,
+  ): unknown;
+}
+interface FastifyRequestLike {
+  method: string;
+  routeOptions?: { url?: string | undefined };
+  raw: IncomingMessage;
+}
+
+/** Options of {@link fastifyProfiler}. */
+export interface FastifyProfilerOptions {
+  /** The app from `createHotpath`. */
+  app: RequestProfilingTarget;
+}
+
+type FastifyPlugin = ((
+  fastify: FastifyLike,
+  options: FastifyProfilerOptions,
+  done: (error?: Error) => void,
+) => void) & {
+  [key: symbol]: unknown;
+};
+
+/**
+ * Fastify plugin (`await web.register(fastifyProfiler, { app })`): an `onRequest` hook opens the request's scope
+ * (AsyncLocalStorage, so the handler and everything it awaits report into it — N+1 detection works per request)
+ * named by the route template (`request.routeOptions.url`), and `onResponse` closes it. Not encapsulated: it
+ * applies to every route of the instance.
+ */
+export const fastifyProfiler: FastifyPlugin = Object.assign(
+  function fastifyProfiler(fastify: FastifyLike, options: FastifyProfilerOptions, done: (error?: Error) => void) {
+    const app = options?.app;
+    try {
+      checkTarget(app, 'fastifyProfiler');
+    } catch (error) {
+      return done(error as Error);
+    }
+    const finishers = new WeakMap<object, (status: number, isComplete: boolean) => void>();
+    fastify.addHook('onRequest', (request, _reply, next) => {
+      const route = request.routeOptions?.url ?? UNMATCHED_ROUTE;
+      profile(app, methodOf(request), route, (finish) => {
+        finishers.set(request, (status, isComplete) => finish(route, status, isComplete));
+        // An aborted request gets no onResponse: close the scope when the socket goes.
+        request.raw.once('close', () => finishers.get(request)?.(499, false));
+        next(); // inside the scope: the rest of the request runs in its AsyncLocalStorage context
+      });
+    });
+    fastify.addHook('onResponse', (request, reply, next) => {
+      finishers.get(request)?.(reply.statusCode, true);
+      next();
+    });
+    done();
+  },
+  {
+    // What `fastify-plugin` sets: register into the parent context, so the hooks see every route.
+    [Symbol.for('skip-override')]: true,
+    [Symbol.for('fastify.display-name')]: 'hotpath-profiler',
+  },
+);
+
+/** Options of {@link profileRequests}. */
+export interface ProfileRequestsOptions {
+  /**
+   * The route template of a request (`/users/:id`), from your router. Default: the path with id-like segments
+   * (numbers, UUIDs, long hex or mixed tokens) replaced by `:id`, and past `maxRoutes` distinct routes `(other)`.
+   */
+  route?: (req: IncomingMessage) => string | undefined;
+  /** Distinct default routes kept before `(other)` (default 100; 1 … 10,000). */
+  maxRoutes?: number;
+}
+
+/** `/users/42/orders/0f8c…` → `/users/:id/orders/:id`: segments that look like ids become `:id`. */
+export function routeOfPath(path: string): string {
+  const segments = path.split('/').map((segment) => {
+    if (segment === '') return segment;
+    if (/^\d+$/.test(segment)) return ':id';
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(segment)) return ':id';
+    if (/^[0-9a-f]{16,}$/i.test(segment)) return ':id';
+    if (segment.length >= 16 && /\d/.test(segment)) return ':id';
+    if (segment.length > 64) return ':id';
+    return segment;
+  });
+  return segments.join('/') || '/';
+}
+
+/**
+ * Wraps a `node:http` handler: `createServer(profileRequests(handler, app))`. Each request runs inside a scope
+ * named `http <METHOD> <route>`; give `route` for exact templates (the default guesses ids and caps the count).
+ * @throws ConfigError for bad options or when `app` is not a hotpath app.
+ */
+export function profileRequests(
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+  app: RequestProfilingTarget,
+  options: ProfileRequestsOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  checkTarget(app, 'profileRequests');
+  if (typeof handler !== 'function')
+    throw new ConfigError('profileRequests', 'profileRequests: handler must be a function');
+  const maxRoutes = options.maxRoutes ?? 100;
+  if (!Number.isInteger(maxRoutes) || maxRoutes < 1 || maxRoutes > 10_000) {
+    throw new ConfigError(
+      'profileRequests.maxRoutes',
+      `maxRoutes must be an integer from 1 to 10,000, got ${maxRoutes}`,
+    );
+  }
+  const seen = new Set<string>();
+  const routeOf = (req: IncomingMessage): string => {
+    const given = options.route?.(req);
+    if (given !== undefined) return given;
+    const path = routeOfPath((req.url ?? '/').split('?')[0] as string);
+    if (seen.has(path)) return path;
+    if (seen.size >= maxRoutes) return OTHER_ROUTE;
+    seen.add(path);
+    return path;
+  };
+  return (req, res) => {
+    const route = routeOf(req);
+    profile(app, methodOf(req), route, (finish) => {
+      const done = () => finish(route, res.statusCode, res.writableFinished);
+      res.once('finish', done);
+      res.once('close', done);
+      try {
+        const result = handler(req, res);
+        if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+          // A rejection stays unhandled, as without the wrapper; the response is closed so the scope ends.
+          (result as Promise<unknown>).then(undefined, (error: unknown) => {
+            if (!res.headersSent) res.statusCode = 500;
+            res.end();
+            return Promise.reject(error);
+          });
+        }
+      } catch (error) {
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+        // A throw stays uncaught, as without the wrapper (it would otherwise vanish into the scope's promise).
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    });
+  };
+}
