@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
 import { DASHBOARD_SCRIPT } from './client-script.js';
 import { DASHBOARD_CSS } from './page.js';
 
@@ -31,8 +32,10 @@ export function readAsset(name: string): Asset | undefined {
   if (file === undefined) return undefined;
   let asset = loaded.get(name);
   if (asset === undefined) {
-    // Works from the ESM and the CJS build alike (as the storage driver loader does).
-    const require = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+    // Works from the ESM and the CJS build alike (`__filename` exists only in CommonJS; `node -e` sets it to
+    // '[eval]', hence the absolute-path check).
+    const here = typeof __filename === 'string' && isAbsolute(__filename) ? __filename : import.meta.url;
+    const require = createRequire(here);
     asset = { type: file[1], body: readFileSync(require.resolve(file[0])) };
     loaded.set(name, asset);
   }
