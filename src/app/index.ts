@@ -50,6 +50,7 @@ export {
   profileRequests,
   type RequestCount,
   RequestCounters,
+  type RequestProfilingOptions,
   type RequestProfilingTarget,
   requestProfiler,
   routeOfPath,

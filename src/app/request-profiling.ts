@@ -87,13 +87,46 @@ function methodOf(req: { method?: string | undefined }): string {
   return METHODS.has(method) ? method : 'OTHER';
 }
 
-/** Runs the request inside a scope until `finished` resolves; the scope is renamed and counted at the end. */
+/** Options every request middleware takes. */
+export interface RequestProfilingOptions {
+  /**
+   * Run each request inside a profiler scope (AsyncLocalStorage), so N+1 detection and `currentScope()` work per
+   * request (default `true`). `false` only times requests and counts status classes: on Node 20 an
+   * AsyncLocalStorage makes every promise of the process pay a hook, which on a trivial route is most of the
+   * middleware's cost (see docs/benchmarks.md, app).
+   */
+  scope?: boolean;
+}
+
+type Finish = (route: string, status: number, isComplete: boolean) => void;
+type Rename = (route: string) => void;
+
+/**
+ * Times one request. With `useScope` it runs inside a profiler scope until `finish` is called (renamed to the
+ * final route then); without, it records the elapsed time under the final name. Either way the response is
+ * counted by status class, and a 5xx or a response the client never got whole counts as an error of the route.
+ */
 function profile(
   target: RequestProfilingTarget,
+  useScope: boolean,
   method: string,
   initialRoute: string,
-  run: (finish: (route: string, status: number, isComplete: boolean) => void, rename: (route: string) => void) => void,
+  run: (finish: Finish, rename: Rename) => void,
 ): void {
+  if (!useScope) {
+    const startedAt = performance.now();
+    let isDone = false;
+    run(
+      (route, status, isComplete) => {
+        if (isDone) return;
+        isDone = true;
+        target.profiler.record(`http ${method} ${route}`, performance.now() - startedAt, status >= 500 || !isComplete);
+        target.requests.add(method, route, status);
+      },
+      () => undefined,
+    );
+    return;
+  }
   target.profiler
     .scope(`http ${method} ${initialRoute}`, (scope: ScopeHandle) => {
       return new Promise<void>((resolve) => {
@@ -104,16 +137,14 @@ function profile(
           current = route;
           scope.rename(`http ${method} ${route}`);
         };
-        const finish = (route: string, status: number, isComplete: boolean) => {
+        run((route, status, isComplete) => {
           if (isDone) return;
           rename(route);
           isDone = true;
-          // A 5xx, or a response the client never got whole, counts as an error of the route.
           if (status >= 500 || !isComplete) scope.markFailed();
           target.requests.add(method, route, status);
           resolve();
-        };
-        run(finish, rename);
+        }, rename);
       });
     })
     .catch(() => undefined);
@@ -138,11 +169,13 @@ interface ExpressRequestLike extends IncomingMessage {
  */
 export function requestProfiler(
   app: RequestProfilingTarget,
+  options: RequestProfilingOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   checkTarget(app, 'requestProfiler');
+  const useScope = options.scope !== false;
   return (req, res, next) => {
     const request = req as ExpressRequestLike;
-    profile(app, methodOf(req), UNMATCHED_ROUTE, (finish, rename) => {
+    profile(app, useScope, methodOf(req), UNMATCHED_ROUTE, (finish, rename) => {
       // The scope is named when Express assigns req.route (the route's handlers run next), so N+1 reports made
       // inside the handler already carry the template; req.baseUrl is the router's mount path at that moment.
       let route = UNMATCHED_ROUTE;
@@ -174,6 +207,7 @@ interface FastifyLike {
     name: 'onResponse',
     hook: (request: FastifyRequestLike, reply: { statusCode: number }, done: () => void) => void,
   ): unknown;
+  addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: () => void) => void): unknown;
 }
 interface FastifyRequestLike {
   method: string;
@@ -182,7 +216,7 @@ interface FastifyRequestLike {
 }
 
 /** Options of {@link fastifyProfiler}. */
-export interface FastifyProfilerOptions {
+export interface FastifyProfilerOptions extends RequestProfilingOptions {
   /** The app from `createHotpath`. */
   app: RequestProfilingTarget;
 }
@@ -209,18 +243,22 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
     } catch (error) {
       return done(error as Error);
     }
-    const finishers = new WeakMap<object, (status: number, isComplete: boolean) => void>();
+    const useScope = options.scope !== false;
+    const finishers = new WeakMap<object, Finish>();
     fastify.addHook('onRequest', (request, _reply, next) => {
       const route = request.routeOptions?.url ?? UNMATCHED_ROUTE;
-      profile(app, methodOf(request), route, (finish) => {
-        finishers.set(request, (status, isComplete) => finish(route, status, isComplete));
-        // An aborted request gets no onResponse: close the scope when the socket goes.
-        request.raw.once('close', () => finishers.get(request)?.(499, false));
+      profile(app, useScope, methodOf(request), route, (finish) => {
+        finishers.set(request, finish);
         next(); // inside the scope: the rest of the request runs in its AsyncLocalStorage context
       });
     });
     fastify.addHook('onResponse', (request, reply, next) => {
-      finishers.get(request)?.(reply.statusCode, true);
+      finishers.get(request)?.(request.routeOptions?.url ?? UNMATCHED_ROUTE, reply.statusCode, true);
+      next();
+    });
+    // An aborted request gets no onResponse: close its scope as failed.
+    fastify.addHook('onRequestAbort', (request, next) => {
+      finishers.get(request)?.(request.routeOptions?.url ?? UNMATCHED_ROUTE, 499, false);
       next();
     });
     done();
@@ -233,7 +271,7 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
 );
 
 /** Options of {@link profileRequests}. */
-export interface ProfileRequestsOptions {
+export interface ProfileRequestsOptions extends RequestProfilingOptions {
   /**
    * The route template of a request (`/users/:id`), from your router. Default: the path with id-like segments
    * (numbers, UUIDs, long hex or mixed tokens) replaced by `:id`, and past `maxRoutes` distinct routes `(other)`.
@@ -268,6 +306,7 @@ export function profileRequests(
   options: ProfileRequestsOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
   checkTarget(app, 'profileRequests');
+  const useScope = options.scope !== false;
   if (typeof handler !== 'function')
     throw new ConfigError('profileRequests', 'profileRequests: handler must be a function');
   const maxRoutes = options.maxRoutes ?? 100;
@@ -289,7 +328,7 @@ export function profileRequests(
   };
   return (req, res) => {
     const route = routeOf(req);
-    profile(app, methodOf(req), route, (finish) => {
+    profile(app, useScope, methodOf(req), route, (finish) => {
       const done = () => finish(route, res.statusCode, res.writableFinished);
       res.once('finish', done);
       res.once('close', done);

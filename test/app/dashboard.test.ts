@@ -195,6 +195,11 @@ describe('dashboard helpers', () => {
     expect(json.t).toHaveLength(10);
     expect(json.t[9]).toBe(999);
     expect(Object.keys(json.series)).toEqual(['s0', 's1', 's2']);
+    // The live stream sends only the rows after what a page has.
+    const tail = history.toJSON(998);
+    expect(tail).toMatchObject({ seq: 1000, isTail: true, t: [998, 999] });
+    expect(history.toJSON(1000).t).toEqual([]);
+    expect(history.toJSON(0).t).toHaveLength(10);
   });
 
   it('masks and redacts', () => {

@@ -159,6 +159,26 @@ describe('request middleware', () => {
     await expectProfiled(app);
   });
 
+  it('scope: false only times and counts (no AsyncLocalStorage, so no per-request N+1)', async () => {
+    const app = await makeApp();
+    const web = Fastify();
+    await web.register(fastifyProfiler, { app, scope: false });
+    web.get('/users/:id', async () => 'ok');
+    web.get('/n1', async () => {
+      await nPlusOne(app);
+      return 'ok';
+    });
+    const base = await web.listen({ port: 0, host: '127.0.0.1' });
+    close = async () => {
+      await web.close();
+      await app.close();
+    };
+    await Promise.all([fetch(`${base}/users/1`), fetch(`${base}/users/2`), fetch(`${base}/n1`)]);
+    expect(app.profiler.stats('http GET /users/:id')?.count).toBe(2);
+    expect(app.recent.nPlusOne.toArray()).toEqual([]);
+    expect(app.profiler.scopeStats('http GET /users/:id')).toBeUndefined();
+  });
+
   it('the default route guess replaces id-like segments and caps distinct routes', async () => {
     expect(routeOfPath('/users/42/orders/0f8c7e9a-1b2c-4d5e-8f90-123456789abc')).toBe('/users/:id/orders/:id');
     expect(routeOfPath('/files/deadbeefdeadbeef1234')).toBe('/files/:id');

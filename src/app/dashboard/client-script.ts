@@ -212,7 +212,27 @@ export const DASHBOARD_SCRIPT = `(function () {
         td(ms(st.latencyMs), 'num'), td(st.pool.total, 'num'), td(st.pool.idle, 'num'), td(st.pool.waiting, 'num')])])]);
   }
 
+  // The history arrives whole once, then as the rows after the previous message: append, dedupe, trim.
+  var hist = null;
+  function mergeHistory(h) {
+    if (!h.isTail || !hist) { hist = { t: h.t.slice(), series: {} }; for (var k in h.series) hist.series[k] = h.series[k].slice(); return hist; }
+    var lastT = hist.t.length ? hist.t[hist.t.length - 1] : -Infinity;
+    for (var i = 0; i < h.t.length; i++) {
+      if (h.t[i] <= lastT) continue;
+      hist.t.push(h.t[i]);
+      for (var name in h.series) {
+        if (!hist.series[name]) hist.series[name] = hist.t.slice(0, -1).map(function () { return null; });
+        hist.series[name].push(h.series[name][i]);
+      }
+      for (var known in hist.series) if (hist.series[known].length < hist.t.length) hist.series[known].push(null);
+    }
+    var extra = hist.t.length - h.capacity;
+    if (extra > 0) { hist.t.splice(0, extra); for (var s2 in hist.series) hist.series[s2].splice(0, extra); }
+    return hist;
+  }
+
   function render(s) {
+    s.history = mergeHistory(s.history);
     last = s;
     document.getElementById('mode').textContent = s.readOnly || !canAct ? 'read-only' : 'actions enabled';
     document.getElementById('config').textContent = s.config.profile + ' · ' + s.config.storage + (s.config.redisUrl ? ' · ' + s.config.redisUrl : '');

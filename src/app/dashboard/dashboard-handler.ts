@@ -165,12 +165,16 @@ export function dashboardHandler(app: Hotpath, options: DashboardOptions = {}): 
   // Live stream: one snapshot per refresh for every connected page, serialised once.
   const clients = new Set<Response>();
   let pushing = false;
+  // Every connected page has the history up to here (a new page gets it whole when it connects).
+  let pushedSeq = 0;
   const pusher = setInterval(() => {
     if (clients.size === 0 || pushing) return;
     pushing = true;
+    const afterSeq = pushedSeq;
     data
-      .snapshot(readOnly || authorize === undefined)
+      .snapshot(readOnly || authorize === undefined, afterSeq)
       .then((snapshot) => {
+        pushedSeq = snapshot.history.seq;
         const message = `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
         for (const client of clients) {
           if ((client.writableLength ?? 0) > MAX_CLIENT_BACKLOG_BYTES) {

@@ -6,6 +6,12 @@
 
 /** Chart history as plain arrays, oldest first: `t` in epoch seconds, one array per series (`null` = no sample). */
 export interface HistoryJSON {
+  /** Rows ever pushed; a client asks for the rows after the `seq` it has. */
+  seq: number;
+  /** Rows kept at most (the client trims to it). */
+  capacity: number;
+  /** True when this holds only the rows after a given `seq` (append them), false for the whole history. */
+  isTail: boolean;
   /** Sample times, epoch seconds (uPlot's x axis). */
   t: number[];
   /** Values per series name, aligned with `t`. */
@@ -20,6 +26,7 @@ export class SeriesHistory {
   readonly #series = new Map<string, Float64Array>();
   #next = 0;
   #count = 0;
+  #seq = 0;
 
   /**
    * @param capacity - samples kept per series (the oldest is overwritten).
@@ -34,6 +41,11 @@ export class SeriesHistory {
   /** Bytes held by the arrays now (at most `capacity × (maxSeries + 1) × 8`). */
   get bytes(): number {
     return (this.#series.size + 1) * this.#capacity * 8;
+  }
+
+  /** Rows ever pushed. */
+  get seq(): number {
+    return this.#seq;
   }
 
   /** Samples held (≤ capacity). */
@@ -57,14 +69,21 @@ export class SeriesHistory {
     for (const [name, column] of this.#series) if (!values.has(name)) column[slot] = Number.NaN;
     this.#next = (slot + 1) % this.#capacity;
     if (this.#count < this.#capacity) this.#count++;
+    this.#seq++;
   }
 
-  /** The history, oldest first, as JSON-ready arrays. */
-  toJSON(): HistoryJSON {
-    const start = this.#count < this.#capacity ? 0 : this.#next;
+  /**
+   * The history, oldest first, as JSON-ready arrays: all of it, or with `afterSeq` only the rows pushed after
+   * that point (what a connected page lacks) — so a live stream sends one row per sample, not the whole hour.
+   */
+  toJSON(afterSeq?: number): HistoryJSON {
+    const rows = afterSeq === undefined ? this.#count : Math.min(this.#count, Math.max(0, this.#seq - afterSeq));
+    // Index of the oldest row to send, in ring order.
+    const oldest = this.#count < this.#capacity ? 0 : this.#next;
+    const start = oldest + (this.#count - rows);
     const order = (column: Float64Array): Array<number | null> => {
-      const out = new Array<number | null>(this.#count);
-      for (let i = 0; i < this.#count; i++) {
+      const out = new Array<number | null>(rows);
+      for (let i = 0; i < rows; i++) {
         const value = column[(start + i) % this.#capacity] as number;
         out[i] = Number.isFinite(value) ? Math.round(value * 1000) / 1000 : null;
       }
@@ -72,6 +91,12 @@ export class SeriesHistory {
     };
     const series: Record<string, Array<number | null>> = Object.create(null);
     for (const [name, column] of this.#series) series[name] = order(column);
-    return { t: order(this.#times) as number[], series };
+    return {
+      seq: this.#seq,
+      capacity: this.#capacity,
+      isTail: afterSeq !== undefined,
+      t: order(this.#times) as number[],
+      series,
+    };
   }
 }

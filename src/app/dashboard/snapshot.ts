@@ -108,7 +108,7 @@ export interface DashboardSnapshot {
     error: string | undefined;
     pool: { total: number; idle: number; waiting: number };
   };
-  /** Chart history (bounded ring). */
+  /** Chart history (bounded ring): whole, or on the live stream only the rows since the previous message. */
   history: HistoryJSON;
   /** Bytes held by the chart history. */
   historyBytes: number;
@@ -209,8 +209,16 @@ export class DashboardData {
     this.#history.push(at, values);
   }
 
-  /** One snapshot of everything. Never throws: a failing part is reported inside it. */
-  async snapshot(readOnly: boolean): Promise<DashboardSnapshot> {
+  /** Rows of chart history pushed so far. */
+  get historySeq(): number {
+    return this.#history.seq;
+  }
+
+  /**
+   * One snapshot of everything. Never throws: a failing part is reported inside it.
+   * @param historyAfterSeq - send only the history rows after this point (the live stream), else all of it.
+   */
+  async snapshot(readOnly: boolean, historyAfterSeq?: number): Promise<DashboardSnapshot> {
     const app = this.#app;
     const [storage, queue] = await Promise.all([this.#storage(), this.#queue()]);
     const caches: DashboardSnapshot['caches'] = [];
@@ -291,7 +299,7 @@ export class DashboardData {
         },
       },
       storage,
-      history: this.#history.toJSON(),
+      history: this.#history.toJSON(historyAfterSeq),
       historyBytes: this.#history.bytes,
     };
   }
@@ -341,6 +349,7 @@ export class DashboardData {
         if (recentlyFailed.length >= limit) break;
       }
       const failedRows = (failed?.items ?? [])
+        .filter((job) => !seen.has(job.id))
         .slice(-limit)
         .reverse()
         .map((job) => this.#row(job));
