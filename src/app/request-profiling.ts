@@ -101,6 +101,18 @@ export interface RequestProfilingOptions {
 type Finish = (route: string, status: number, isComplete: boolean) => void;
 type Rename = (route: string) => void;
 
+/** Times one request without a scope: the elapsed time is recorded under the final route's name. */
+function timer(target: RequestProfilingTarget, method: string): Finish {
+  const startedAt = performance.now();
+  let isDone = false;
+  return (route, status, isComplete) => {
+    if (isDone) return;
+    isDone = true;
+    target.profiler.record(`http ${method} ${route}`, performance.now() - startedAt, status >= 500 || !isComplete);
+    target.requests.add(method, route, status);
+  };
+}
+
 /**
  * Times one request. With `useScope` it runs inside a profiler scope until `finish` is called (renamed to the
  * final route then); without, it records the elapsed time under the final name. Either way the response is
@@ -114,17 +126,7 @@ function profile(
   run: (finish: Finish, rename: Rename) => void,
 ): void {
   if (!useScope) {
-    const startedAt = performance.now();
-    let isDone = false;
-    run(
-      (route, status, isComplete) => {
-        if (isDone) return;
-        isDone = true;
-        target.profiler.record(`http ${method} ${route}`, performance.now() - startedAt, status >= 500 || !isComplete);
-        target.requests.add(method, route, status);
-      },
-      () => undefined,
-    );
+    run(timer(target, method), () => undefined);
     return;
   }
   target.profiler
@@ -202,17 +204,26 @@ export function requestProfiler(
 
 /** The structural slice of Fastify the plugin uses (no dependency on `fastify`). */
 interface FastifyLike {
-  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: unknown, done: () => void) => void): unknown;
-  addHook(
-    name: 'onResponse',
-    hook: (request: FastifyRequestLike, reply: { statusCode: number }, done: () => void) => void,
-  ): unknown;
+  addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
+  addHook(name: 'onRequest', hook: FastifyHook): unknown;
+  addHook(name: 'onResponse', hook: FastifyHook): unknown;
   addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: () => void) => void): unknown;
+  decorateRequest(name: string, value: unknown): unknown;
+}
+type FastifyHook = (request: FastifyRequestLike, reply: { statusCode: number }, done: () => void) => void;
+interface FastifyRouteLike {
+  method: string | string[];
+  url: string;
+  onRequest?: FastifyHook | FastifyHook[] | undefined;
+  onResponse?: FastifyHook | FastifyHook[] | undefined;
 }
 interface FastifyRequestLike {
   method: string;
-  routeOptions?: { url?: string | undefined };
+  is404: boolean;
   raw: IncomingMessage;
+  /** Decorated by the plugin: when the request started (timing) or how to end its scope. */
+  hotpathStartedAt: number;
+  hotpathFinish: Finish | null;
 }
 
 /** Options of {@link fastifyProfiler}. */
@@ -221,22 +232,27 @@ export interface FastifyProfilerOptions extends RequestProfilingOptions {
   app: RequestProfilingTarget;
 }
 
-type FastifyPlugin = ((
-  fastify: FastifyLike,
-  options: FastifyProfilerOptions,
-  done: (error?: Error) => void,
-) => void) & {
+/** A Fastify plugin; the instance is typed loosely so any Fastify 4/5 instance is accepted without importing it. */
+type FastifyPlugin = ((fastify: object, options: FastifyProfilerOptions, done: (error?: Error) => void) => void) & {
   [key: symbol]: unknown;
 };
 
+function appendHook(existing: FastifyHook | FastifyHook[] | undefined, hook: FastifyHook): FastifyHook[] {
+  if (existing === undefined) return [hook];
+  return Array.isArray(existing) ? [...existing, hook] : [existing, hook];
+}
+
 /**
- * Fastify plugin (`await web.register(fastifyProfiler, { app })`): an `onRequest` hook opens the request's scope
- * (AsyncLocalStorage, so the handler and everything it awaits report into it — N+1 detection works per request)
- * named by the route template (`request.routeOptions.url`), and `onResponse` closes it. Not encapsulated: it
- * applies to every route of the instance.
+ * Fastify plugin (`await web.register(fastifyProfiler, { app })`, before the routes): each route gets an
+ * `onRequest` hook that opens the request's scope (AsyncLocalStorage, so the handler and everything it awaits
+ * report into it — N+1 detection works per request) named by the route template, and an `onResponse` hook that
+ * closes it; requests no route matched are timed as `(unmatched)`. The hooks are attached per route (`onRoute`),
+ * so the name is built once per route and nothing is looked up per request. Not encapsulated: it applies to
+ * every route registered after it.
  */
 export const fastifyProfiler: FastifyPlugin = Object.assign(
-  function fastifyProfiler(fastify: FastifyLike, options: FastifyProfilerOptions, done: (error?: Error) => void) {
+  function fastifyProfiler(instance: object, options: FastifyProfilerOptions, done: (error?: Error) => void) {
+    const fastify = instance as FastifyLike;
     const app = options?.app;
     try {
       checkTarget(app, 'fastifyProfiler');
@@ -244,23 +260,65 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
       return done(error as Error);
     }
     const useScope = options.scope !== false;
-    const finishers = new WeakMap<object, Finish>();
-    fastify.addHook('onRequest', (request, _reply, next) => {
-      const route = request.routeOptions?.url ?? UNMATCHED_ROUTE;
-      profile(app, useScope, methodOf(request), route, (finish) => {
-        finishers.set(request, finish);
-        next(); // inside the scope: the rest of the request runs in its AsyncLocalStorage context
+    // Fixed request shape (Fastify's advice): two fields instead of a WeakMap or a property added per request.
+    fastify.decorateRequest('hotpathStartedAt', 0);
+    fastify.decorateRequest('hotpathFinish', null);
+
+    /** Hooks for one route template. */
+    const hooksFor = (template: string): { onRequest: FastifyHook; onResponse: FastifyHook } => {
+      if (!useScope) {
+        return {
+          onRequest: (request, _reply, next) => {
+            request.hotpathStartedAt = performance.now();
+            next();
+          },
+          onResponse: (request, reply, next) => {
+            const method = methodOf(request);
+            const status = reply.statusCode;
+            app.profiler.record(
+              `http ${method} ${template}`,
+              performance.now() - request.hotpathStartedAt,
+              status >= 500,
+            );
+            app.requests.add(method, template, status);
+            next();
+          },
+        };
+      }
+      return {
+        onRequest: (request, _reply, next) => {
+          profile(app, true, methodOf(request), template, (finish) => {
+            request.hotpathFinish = finish;
+            next(); // inside the scope: the rest of the request runs in its AsyncLocalStorage context
+          });
+        },
+        onResponse: (request, reply, next) => {
+          request.hotpathFinish?.(template, reply.statusCode, true);
+          next();
+        },
+      };
+    };
+
+    fastify.addHook('onRoute', (route) => {
+      const hooks = hooksFor(route.url);
+      route.onRequest = appendHook(route.onRequest, hooks.onRequest);
+      route.onResponse = appendHook(route.onResponse, hooks.onResponse);
+    });
+    // Requests no route matched (404s of any URL) share one name.
+    const unmatched = hooksFor(UNMATCHED_ROUTE);
+    fastify.addHook('onRequest', (request, reply, next) =>
+      request.is404 ? unmatched.onRequest(request, reply, next) : next(),
+    );
+    fastify.addHook('onResponse', (request, reply, next) =>
+      request.is404 ? unmatched.onResponse(request, reply, next) : next(),
+    );
+    // An aborted request gets no onResponse: its scope must still end (counted as failed).
+    if (useScope) {
+      fastify.addHook('onRequestAbort', (request, next) => {
+        request.hotpathFinish?.(UNMATCHED_ROUTE, 499, false);
+        next();
       });
-    });
-    fastify.addHook('onResponse', (request, reply, next) => {
-      finishers.get(request)?.(request.routeOptions?.url ?? UNMATCHED_ROUTE, reply.statusCode, true);
-      next();
-    });
-    // An aborted request gets no onResponse: close its scope as failed.
-    fastify.addHook('onRequestAbort', (request, next) => {
-      finishers.get(request)?.(request.routeOptions?.url ?? UNMATCHED_ROUTE, 499, false);
-      next();
-    });
+    }
     done();
   },
   {
