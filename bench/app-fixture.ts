@@ -38,7 +38,11 @@ for (let i = 0; i < 200; i++)
 const variant = process.argv[2] ?? 'plain';
 const web = Fastify();
 if (variant !== 'plain') await web.register(fastifyProfiler, { app, scope: variant === 'scope' });
-web.get('/hello/:name', async () => ({ hello: 'world' }));
+let served = 0;
+web.get('/hello/:name', async () => {
+  served++;
+  return { hello: 'world' };
+});
 const routeUrl = await web.listen({ port: 0, host: '127.0.0.1' });
 
 // The dashboard, on its own server, at the default refresh (2 s) and history interval (5 s).
@@ -62,6 +66,9 @@ process.on('message', (message: { type: string }) => {
       max: loop.max / 1e6,
       heapUsed: process.memoryUsage().heapUsed,
     });
+  } else if (message.type === 'cpu') {
+    const usage = process.cpuUsage();
+    process.send?.({ type: 'cpu', micros: usage.user + usage.system, served });
   } else if (message.type === 'stop') {
     void Promise.all([web.close(), new Promise((r) => dashboardServer.close(r))]).then(async () => {
       await app.close();

@@ -53,13 +53,17 @@ async function startFixture(variant: string): Promise<Fixture> {
   return { ...ready, ask, stop };
 }
 
-async function load(fixture: Fixture): Promise<number> {
+/** One autocannon run: req/s, and the server process's CPU µs per request (robust to a shared machine). */
+async function load(fixture: Fixture): Promise<{ rps: number; cpuMicros: number }> {
+  const before = await fixture.ask<{ micros: number; served: number }>('cpu');
   const result = await autocannon({ url: `${fixture.routeUrl}/hello/ada`, connections: 10, duration: SECONDS });
-  return result.requests.average;
+  const after = await fixture.ask<{ micros: number; served: number }>('cpu');
+  return { rps: result.requests.average, cpuMicros: (after.micros - before.micros) / (after.served - before.served) };
 }
 
 // 1. Middleware overhead: one process per variant, rounds interleaved (the order rotates).
 const VARIANTS = ['plain', 'timing', 'scope'] as const;
+type Variant = (typeof VARIANTS)[number];
 const LABELS = {
   plain: 'Fastify, no middleware',
   timing: 'Fastify + fastifyProfiler { scope: false }',
@@ -67,27 +71,28 @@ const LABELS = {
 };
 const fixtures = Object.fromEntries(
   await Promise.all(VARIANTS.map(async (variant) => [variant, await startFixture(variant)] as const)),
-) as Record<(typeof VARIANTS)[number], Fixture>;
-const rps = Object.fromEntries(VARIANTS.map((variant) => [variant, [] as number[]])) as Record<
-  (typeof VARIANTS)[number],
-  number[]
->;
+) as Record<Variant, Fixture>;
+const rps = Object.fromEntries(VARIANTS.map((variant) => [variant, [] as number[]])) as Record<Variant, number[]>;
+const cpu = Object.fromEntries(VARIANTS.map((variant) => [variant, [] as number[]])) as Record<Variant, number[]>;
 for (const variant of VARIANTS) await load(fixtures[variant]); // warm-up
 for (let round = 0; round < ROUNDS; round++) {
   for (let i = 0; i < VARIANTS.length; i++) {
-    const variant = VARIANTS[(i + round) % VARIANTS.length] as (typeof VARIANTS)[number];
-    rps[variant].push(await load(fixtures[variant]));
+    const variant = VARIANTS[(i + round) % VARIANTS.length] as Variant;
+    const result = await load(fixtures[variant]);
+    rps[variant].push(result.rps);
+    cpu[variant].push(result.cpuMicros);
   }
 }
 console.log('\n## app: request middleware on a minimal Fastify route (autocannon, 10 connections)');
-console.log('| server | req/s (median) | vs no middleware | rounds |');
-console.log('| --- | ---: | ---: | --- |');
+console.log('| server | req/s (median) | vs none | server CPU µs/request (median) | vs none | CPU per round |');
+console.log('| --- | ---: | ---: | ---: | ---: | --- |');
 for (const variant of VARIANTS) {
-  const ratio = median(rps[variant]) / median(rps.plain);
   console.log(
-    `| ${LABELS[variant]} | ${median(rps[variant]).toFixed(0)} | ${ratio.toFixed(3)} | ${rps[variant]
-      .map((v) => v.toFixed(0))
-      .join(', ')} |`,
+    `| ${LABELS[variant]} | ${median(rps[variant]).toFixed(0)} | ${(median(rps[variant]) / median(rps.plain)).toFixed(3)} | ${median(
+      cpu[variant],
+    ).toFixed(
+      1,
+    )} | ${(median(cpu[variant]) / median(cpu.plain)).toFixed(3)} | ${cpu[variant].map((v) => v.toFixed(1)).join(', ')} |`,
   );
 }
 await Promise.all([fixtures.timing.stop(), fixtures.scope.stop()]);
