@@ -44,6 +44,22 @@ export class RequestCounters {
 
   /** Counts one response. */
   add(method: string, route: string, status: number): void {
+    this.slot(method, route)(status);
+  }
+
+  /**
+   * A counter for one method and route (the `(other)` one past the cap): call it with each response's status.
+   * The middleware takes one per route up front, so a response costs one array increment.
+   */
+  slot(method: string, route: string): (status: number) => void {
+    const byClass = this.#entry(method, route).byClass;
+    return (status) => {
+      const index = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
+      byClass[index] = (byClass[index] as number) + 1;
+    };
+  }
+
+  #entry(method: string, route: string): { method: string; route: string; byClass: Float64Array } {
     let key = `${method} ${route}`;
     let entry = this.#counts.get(key);
     if (entry === undefined) {
@@ -57,8 +73,7 @@ export class RequestCounters {
         this.#counts.set(key, entry);
       }
     }
-    const index = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
-    entry.byClass[index] = (entry.byClass[index] as number) + 1;
+    return entry;
   }
 
   /** Every non-zero count. */
@@ -264,23 +279,28 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
     fastify.decorateRequest('hotpathStartedAt', 0);
     fastify.decorateRequest('hotpathFinish', null);
 
-    /** Hooks for one route template. */
-    const hooksFor = (template: string): { onRequest: FastifyHook; onResponse: FastifyHook } => {
+    /** Hooks for one route template (and its method, when the route has one: then the name is built once). */
+    const hooksFor = (template: string, routeMethod?: string): { onRequest: FastifyHook; onResponse: FastifyHook } => {
       if (!useScope) {
+        const fixedMethod = routeMethod === undefined ? undefined : methodOf({ method: routeMethod });
+        const fixedName = fixedMethod === undefined ? undefined : `http ${fixedMethod} ${template}`;
+        const fixedCount = fixedMethod === undefined ? undefined : app.requests.slot(fixedMethod, template);
         return {
           onRequest: (request, _reply, next) => {
             request.hotpathStartedAt = performance.now();
             next();
           },
           onResponse: (request, reply, next) => {
-            const method = methodOf(request);
             const status = reply.statusCode;
-            app.profiler.record(
-              `http ${method} ${template}`,
-              performance.now() - request.hotpathStartedAt,
-              status >= 500,
-            );
-            app.requests.add(method, template, status);
+            const elapsed = performance.now() - request.hotpathStartedAt;
+            if (fixedName !== undefined && fixedCount !== undefined) {
+              app.profiler.record(fixedName, elapsed, status >= 500);
+              fixedCount(status);
+            } else {
+              const method = methodOf(request);
+              app.profiler.record(`http ${method} ${template}`, elapsed, status >= 500);
+              app.requests.add(method, template, status);
+            }
             next();
           },
         };
@@ -300,7 +320,7 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
     };
 
     fastify.addHook('onRoute', (route) => {
-      const hooks = hooksFor(route.url);
+      const hooks = hooksFor(route.url, typeof route.method === 'string' ? route.method : undefined);
       route.onRequest = appendHook(route.onRequest, hooks.onRequest);
       route.onResponse = appendHook(route.onResponse, hooks.onResponse);
     });
