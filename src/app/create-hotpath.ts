@@ -161,7 +161,9 @@ export interface HotpathHealth {
  */
 export type CacheNames<C extends HotpathConfig> = string extends keyof NonNullable<C['caches']>
   ? string
-  : (keyof NonNullable<C['caches']> & string) | (C extends { documentCache: object } ? 'documents' : never);
+  :
+      | (keyof NonNullable<C['caches']> & string)
+      | (C extends Required<Pick<HotpathConfig, 'documentCache'>> ? 'documents' : never);
 
 /** Names of the rate limiters a configuration declares; `string` when its type does not list them. */
 export type RateLimiterNames<C extends HotpathConfig> = string extends keyof NonNullable<C['rateLimiters']>

@@ -31,9 +31,7 @@ export {
   type DashboardOptions,
   dashboardHandler,
 } from './dashboard/dashboard-handler.js';
-export type { HistoryJSON } from './dashboard/history.js';
 export { DEFAULT_REDACTED_FIELDS } from './dashboard/redact.js';
-export type { DashboardSnapshot, JobRow } from './dashboard/snapshot.js';
 export { healthHandler, metricsHandler, type NodeHandler, type NodeResponseLike } from './http-endpoints.js';
 export {
   RecentActivity,
@@ -43,6 +41,7 @@ export {
   type UpstreamReport,
 } from './recent-activity.js';
 export {
+  type FastifyPlugin,
   type FastifyProfilerOptions,
   fastifyProfiler,
   OTHER_ROUTE,

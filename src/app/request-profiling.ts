@@ -248,7 +248,11 @@ export interface FastifyProfilerOptions extends RequestProfilingOptions {
 }
 
 /** A Fastify plugin; the instance is typed loosely so any Fastify 4/5 instance is accepted without importing it. */
-type FastifyPlugin = ((fastify: object, options: FastifyProfilerOptions, done: (error?: Error) => void) => void) & {
+export type FastifyPlugin = ((
+  fastify: object,
+  options: FastifyProfilerOptions,
+  done: (error?: Error) => void,
+) => void) & {
   [key: symbol]: unknown;
 };
 
