@@ -225,7 +225,11 @@ interface FastifyLike {
   addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: () => void) => void): unknown;
   decorateRequest(name: string, value: unknown): unknown;
 }
-type FastifyHook = (request: FastifyRequestLike, reply: { statusCode: number }, done: () => void) => void;
+type FastifyHook = (
+  request: FastifyRequestLike,
+  reply: { statusCode: number; elapsedTime: number },
+  done: () => void,
+) => void;
 interface FastifyRouteLike {
   method: string | string[];
   url: string;
@@ -236,8 +240,7 @@ interface FastifyRequestLike {
   method: string;
   is404: boolean;
   raw: IncomingMessage;
-  /** Decorated by the plugin: when the request started (timing) or how to end its scope. */
-  hotpathStartedAt: number;
+  /** Decorated by the plugin: how to end the request's scope. */
   hotpathFinish: Finish | null;
 }
 
@@ -279,24 +282,25 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
       return done(error as Error);
     }
     const useScope = options.scope !== false;
-    // Fixed request shape (Fastify's advice): two fields instead of a WeakMap or a property added per request.
-    fastify.decorateRequest('hotpathStartedAt', 0);
-    fastify.decorateRequest('hotpathFinish', null);
+    // Fixed request shape (Fastify's advice): a decorated field instead of a WeakMap or a property per request.
+    if (useScope) fastify.decorateRequest('hotpathFinish', null);
 
     /** Hooks for one route template (and its method, when the route has one: then the name is built once). */
-    const hooksFor = (template: string, routeMethod?: string): { onRequest: FastifyHook; onResponse: FastifyHook } => {
+    const hooksFor = (
+      template: string,
+      routeMethod?: string,
+    ): { onRequest: FastifyHook | undefined; onResponse: FastifyHook } => {
       if (!useScope) {
         const fixedMethod = routeMethod === undefined ? undefined : methodOf({ method: routeMethod });
         const fixedName = fixedMethod === undefined ? undefined : `http ${fixedMethod} ${template}`;
         const fixedCount = fixedMethod === undefined ? undefined : app.requests.slot(fixedMethod, template);
+        // Timing only: Fastify already notes when each request started (reply.elapsedTime), so one onResponse
+        // hook per route is all it takes — every extra hook invocation costs ~0.4 µs on a bare route.
         return {
-          onRequest: (request, _reply, next) => {
-            request.hotpathStartedAt = performance.now();
-            next();
-          },
+          onRequest: undefined,
           onResponse: (request, reply, next) => {
             const status = reply.statusCode;
-            const elapsed = performance.now() - request.hotpathStartedAt;
+            const elapsed = reply.elapsedTime;
             if (fixedName !== undefined && fixedCount !== undefined) {
               app.profiler.record(fixedName, elapsed, status >= 500);
               fixedCount(status);
@@ -325,14 +329,17 @@ export const fastifyProfiler: FastifyPlugin = Object.assign(
 
     fastify.addHook('onRoute', (route) => {
       const hooks = hooksFor(route.url, typeof route.method === 'string' ? route.method : undefined);
-      route.onRequest = appendHook(route.onRequest, hooks.onRequest);
+      if (hooks.onRequest !== undefined) route.onRequest = appendHook(route.onRequest, hooks.onRequest);
       route.onResponse = appendHook(route.onResponse, hooks.onResponse);
     });
     // Requests no route matched (404s of any URL) share one name.
     const unmatched = hooksFor(UNMATCHED_ROUTE);
-    fastify.addHook('onRequest', (request, reply, next) =>
-      request.is404 ? unmatched.onRequest(request, reply, next) : next(),
-    );
+    const unmatchedOnRequest = unmatched.onRequest;
+    if (unmatchedOnRequest !== undefined) {
+      fastify.addHook('onRequest', (request, reply, next) =>
+        request.is404 ? unmatchedOnRequest(request, reply, next) : next(),
+      );
+    }
     fastify.addHook('onResponse', (request, reply, next) =>
       request.is404 ? unmatched.onResponse(request, reply, next) : next(),
     );
