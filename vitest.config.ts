@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const src = fileURLToPath(new URL('./src/', import.meta.url));
+/** Set by `npm run mutate` (scripts/mutate.mjs): only the mutated module's tests, e.g. `test/cache`. */
+const onlyDir = process.env.HOTPATH_TEST_DIR;
 
 export default defineConfig({
   resolve: {
@@ -12,7 +14,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: [onlyDir ? `${onlyDir}/**/*.test.ts` : 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -10,7 +10,10 @@
  *    transaction, and raw `jsonb_array_elements` of one JSON array parameter).
  * 4. PostgreSQL get with 32 concurrent callers on a pool of 10 (vs raw pg unnamed, raw pg named, Kysely).
  *
+ * Every SQLite connection (ours, raw, kysely's) runs with the same pragmas: see SQLITE_PRAGMAS.
+ *
  * Run: npm run bench -- storage   (PostgreSQL parts need HOTPATH_PG_URL or a local server)
+ *      npm run bench -- storage --ab   (mode: only the putMany A/B runs, ours vs raw, alternating, 10/8 runs)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -21,9 +24,11 @@ import { PostgresStorage, SqliteStorage } from 'hotpath/storage';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { sortableId } from '../src/core/ids.js';
-import { compareOps, compareRuns, percentiles } from './harness.js';
+import { benchMode, compareOps, compareRuns, percentiles } from './harness.js';
 
 const PG_URL = process.env.HOTPATH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** `npm run bench -- storage --ab`: only the two putMany A/B runs (ours vs raw, alternating, 10 and 8 runs). */
+const AB = benchMode('ab');
 
 interface DocTable {
   id: string;
@@ -55,18 +60,28 @@ const CREATE_SQLITE = (table: string) =>
 const dir = mkdtempSync(join(tmpdir(), 'hp-bench-storage-'));
 const file = join(dir, 'bench.db');
 const ours = new SqliteStorage({ filename: file, checkpointIntervalMs: 0 });
-const raw = new Database(file);
-for (const pragma of [
+/**
+ * The pragmas SqliteStorage sets (sqlite-storage.ts), given to every raw/kysely contender too, so the rows
+ * compare code, not configuration: WAL + NORMAL, 64 MiB page cache, temp tables in memory, 256 MiB mmap.
+ */
+const SQLITE_PRAGMAS = [
   'journal_mode = WAL',
   'synchronous = NORMAL',
   'busy_timeout = 5000',
   'cache_size = -65536',
   'temp_store = MEMORY',
   'mmap_size = 268435456',
-]) {
-  raw.pragma(pragma);
-}
-const rawSecond = new Database(file, { readonly: true });
+];
+const withPragmas = (db: Database.Database, pragmas = SQLITE_PRAGMAS): Database.Database => {
+  for (const pragma of pragmas) db.pragma(pragma);
+  return db;
+};
+const raw = withPragmas(new Database(file));
+// Read-only: journal_mode cannot be set here (the file is already WAL); the cache/mmap/temp pragmas can.
+const rawSecond = withPragmas(
+  new Database(file, { readonly: true }),
+  SQLITE_PRAGMAS.filter((pragma) => !pragma.startsWith('journal_mode')),
+);
 const kysely = new Kysely<BenchDb>({ dialect: new SqliteDialect({ database: raw }) });
 
 const SQLITE_BATCH = 100_000;
@@ -75,57 +90,63 @@ let round = 0;
 // Every putMany run writes a fresh database file (opened and closed inside the timing, ~1 ms against
 // ~500 ms): one shared, growing file made results depend on which run happened to trigger WAL checkpoints.
 function freshRaw(): Database.Database {
-  const db = new Database(join(dir, `raw${round++}.db`));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  const db = withPragmas(new Database(join(dir, `raw${round++}.db`)));
   db.exec(CREATE_SQLITE('raw_docs'));
   return db;
 }
 
 async function sqlitePutMany(): Promise<void> {
   const docs = makeDocs(SQLITE_BATCH);
-  await compareRuns(
-    `SQLite putMany of ${SQLITE_BATCH.toLocaleString('en')} small documents (rows/s)`,
-    {
-      'hotpath SqliteStorage.putMany': async () => {
-        const storage = new SqliteStorage({ filename: join(dir, `ours${round++}.db`), checkpointIntervalMs: 0 });
-        await storage.putMany('docs', docs);
-        await storage.close();
-        return SQLITE_BATCH;
-      },
-      'raw better-sqlite3 prepared upsert in db.transaction': async () => {
-        const db = freshRaw();
-        const insert = db.prepare(
-          'INSERT INTO raw_docs (id, data, created_at, updated_at, version) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, version = version + 1',
-        );
-        const now = Date.now();
-        db.transaction(() => {
-          for (const doc of docs) insert.run(doc.id, JSON.stringify(doc), now, now);
-        })();
-        db.close();
-        return SQLITE_BATCH;
-      },
-      'kysely insert 1,000 rows/statement in a transaction': async () => {
-        const db = new Kysely<BenchDb>({ dialect: new SqliteDialect({ database: freshRaw() }) });
-        const now = Date.now();
-        await db.transaction().execute(async (trx) => {
-          for (let i = 0; i < docs.length; i += 1000) {
-            const rows = docs.slice(i, i + 1000).map((doc) => ({
-              id: doc.id,
-              data: JSON.stringify(doc),
-              created_at: now,
-              updated_at: now,
-              version: 1,
-            }));
-            await trx.insertInto('raw_docs').values(rows).execute();
-          }
-        });
-        await db.destroy();
-        return SQLITE_BATCH;
-      },
+  const runs = {
+    'hotpath SqliteStorage.putMany': async () => {
+      const storage = new SqliteStorage({ filename: join(dir, `ours${round++}.db`), checkpointIntervalMs: 0 });
+      await storage.putMany('docs', docs);
+      await storage.close();
+      return SQLITE_BATCH;
     },
-    { rounds: 7 },
-  );
+    'raw better-sqlite3 prepared upsert in db.transaction': async () => {
+      const db = freshRaw();
+      const insert = db.prepare(
+        'INSERT INTO raw_docs (id, data, created_at, updated_at, version) VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at, version = version + 1',
+      );
+      const now = Date.now();
+      db.transaction(() => {
+        for (const doc of docs) insert.run(doc.id, JSON.stringify(doc), now, now);
+      })();
+      db.close();
+      return SQLITE_BATCH;
+    },
+    'kysely insert 1,000 rows/statement in a transaction': async () => {
+      const db = new Kysely<BenchDb>({ dialect: new SqliteDialect({ database: freshRaw() }) });
+      const now = Date.now();
+      await db.transaction().execute(async (trx) => {
+        for (let i = 0; i < docs.length; i += 1000) {
+          const rows = docs.slice(i, i + 1000).map((doc) => ({
+            id: doc.id,
+            data: JSON.stringify(doc),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+          }));
+          await trx.insertInto('raw_docs').values(rows).execute();
+        }
+      });
+      await db.destroy();
+      return SQLITE_BATCH;
+    },
+  };
+  if (AB) {
+    const { 'hotpath SqliteStorage.putMany': a, 'raw better-sqlite3 prepared upsert in db.transaction': b } = runs;
+    await compareRuns(
+      `A/B: SQLite putMany of ${SQLITE_BATCH.toLocaleString('en')} small documents, ours vs raw, 10 alternating runs, fresh files (rows/s)`,
+      { 'hotpath SqliteStorage.putMany': a, 'raw better-sqlite3 prepared upsert in db.transaction': b },
+      { rounds: 10 },
+    );
+    return;
+  }
+  await compareRuns(`SQLite putMany of ${SQLITE_BATCH.toLocaleString('en')} small documents (rows/s)`, runs, {
+    rounds: 7,
+  });
 }
 
 async function sqliteGet(): Promise<void> {
@@ -216,64 +237,78 @@ async function postgres(): Promise<void> {
     const PG_BATCH = 50_000;
     const docs = makeDocs(PG_BATCH);
     let pgRound = 0;
-    await compareRuns(
-      `PostgreSQL putMany of ${PG_BATCH.toLocaleString('en')} small documents (rows/s)`,
-      {
-        'hotpath PostgresStorage.putMany': async () => {
-          await storage.putMany(`batch${pgRound++}`, docs);
-          return PG_BATCH;
-        },
-        'raw pg multi-row INSERT, 1,000 rows/statement, one transaction': async () => {
-          const table = `raw_batch${pgRound++}`;
-          await pool.query(CREATE_PG(table));
-          const client = await pool.connect();
-          const now = Date.now();
-          try {
-            await client.query('BEGIN');
-            for (let i = 0; i < docs.length; i += 1000) {
-              const chunk = docs.slice(i, i + 1000);
-              const values: unknown[] = [];
-              const tuples = chunk.map((doc, k) => {
-                values.push(doc.id, JSON.stringify(doc));
-                return `($${2 * k + 1}, $${2 * k + 2}::jsonb, ${now}, ${now}, 1)`;
-              });
-              await client.query(
-                `INSERT INTO ${table} (id, data, created_at, updated_at, version) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
-                values,
-              );
-            }
-            await client.query('COMMIT');
-          } finally {
-            client.release();
-          }
-          return PG_BATCH;
-        },
-        'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': async () => {
-          const table = `raw_jsonb${pgRound++}`;
-          await pool.query(CREATE_PG(table));
-          const client = await pool.connect();
-          const now = Date.now();
-          try {
-            await client.query('BEGIN');
-            for (let i = 0; i < docs.length; i += 1000) {
-              const json = `[${docs
-                .slice(i, i + 1000)
-                .map((doc) => JSON.stringify(doc))
-                .join(',')}]`;
-              await client.query(
-                `INSERT INTO ${table} (id, data, created_at, updated_at, version) SELECT e ->> 'id', e, $2, $2, 1 FROM jsonb_array_elements($1::jsonb) e ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
-                [json, now],
-              );
-            }
-            await client.query('COMMIT');
-          } finally {
-            client.release();
-          }
-          return PG_BATCH;
-        },
+    const putManyRuns = {
+      'hotpath PostgresStorage.putMany': async () => {
+        await storage.putMany(`batch${pgRound++}`, docs);
+        return PG_BATCH;
       },
-      { rounds: 3 },
-    );
+      'raw pg multi-row INSERT, 1,000 rows/statement, one transaction': async () => {
+        const table = `raw_batch${pgRound++}`;
+        await pool.query(CREATE_PG(table));
+        const client = await pool.connect();
+        const now = Date.now();
+        try {
+          await client.query('BEGIN');
+          for (let i = 0; i < docs.length; i += 1000) {
+            const chunk = docs.slice(i, i + 1000);
+            const values: unknown[] = [];
+            const tuples = chunk.map((doc, k) => {
+              values.push(doc.id, JSON.stringify(doc));
+              return `($${2 * k + 1}, $${2 * k + 2}::jsonb, ${now}, ${now}, 1)`;
+            });
+            await client.query(
+              `INSERT INTO ${table} (id, data, created_at, updated_at, version) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+              values,
+            );
+          }
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+        return PG_BATCH;
+      },
+      'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': async () => {
+        const table = `raw_jsonb${pgRound++}`;
+        await pool.query(CREATE_PG(table));
+        const client = await pool.connect();
+        const now = Date.now();
+        try {
+          await client.query('BEGIN');
+          for (let i = 0; i < docs.length; i += 1000) {
+            const json = `[${docs
+              .slice(i, i + 1000)
+              .map((doc) => JSON.stringify(doc))
+              .join(',')}]`;
+            await client.query(
+              `INSERT INTO ${table} (id, data, created_at, updated_at, version) SELECT e ->> 'id', e, $2, $2, 1 FROM jsonb_array_elements($1::jsonb) e ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+              [json, now],
+            );
+          }
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+        return PG_BATCH;
+      },
+    };
+    if (AB) {
+      const {
+        'hotpath PostgresStorage.putMany': a,
+        'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': b,
+      } = putManyRuns;
+      await compareRuns(
+        `A/B: PostgreSQL putMany of ${PG_BATCH.toLocaleString('en')} small documents, ours vs the same statement shape raw, 8 alternating runs, fresh tables (rows/s)`,
+        {
+          'hotpath PostgresStorage.putMany': a,
+          'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': b,
+        },
+        { rounds: 8 },
+      );
+      return;
+    }
+    await compareRuns(`PostgreSQL putMany of ${PG_BATCH.toLocaleString('en')} small documents (rows/s)`, putManyRuns, {
+      rounds: 3,
+    });
 
     // Point gets: 32 concurrent callers, pool of 10.
     const readDocs = makeDocs(10_000);
@@ -325,7 +360,7 @@ async function postgres(): Promise<void> {
 
 try {
   await sqlitePutMany();
-  await sqliteGet();
+  if (!AB) await sqliteGet();
   await postgres();
 } finally {
   await ours.close();

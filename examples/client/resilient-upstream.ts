@@ -66,7 +66,7 @@ const quote = await api.get<{ symbol: string; price: number }>('/quotes/AAPL', {
 const waitedMs = performance.now() - started;
 console.log(`quote ${quote.symbol} = ${quote.price} after ${api.stats().attempts} attempts`);
 console.log(
-  `waited about ${Math.round(waitedMs / 1000)} s as the server asked; limiter penalties: ${rateLimiter.stats().penalties}; slots taken: ${rateLimiter.stats().started}`,
+  `waited ${Math.floor(waitedMs)} ms (the server asked for 1 s); limiter penalties: ${rateLimiter.stats().penalties}; slots taken: ${rateLimiter.stats().started}`,
 );
 
 const burst = await Promise.all(Array.from({ length: 10 }, () => api.get('/symbols/MSFT')));

@@ -26,10 +26,14 @@ import {
 import { defaultDatabaseUrl, type Profile, readEnvironment, unknownEnvironmentVariables } from './config.js';
 import { appMetricFamilies } from './metric-families.js';
 import { ObservedRateLimiter, RecentActivity } from './recent-activity.js';
+import { AppRedis, type RedisHealth } from './redis-wiring.js';
 import { RequestCounters } from './request-profiling.js';
 
 /** Options of one named cache in {@link HotpathConfig.caches}. */
-export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'>;
+export type NamedCacheOptions = Omit<CacheOptions<unknown>, 'name' | 'profiler'> & {
+  /** With `redisUrl`: `false` keeps this cache in-process only (no Redis tier, no bus). Default `true`. */
+  shared?: boolean;
+};
 
 /**
  * Storage options per backend: the backend the database URL selects takes its own entry, so one configuration
@@ -81,7 +85,12 @@ export interface HotpathConfig {
     /** How long a cached document is served, in ms. */
     ttlMs: number;
   };
-  /** Redis URL for shared tiers; `HOTPATH_REDIS_URL` overrides it. Recorded in `config` for the app. */
+  /**
+   * Redis URL (`HOTPATH_REDIS_URL` overrides it). With it, named limiters share their limits across
+   * processes (a `RedisRateLimitStore`, keyed by limiter name, unless a limiter has its own `store`), and
+   * named caches get a Redis tier and the invalidation bus (`shared: false` opts a cache out). One command
+   * and one subscriber connection, closed by `close()`. Without it nothing touches Redis.
+   */
   redisUrl?: string;
   /** A pino-compatible logger; default: JSON lines to stderr at `logLevel`. */
   logger?: Logger;
@@ -139,6 +148,11 @@ export interface HotpathHealth {
   };
   /** Queue health (undefined when there is no queue). */
   queue: Awaited<ReturnType<QueueManager['health']>> | undefined;
+  /**
+   * Redis reachability (only with `redisUrl`). Not part of `ok`: caches fall back to L1 and the loader,
+   * so a Redis outage should not take every instance out of a load balancer.
+   */
+  redis?: RedisHealth;
   /** Per-cache size and hit rate. */
   caches: Record<
     string,
@@ -369,12 +383,20 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
     });
     built.push(() => profiler.close());
 
+    // Closed after the caches and limiters that use it (built closes in reverse).
+    const redisUrl = env.redisUrl ?? config.redisUrl;
+    const redis = redisUrl === undefined ? undefined : new AppRedis(redisUrl, logger, profiler);
+    if (redis) built.push(() => redis.close());
+    const sharedParts = (name: string, enabled: boolean) =>
+      redis && enabled ? { tier: redis.tierFor(name), bus: redis.bus } : {};
+
     const caches = new CacheRegistry();
     built.push(() => caches.close());
     const cacheMax = new Map<string, number>();
-    for (const [name, options] of Object.entries(config.caches ?? {})) {
+    for (const [name, { shared, ...options }] of Object.entries(config.caches ?? {})) {
       if (options.max !== undefined) cacheMax.set(name, options.max);
-      caches.create(name, { ...options, enabled: cacheEnabled && options.enabled !== false, profiler, logger });
+      const enabled = cacheEnabled && options.enabled !== false;
+      caches.create(name, { ...options, ...sharedParts(name, enabled && shared !== false), enabled, profiler, logger });
     }
 
     const rateLimiters = new Map<string, RateLimiter>();
@@ -383,10 +405,14 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
     });
     for (const [name, options] of Object.entries(config.rateLimiters ?? {})) {
       // The config key names the limiter in its errors and logs (penalties, store failures), unless set.
-      const limiter = new ObservedRateLimiter({ name, profiler, logger, ...options }, (remaining, resetInMs) => {
-        const at = systemClock.now();
-        recent.noteUpstream(name, { remaining, resetAt: at + resetInMs, at });
-      });
+      const store = redis && options.store === undefined ? { store: redis.store, key: options.key ?? name } : {};
+      const limiter = new ObservedRateLimiter(
+        { name, profiler, logger, ...store, ...options },
+        (remaining, resetInMs) => {
+          const at = systemClock.now();
+          recent.noteUpstream(name, { remaining, resetAt: at + resetInMs, at });
+        },
+      );
       rateLimiters.set(name, limiter);
     }
 
@@ -403,7 +429,13 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
 
     let documentCache: Cache<unknown> | undefined;
     if (config.documentCache) {
-      documentCache = caches.create('documents', { ...config.documentCache, enabled: cacheEnabled, profiler, logger });
+      documentCache = caches.create('documents', {
+        ...config.documentCache,
+        ...sharedParts('documents', cacheEnabled),
+        enabled: cacheEnabled,
+        profiler,
+        logger,
+      });
       cacheMax.set('documents', config.documentCache.max);
     }
     const storage = new StorageManager(
@@ -443,7 +475,9 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
       queueConcurrency: queueConfig ? (queueConfig.concurrency ?? 1) : 0,
       logLevel,
     };
+    await redis?.ready(logger);
     return new HotpathApp({
+      redis,
       config: resolved,
       logger,
       profiler,
@@ -465,7 +499,7 @@ export async function createHotpath<C extends HotpathConfig = HotpathConfig>(
 type HotpathParts = Pick<
   Hotpath,
   'config' | 'logger' | 'profiler' | 'caches' | 'rateLimiters' | 'storage' | 'queue' | 'recent'
-> & { closeAll: () => Promise<void>; cacheLimits: ReadonlyMap<string, number> };
+> & { closeAll: () => Promise<void>; cacheLimits: ReadonlyMap<string, number>; redis: AppRedis | undefined };
 
 class HotpathApp implements Hotpath {
   readonly config: ResolvedHotpathConfig;
@@ -479,6 +513,7 @@ class HotpathApp implements Hotpath {
   readonly #closeAll: () => Promise<void>;
   readonly cacheLimits: ReadonlyMap<string, number>;
   readonly requests = new RequestCounters();
+  readonly #redis: AppRedis | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(parts: HotpathParts) {
@@ -494,6 +529,7 @@ class HotpathApp implements Hotpath {
     } = parts);
     this.#closeAll = parts.closeAll;
     this.cacheLimits = parts.cacheLimits;
+    this.#redis = parts.redis;
   }
 
   cache<V = unknown>(name: string): Cache<V> {
@@ -518,7 +554,7 @@ class HotpathApp implements Hotpath {
   }
 
   async health(): Promise<HotpathHealth> {
-    const [storageHealth, queueHealth] = await Promise.all([
+    const [storageHealth, queueHealth, redisHealth] = await Promise.all([
       this.storage.adapter.health(),
       this.queue
         ? this.queue.health().then(
@@ -526,8 +562,10 @@ class HotpathApp implements Hotpath {
             () => 'unreachable' as const,
           )
         : undefined,
+      this.#redis?.probe(),
     ]);
-    const caches: HotpathHealth['caches'] = {};
+    // Null prototype: a cache named "__proto__" is a plain key here too.
+    const caches: HotpathHealth['caches'] = Object.create(null) as HotpathHealth['caches'];
     const stats = this.caches.stats().caches;
     for (const name of this.caches.names()) {
       const cacheStats = stats[name];
@@ -548,12 +586,15 @@ class HotpathApp implements Hotpath {
       ok: storage.ok && queueHealth !== 'unreachable' && (queue === undefined || queue.ok),
       storage,
       queue,
+      ...(redisHealth === undefined ? {} : { redis: redisHealth }),
       caches,
       uptimeSeconds: Math.round(process.uptime()),
     };
   }
 
   async metrics(): Promise<string> {
+    // Probed first, so this scrape's round trip is in the profiler's histogram below.
+    const redisFamilies = (await this.#redis?.metricFamilies(this.caches.stats().caches)) ?? [];
     const queue = this.queue ? await this.queue.stats().catch(() => undefined) : undefined;
     const families = appMetricFamilies({
       caches: this.caches,
@@ -564,7 +605,7 @@ class HotpathApp implements Hotpath {
       queue,
       memory: this.profiler.memory(),
     });
-    return this.profiler.toPrometheus({ families });
+    return this.profiler.toPrometheus({ families: [...redisFamilies, ...families] });
   }
 
   close(): Promise<void> {

@@ -40,6 +40,21 @@ export {
   Ring,
   type UpstreamReport,
 } from './recent-activity.js';
+export type { RedisHealth } from './redis-wiring.js';
+export {
+  type FastifyLike,
+  fastifyLimiter,
+  InboundLimiter,
+  type LimitedHandler,
+  limitRequests,
+  type RequestHandler,
+  type RequestLimitDecision,
+  type RequestLimiterMiddleware,
+  type RequestLimiterOptions,
+  type RequestLimiterStats,
+  requestLimiter,
+} from './request-limiter.js';
+export type { ClientRequestLike, TrustedProxies } from './request-limiter-client.js';
 export {
   type FastifyPlugin,
   type FastifyProfilerOptions,

@@ -16,6 +16,7 @@ export {
 } from './memory-store.js';
 export {
   type AcquireOptions,
+  DEFAULT_MARGIN_MS,
   RateLimiter,
   type RateLimiterOptions,
   type RateLimiterStats,
@@ -23,4 +24,4 @@ export {
   type Release,
   type TryAcquireResult,
 } from './rate-limiter.js';
-export type { RateLimitStore } from './store.js';
+export type { RateLimitStore, ReserveResult } from './store.js';

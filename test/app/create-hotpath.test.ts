@@ -98,7 +98,7 @@ describe('createHotpath', () => {
 
     await app.close();
     await app.close();
-    await expect(app.queue!.enqueue('double', { n: 1 })).rejects.toThrow();
+    await expect(app.queue!.enqueue('double', { n: 1 })).rejects.toMatchObject({ code: 'ERR_HOTPATH_CLOSED' });
   });
 
   it('close() lets a running job finish before closing storage, and aborts it after shutdownTimeoutMs', async () => {

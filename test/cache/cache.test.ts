@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { Cache } from 'hotpath/cache';
 import { ClosedError, ConfigError, isHotpathError, ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
@@ -216,6 +217,9 @@ describe('Cache basics', () => {
       tags: 0,
       tierHits: 0,
       tierErrors: 0,
+      staleLoadsRefused: 0,
+      busMessages: 0,
+      busErrors: 0,
       hitRate: 4 / 7,
     });
     await cache.close();
@@ -272,11 +276,32 @@ describe('Cache basics', () => {
   });
 
   it('with the system clock, leaves no handle open once closed', async () => {
-    const cache = new Cache<number>({ max: 10, ttlMs: 50, purgeIntervalMs: 10, loadTimeoutMs: 1_000 });
-    await cache.getOrSet('k', async () => 1);
-    expect(cache.get('k')).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(cache.get('k')).toBeUndefined();
-    await cache.close();
+    // Every timer created from here on (unref'd ones too, which process.getActiveResourcesInfo() omits).
+    const timers = new Set<number>();
+    let created = 0;
+    const hook = createHook({
+      init(id, type) {
+        if (type !== 'Timeout') return;
+        created++;
+        timers.add(id);
+      },
+      destroy(id) {
+        timers.delete(id);
+      },
+    }).enable();
+    try {
+      const cache = new Cache<number>({ max: 10, ttlMs: 50, purgeIntervalMs: 10, loadTimeoutMs: 1_000 });
+      await cache.getOrSet('k', async () => 1);
+      expect(cache.get('k')).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(cache.get('k')).toBeUndefined();
+      expect(timers.size).toBeGreaterThan(0); // the purge timer is live while the cache is open
+      await cache.close();
+      await new Promise((resolve) => setImmediate(resolve)); // destroy hooks are emitted asynchronously
+    } finally {
+      hook.disable();
+    }
+    expect(created).toBeGreaterThan(1);
+    expect(timers.size).toBe(0);
   });
 });

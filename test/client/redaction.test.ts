@@ -91,12 +91,16 @@ describe('secrets never leave through errors or logs', () => {
     api = { close: async () => {} } as APIClient;
     const error = (() => {
       try {
-        new APIClient({ baseUrl: 'http://127.0.0.1:1', headers: { authorization: 42 as unknown as string } });
+        // A plausible mistake that carries the credential: an array instead of a string.
+        const value = ['Bearer s3cr3t-bearer'] as unknown as string;
+        new APIClient({ baseUrl: 'http://127.0.0.1:1', headers: { authorization: value } });
       } catch (e) {
         return e;
       }
     })();
+    expect(error).toMatchObject({ code: 'ERR_HOTPATH_CONFIG' });
     expect(String(error)).toContain('authorization');
+    expectNoSecrets(surfaces(error));
     expect(() => new APIClient({ baseUrl: 'http://user:s3cr3t-bearer@127.0.0.1:1' })).toThrow(/credentials/);
     try {
       new APIClient({ baseUrl: 'http://user:s3cr3t-bearer@127.0.0.1:1' });

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { hasPostgres, PG_URL } from '../helpers/services.js';
+import { needsPostgres, PG_URL } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@
  * (`npm pack --dry-run` lists the files without building; when `dist/` exists its maps are checked too).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -40,9 +40,11 @@ describe('the npm package', () => {
     expect([...files].some((file) => file.startsWith('docs/api/'))).toBe(false);
     expect([...files].some((file) => file.startsWith('test/'))).toBe(false);
 
-    // When built, every source a map names resolves to a shipped file.
+    // When built (and the build is not older than the sources), every source a map names is a shipped file.
     const dist = join(root, 'dist');
     if (!existsSync(dist)) return;
+    const newestSource = Math.max(...listFiles(join(root, 'src')).map((file) => statSync(file).mtimeMs));
+    if (statSync(join(dist, 'index.js')).mtimeMs < newestSource) return;
     const maps = listFiles(dist).filter((file) => file.endsWith('.map'));
     for (const map of maps) {
       const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] };

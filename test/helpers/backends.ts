@@ -18,7 +18,10 @@ import {
   type SqliteStorageOptions,
   type StorageAdapter,
 } from 'hotpath/storage';
-import { freshPgSchema, hasPostgres } from './services.js';
+import { freshPgSchema, needsPostgres } from './services.js';
+
+// The PostgreSQL entry is part of every loop over BACKENDS, so a file that imports this list needs it.
+const hasPostgres = await needsPostgres();
 
 /** The name of one backend. */
 export type BackendName = 'memory' | 'sqlite' | 'postgres';

@@ -1,7 +1,10 @@
 /**
  * Gate for tests that need PostgreSQL or Redis. Reads HOTPATH_PG_URL / HOTPATH_REDIS_URL (localhost
- * defaults). When a server is unreachable the file skips with one clear line — unless
- * HOTPATH_REQUIRE_SERVICES=1 (set by .ci/run), in which case the file fails.
+ * defaults). Probing is lazy and per service: a file that needs PostgreSQL calls
+ * `const hasPostgres = await needsPostgres();` (Redis: `needsRedis()`), so importing this module probes nothing
+ * and a PostgreSQL-only file never depends on Redis. When the server is unreachable the call prints one line
+ * saying which tests are skipped and returns false (use with `describe.runIf`/`it.runIf`); the file's other tests
+ * (memory, SQLite) still run. Under HOTPATH_REQUIRE_SERVICES=1 (set by .ci/run) it throws instead, so the file fails.
  *
  * Each test file gets its own PostgreSQL schema (`freshPgSchema`) or Redis key prefix, so files run in parallel.
  */
@@ -33,14 +36,32 @@ async function gate(name: string, url: string, port: number, variable: string): 
   if (reachable) return true;
   const line = `${name} is not reachable at ${url} (set ${variable})`;
   if (SERVICES_REQUIRED) throw new Error(`${line}; HOTPATH_REQUIRE_SERVICES=1 makes this a failure`);
-  console.warn(`[skip] ${line}: skipping this file`);
+  console.warn(`[skip] ${line}: skipping this file's ${name} tests`);
   return false;
 }
 
-/** True when PostgreSQL answers; throws under HOTPATH_REQUIRE_SERVICES=1 when it does not. Use with `describe.runIf`. */
-export const hasPostgres: boolean = await gate('PostgreSQL', PG_URL, 5432, 'HOTPATH_PG_URL');
-/** True when Redis answers; throws under HOTPATH_REQUIRE_SERVICES=1 when it does not. */
-export const hasRedis: boolean = await gate('Redis', REDIS_URL, 6379, 'HOTPATH_REDIS_URL');
+const probes = new Map<string, Promise<boolean>>();
+function once(name: string, url: string, port: number, variable: string): Promise<boolean> {
+  let probed = probes.get(name);
+  if (!probed) {
+    probed = gate(name, url, port, variable);
+    probes.set(name, probed);
+  }
+  return probed;
+}
+
+/**
+ * Probes PostgreSQL (once per file): true when it answers; false plus a "[skip]" line when it does not; throws
+ * under HOTPATH_REQUIRE_SERVICES=1 when it does not. `const hasPostgres = await needsPostgres();`
+ */
+export function needsPostgres(): Promise<boolean> {
+  return once('PostgreSQL', PG_URL, 5432, 'HOTPATH_PG_URL');
+}
+
+/** Probes Redis (once per file); same contract as {@link needsPostgres}. `const hasRedis = await needsRedis();` */
+export function needsRedis(): Promise<boolean> {
+  return once('Redis', REDIS_URL, 6379, 'HOTPATH_REDIS_URL');
+}
 
 /** A unique, valid identifier for a schema/prefix owned by one test file. */
 export function uniqueName(prefix: string): string {

@@ -152,12 +152,18 @@ describe('Profiler.toJSON, memory and event loop', () => {
       'peakRss',
       'peakHeapUsed',
     ] as const) {
-      expect(first[key]).toBeGreaterThanOrEqual(0);
+      expect(Number.isSafeInteger(first[key])).toBe(true);
     }
+    // A live process has a heap and a resident set; the heap in use fits the heap reserved.
+    expect(first.rss).toBeGreaterThan(1_000_000);
+    expect(first.heapUsed).toBeGreaterThan(1_000_000);
+    expect(first.heapUsed).toBeLessThanOrEqual(first.heapTotal);
     expect(first.peakRss).toBeGreaterThanOrEqual(first.rss);
     expect(first.peakHeapUsed).toBeGreaterThanOrEqual(first.heapUsed);
     const ballast = Array.from({ length: 200_000 }, (_, i) => ({ i }));
     const during = profiler.memory();
+    // The figures are live: 200,000 small objects (≥ 1.6 MB of array alone) show in heapUsed.
+    expect(during.heapUsed).toBeGreaterThan(first.heapUsed + 1_000_000);
     ballast.length = 0;
     const after = profiler.memory();
     expect(after.peakHeapUsed).toBeGreaterThanOrEqual(during.heapUsed);

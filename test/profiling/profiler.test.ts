@@ -1,4 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ClosedError, ConfigError, type LatencyRecorder, type Logger, ManualClock } from 'hotpath/core';
 import { type NPlusOneEvent, Profiler, type SlowOperation } from 'hotpath/profiling';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +14,12 @@ function make(options: ConstructorParameters<typeof Profiler>[0] = {}): Profiler
 afterEach(() => {
   for (const profiler of open.splice(0)) profiler.close();
 });
+
+/** A full garbage collection without starting node with --expose-gc (the flag can be set at run time). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 /** A controllable monotonic time source for deterministic durations. */
 function fakeNow(start = 1000): { now: () => number; advance: (ms: number) => void } {
@@ -421,7 +429,16 @@ describe('Profiler lifecycle', () => {
     const clock = new ManualClock();
     const profiler = make({ clock, memorySampleIntervalMs: 100 });
     expect(clock.pendingTimers).toBe(1);
+    // A peak that lives only between two memory() calls: 32 MB of ballast while the timer fires, gone after.
+    let ballast: number[][] | undefined = Array.from({ length: 64 }, () => new Array(65_536).fill(1.5));
+    const heapWithBallast = process.memoryUsage().heapUsed;
     await clock.advance(250);
+    expect(ballast.length).toBe(64);
+    ballast = undefined;
+    collectGarbage();
+    const { heapUsed, peakHeapUsed } = profiler.memory();
+    expect(heapUsed).toBeLessThan(heapWithBallast - 16_000_000);
+    expect(peakHeapUsed).toBeGreaterThan(heapWithBallast - 1_000_000); // only the timer's samples saw it
     expect(clock.pendingTimers).toBe(1);
     profiler.close();
     expect(clock.pendingTimers).toBe(0);

@@ -5,7 +5,9 @@
 import type { PostgresStorage, SqliteStorage, StorageAdapter } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres, openSqlite } from '../helpers/backends.js';
-import { hasPostgres } from '../helpers/services.js';
+import { needsPostgres } from '../helpers/services.js';
+
+const hasPostgres = await needsPostgres();
 
 describe('SqliteStorage.sql', () => {
   let storage: SqliteStorage;
