@@ -7,6 +7,7 @@
  */
 import type { CacheStats } from '../cache/index.js';
 import type { Logger } from '../core/logger.js';
+import type { MetricFamily } from '../core/prometheus-text.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { RedisCacheTier, RedisConnection, RedisInvalidationBus, RedisRateLimitStore } from '../redis/index.js';
 
@@ -94,34 +95,57 @@ export class AppRedis {
   }
 
   /**
-   * Prometheus lines: `hotpath_redis_up`, reconnects, fallbacks (limiter reservations answered locally,
-   * cache reads and writes that fell back to L1 or the loader) and bus traffic.
+   * Metric families (written by the app's one exposition writer): `hotpath_redis_up`, reconnects, fallbacks
+   * (limiter reservations answered locally, cache reads and writes that fell back to L1 or the loader) and bus
+   * traffic.
    */
-  async metricLines(caches: Record<string, CacheStats>): Promise<string[]> {
+  async metricFamilies(caches: Record<string, CacheStats>): Promise<MetricFamily[]> {
     const health = await this.probe();
     const store = this.store.stats();
     const bus = this.bus.stats();
     let cacheFallbacks = 0;
     for (const name of this.#tiers.keys()) cacheFallbacks += caches[name]?.tierErrors ?? 0;
+    const cacheErrors = [...this.#tiers.values()].reduce((sum, tier) => sum + tier.stats().errors, 0);
     return [
-      '# HELP hotpath_redis_up 1 when Redis answered the last probe.',
-      '# TYPE hotpath_redis_up gauge',
-      `hotpath_redis_up ${health.ok ? 1 : 0}`,
-      '# HELP hotpath_redis_reconnects_total Times a Redis connection came back after an outage.',
-      '# TYPE hotpath_redis_reconnects_total counter',
-      `hotpath_redis_reconnects_total ${health.reconnects}`,
-      '# HELP hotpath_redis_fallbacks_total Operations answered without Redis while it was unreachable.',
-      '# TYPE hotpath_redis_fallbacks_total counter',
-      `hotpath_redis_fallbacks_total{part="ratelimit"} ${store.fallbacks}`,
-      `hotpath_redis_fallbacks_total{part="cache"} ${cacheFallbacks}`,
-      '# HELP hotpath_redis_errors_total Redis commands that failed or timed out.',
-      '# TYPE hotpath_redis_errors_total counter',
-      `hotpath_redis_errors_total{part="ratelimit"} ${store.errors}`,
-      `hotpath_redis_errors_total{part="cache"} ${[...this.#tiers.values()].reduce((sum, tier) => sum + tier.stats().errors, 0)}`,
-      '# HELP hotpath_redis_bus_messages_total Cache bus messages sent and received by this process.',
-      '# TYPE hotpath_redis_bus_messages_total counter',
-      `hotpath_redis_bus_messages_total{direction="published"} ${bus.published}`,
-      `hotpath_redis_bus_messages_total{direction="received"} ${bus.received}`,
+      {
+        name: 'hotpath_redis_up',
+        type: 'gauge',
+        help: '1 when Redis answered the last probe.',
+        samples: [{ value: health.ok ? 1 : 0 }],
+      },
+      {
+        name: 'hotpath_redis_reconnects_total',
+        type: 'counter',
+        help: 'Times a Redis connection came back after an outage.',
+        samples: [{ value: health.reconnects }],
+      },
+      {
+        name: 'hotpath_redis_fallbacks_total',
+        type: 'counter',
+        help: 'Operations answered without Redis while it was unreachable.',
+        samples: [
+          { labels: [['part', 'ratelimit']], value: store.fallbacks },
+          { labels: [['part', 'cache']], value: cacheFallbacks },
+        ],
+      },
+      {
+        name: 'hotpath_redis_errors_total',
+        type: 'counter',
+        help: 'Redis commands that failed or timed out.',
+        samples: [
+          { labels: [['part', 'ratelimit']], value: store.errors },
+          { labels: [['part', 'cache']], value: cacheErrors },
+        ],
+      },
+      {
+        name: 'hotpath_redis_bus_messages_total',
+        type: 'counter',
+        help: 'Cache bus messages sent and received by this process.',
+        samples: [
+          { labels: [['direction', 'published']], value: bus.published },
+          { labels: [['direction', 'received']], value: bus.received },
+        ],
+      },
     ];
   }
 
