@@ -68,7 +68,10 @@ export interface BatcherStats {
   batchErrors: number;
   /** Keys whose result was an `Error` (per-key failures). */
   keyErrors: number;
-  /** Keys waiting for their window to close. */
+  /**
+   * Keys waiting for their window to close (with `maxWaitMs` 0 and nothing in flight, loads: a tick's
+   * repeats are counted until its window is sent and de-duplicated).
+   */
   pendingKeys: number;
   /** `loadMany` calls running now. */
   inFlightBatches: number;
