@@ -7,7 +7,7 @@ import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { KeyIndex } from './key-index.js';
+import { firstOccurrences, KeyIndex } from './key-index.js';
 import type { BatcherCache, ItemResult } from './types.js';
 
 /**
@@ -68,7 +68,10 @@ export interface BatcherStats {
   batchErrors: number;
   /** Keys whose result was an `Error` (per-key failures). */
   keyErrors: number;
-  /** Keys waiting for their window to close. */
+  /**
+   * Keys waiting for their window to close (with `maxWaitMs` 0 and nothing in flight, loads: a tick's
+   * repeats are counted until its window is sent and de-duplicated).
+   */
   pendingKeys: number;
   /** `loadMany` calls running now. */
   inFlightBatches: number;
@@ -86,6 +89,18 @@ interface PendingBatch<K, V> {
   /** Later loads sharing a key of this batch: pairs of (key index, resolver). */
   sharers: Array<number | ((value: V | PromiseLike<V>) => void)> | undefined;
   timer: TimerHandle | undefined;
+  isDispatched: boolean;
+}
+
+/**
+ * The loads of one tick made while nothing was waiting or in flight (maxWaitMs 0), not yet
+ * de-duplicated: one entry per load, repeats included.
+ */
+interface Burst<K, V> {
+  keys: K[];
+  /** `keyOf(key)` per load, when a `keyOf` is set. */
+  ids: unknown[] | undefined;
+  resolvers: Array<(value: V | PromiseLike<V>) => void>;
   isDispatched: boolean;
 }
 
@@ -120,6 +135,22 @@ export class Batcher<K, V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   #pending: PendingBatch<K, V> | undefined;
+  /**
+   * Why two paths (issue 14, measured with `npm run bench -- batch`, string keys, 100,000 distinct
+   * loads in one tick): indexing every load as it arrives (the `KeyIndex` path) ran at 0.73–0.78×
+   * DataLoader `cache: false`, because the index held all 100,000 keys and each insert missed the CPU
+   * cache. Now, with `maxWaitMs` 0 and nothing waiting or in flight, a tick's loads are only appended
+   * here; at dispatch they are de-duplicated in one radix-partitioned pass ({@link firstOccurrences}:
+   * small cache-resident tables) and cut into batches of `maxBatchSize` distinct keys, with the same
+   * result as the indexed path. Those batches enter the in-flight index only if a load arrives while
+   * they fly ({@link Batcher.#indexInFlight}). Figures in docs/benchmarks.md (batch section).
+   */
+  #burst: Burst<K, V> | undefined;
+  /** Batches of a burst in flight whose keys are not in `#shared` yet (indexed on the first need). */
+  readonly #unindexed: Array<PendingBatch<K, V>> = [];
+  readonly #enlistBurst = (resolve: (value: V | PromiseLike<V>) => void): void => {
+    (this.#burst as Burst<K, V>).resolvers.push(resolve);
+  };
   /**
    * The promise of every key waiting in the window or in flight, by id, so a repeat shares it instead
    * of taking a slot or starting another batch. One index for both (not one per batch): a lookup is
@@ -215,6 +246,7 @@ export class Batcher<K, V> {
   clear(key: K): this {
     if (this.#cache !== undefined) this.#cache.delete(this.#cacheKeyOf(key));
     const id = this.#keyOf === undefined ? key : this.#keyOf(key);
+    if (this.#unindexed.length > 0) this.#indexInFlight();
     const ref = this.#shared.find(id);
     if (ref < 0) return this;
     const pending = this.#pending;
@@ -249,7 +281,7 @@ export class Batcher<K, V> {
       meanBatchSize: this.#batches === 0 ? 0 : this.#keys / this.#batches,
       batchErrors: this.#batchErrors,
       keyErrors: this.#keyErrors,
-      pendingKeys: this.#pending?.keys.length ?? 0,
+      pendingKeys: this.#pending?.keys.length ?? this.#burst?.keys.length ?? 0,
       inFlightBatches: this.#inFlight.size,
     };
   }
@@ -257,6 +289,8 @@ export class Batcher<K, V> {
   /** Sends the pending window now, waits for the batches in flight, then refuses new loads. Idempotent. */
   async close(): Promise<void> {
     this.#isClosed = true;
+    const burst = this.#burst;
+    if (burst !== undefined) this.#dispatchBurst(burst);
     const pending = this.#pending;
     if (pending !== undefined) this.#dispatch(pending);
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
@@ -308,6 +342,20 @@ export class Batcher<K, V> {
 
   #enqueue(key: K, id: unknown): Promise<V> {
     if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
+    const burst = this.#burst;
+    if (burst !== undefined) return this.#addToBurst(burst, key, id);
+    if (this.#maxWaitMs === 0 && this.#live.length === 0) {
+      const started: Burst<K, V> = {
+        keys: [],
+        ids: this.#keyOf === undefined ? undefined : [],
+        resolvers: [],
+        isDispatched: false,
+      };
+      this.#burst = started;
+      resolved.then(() => process.nextTick(() => this.#dispatchBurst(started)));
+      return this.#addToBurst(started, key, id);
+    }
+    if (this.#unindexed.length > 0) this.#indexInFlight();
     const ref = this.#nextRef;
     const existing = this.#shared.findOrAdd(id, ref);
     if (existing >= 0) return this.#share(existing);
@@ -343,6 +391,73 @@ export class Batcher<K, V> {
     return promise;
   }
 
+  #addToBurst(burst: Burst<K, V>, key: K, id: unknown): Promise<V> {
+    const promise = new Promise<V>(this.#enlistBurst);
+    burst.keys.push(key);
+    burst.ids?.push(id);
+    return promise;
+  }
+
+  /**
+   * Sends a burst: repeats share the slot of their key's first load, and new keys fill batches of
+   * `maxBatchSize` in load order — the batches the indexed path would have built.
+   */
+  #dispatchBurst(burst: Burst<K, V>): void {
+    if (burst.isDispatched) return;
+    burst.isDispatched = true;
+    if (this.#burst === burst) this.#burst = undefined;
+    const { keys, resolvers } = burst;
+    const ids = burst.ids ?? keys;
+    const count = keys.length;
+    const first = firstOccurrences(ids, count);
+    const slotOf = new Int32Array(count);
+    const batchOf = new Int32Array(count);
+    const batches: Array<PendingBatch<K, V>> = [];
+    const maxBatchSize = this.#maxBatchSize;
+    const hasIds = burst.ids !== undefined;
+    let batch: PendingBatch<K, V> | undefined;
+    for (let i = 0; i < count; i++) {
+      const at = first[i] as number;
+      if (at !== i) {
+        this.#deduplicated++;
+        const owner = batches[batchOf[at] as number] as PendingBatch<K, V>;
+        (owner.sharers ??= []).push(slotOf[at] as number, resolvers[i] as (value: V | PromiseLike<V>) => void);
+        continue;
+      }
+      if (batch === undefined || batch.keys.length >= maxBatchSize) {
+        batch = {
+          keys: [],
+          ids: hasIds ? [] : undefined,
+          resolvers: [],
+          base: this.#nextRef,
+          sharers: undefined,
+          timer: undefined,
+          isDispatched: false,
+        };
+        batches.push(batch);
+        this.#live.push(batch);
+        this.#unindexed.push(batch);
+      }
+      slotOf[i] = batch.keys.length;
+      batchOf[i] = batches.length - 1;
+      batch.keys.push(keys[i] as K);
+      batch.ids?.push(ids[i]);
+      batch.resolvers.push(resolvers[i] as (value: V | PromiseLike<V>) => void);
+      this.#nextRef = (this.#nextRef + 1) >>> 0;
+    }
+    for (const each of batches) this.#dispatch(each);
+  }
+
+  /** A load arrived while batches of a burst fly: put their keys in the index, so it can share them. */
+  #indexInFlight(): void {
+    const shared = this.#shared;
+    for (const batch of this.#unindexed) {
+      const ids = batch.ids ?? batch.keys;
+      for (let i = 0; i < ids.length; i++) shared.findOrAdd(ids[i], (batch.base + i) >>> 0);
+    }
+    this.#unindexed.length = 0;
+  }
+
   /** A load of a key already waiting or in flight: one more caller of that key's result. */
   #share(ref: number): Promise<V> {
     const batch = this.#batchOfRef(ref) as PendingBatch<K, V>;
@@ -374,6 +489,11 @@ export class Batcher<K, V> {
     const live = this.#live;
     const at = live.indexOf(batch);
     if (at >= 0) live.splice(at, 1);
+    const unindexed = this.#unindexed;
+    if (unindexed.length > 0) {
+      const waiting = unindexed.indexOf(batch);
+      if (waiting >= 0) unindexed.splice(waiting, 1);
+    }
     const shared = this.#shared;
     const oldest = live[0];
     if (oldest === undefined) {

@@ -265,3 +265,102 @@ function hashOf(key: unknown): number {
   hash ^= hash >>> 13;
   return hash | 1;
 }
+
+/** Below this many loads a burst is de-duplicated with a plain `Map` (it stays in the CPU cache). */
+const SMALL_BURST = 2048;
+/** Mean loads per partition of a large burst: each partition's table stays small and cache-resident. */
+const PARTITION_LOADS = 256;
+
+/**
+ * For each of `count` ids, the index of the first one equal to it (its own index for a first
+ * occurrence). Equality is `===` for strings and int32 numbers, SameValueZero for the rest.
+ *
+ * Large inputs are radix-partitioned on the hash's high bits (sequential passes), then each
+ * partition is de-duplicated in a small open-addressing table reused across partitions: no random
+ * access into a table of every key, which is what made indexing a 100,000-key burst slow.
+ * @internal
+ */
+export function firstOccurrences(ids: ReadonlyArray<unknown>, count: number): Int32Array {
+  const first = new Int32Array(count);
+  if (count <= SMALL_BURST) {
+    const seen = new Map<unknown, number>();
+    for (let i = 0; i < count; i++) {
+      const id = ids[i];
+      const at = seen.get(id);
+      if (at === undefined) {
+        seen.set(id, i);
+        first[i] = i;
+      } else {
+        first[i] = at;
+      }
+    }
+    return first;
+  }
+  let partitionBits = 1;
+  while (partitionBits < 16 && count >>> partitionBits > PARTITION_LOADS) partitionBits++;
+  const shift = 32 - partitionBits;
+  const partitions = 1 << partitionBits;
+  const hashes = new Int32Array(count);
+  const starts = new Int32Array(partitions + 1);
+  let other: Map<unknown, number> | undefined;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i];
+    const hash = hashOf(id);
+    if (hash === 0) {
+      other ??= new Map();
+      const at = other.get(id);
+      if (at === undefined) {
+        other.set(id, i);
+        first[i] = i;
+      } else {
+        first[i] = at;
+      }
+      continue;
+    }
+    hashes[i] = hash;
+    (starts[(hash >>> shift) + 1] as number)++;
+  }
+  let largest = 0;
+  for (let p = 0; p < partitions; p++) {
+    const size = starts[p + 1] as number;
+    if (size > largest) largest = size;
+    starts[p + 1] = (starts[p] as number) + size;
+  }
+  // Scatter in load order, so within a partition the first occurrence of a key comes first.
+  const order = new Int32Array(starts[partitions] as number);
+  const cursor = starts.slice(0, partitions);
+  for (let i = 0; i < count; i++) {
+    const hash = hashes[i] as number;
+    if (hash !== 0) order[(cursor[hash >>> shift] as number)++] = i;
+  }
+  let bits = 4;
+  while (1 << bits < largest * 2) bits++;
+  const mask = (1 << bits) - 1;
+  // Index + 1 of the first load of each key seen in this partition (0 = empty).
+  const table = new Int32Array(1 << bits);
+  for (let p = 0; p < partitions; p++) {
+    const end = starts[p + 1] as number;
+    let j = starts[p] as number;
+    if (j === end) continue;
+    for (; j < end; j++) {
+      const i = order[j] as number;
+      const hash = hashes[i] as number;
+      const id = ids[i];
+      for (let slot = (hash >>> 1) & mask; ; slot = (slot + 1) & mask) {
+        const stored = table[slot] as number;
+        if (stored === 0) {
+          table[slot] = i + 1;
+          first[i] = i;
+          break;
+        }
+        const k = stored - 1;
+        if (hashes[k] === hash && ids[k] === id) {
+          first[i] = k;
+          break;
+        }
+      }
+    }
+    table.fill(0);
+  }
+  return first;
+}

@@ -148,6 +148,34 @@ describe('Batcher', () => {
     expect(calls.at(-1)).toEqual(['k1', 'new']);
   });
 
+  it('keys of a large burst in flight (several batches) are shared by loads arriving while they fly', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher<string, string>(
+      async (keys) => {
+        const values = await loadMany(keys);
+        await gate;
+        return values;
+      },
+      { maxBatchSize: 500 },
+    );
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${i}`);
+    const burst = Promise.all(keys.map((key) => batcher.load(key)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(batcher.stats().inFlightBatches).toBe(6);
+    const late = Promise.all([batcher.load('k2999'), batcher.load('k0'), batcher.load('k1234'), batcher.load('new')]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(calls).toHaveLength(7);
+    expect(calls.at(-1)).toEqual(['new']);
+    release();
+    expect(await late).toEqual(['v:k2999', 'v:k0', 'v:k1234', 'v:new']);
+    expect((await burst).at(-1)).toBe('v:k2999');
+    expect(batcher.stats()).toMatchObject({ deduplicated: 3, keys: 3001 });
+  });
+
   it('clear(key) drops a load in flight, so the next load of the key starts a new batch', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyIndex } from '../../src/batch/key-index.js';
+import { firstOccurrences, KeyIndex } from '../../src/batch/key-index.js';
 
 describe('KeyIndex (Batcher in-flight index)', () => {
   it('agrees with a model over random adds, settles (liveFrom), explicit deletes and clears — grow, rebuild, wrap', () => {
@@ -72,5 +72,28 @@ describe('KeyIndex (Batcher in-flight index)', () => {
     expect(index.findOrAdd('a', 2)).toBe(-1);
     index.delete('a', 1);
     expect(index.find('a')).toBe(2);
+  });
+
+  it('firstOccurrences (burst de-duplication) finds the first equal id, small and radix-partitioned alike', () => {
+    let seed = 11;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const objects = Array.from({ length: 50 }, (_, i) => ({ i }));
+    const pool: unknown[] = [];
+    for (let i = 0; i < 3000; i++) pool.push(`k${i}`, i * 7919, -i, i + 0.5);
+    pool.push(...objects, Number.NaN, 'x'.repeat(200), `${'x'.repeat(199)}y`, true, 10n);
+    for (const count of [0, 7, 2048, 2049, 30_000]) {
+      const ids = Array.from({ length: count }, () => pool[Math.floor(random() * pool.length)]);
+      const model = new Map<unknown, number>();
+      const expected = ids.map((id, i) => {
+        const at = model.get(id);
+        if (at !== undefined) return at;
+        model.set(id, i);
+        return i;
+      });
+      expect(Array.from(firstOccurrences(ids, count))).toEqual(expected);
+    }
   });
 });
