@@ -15,6 +15,7 @@ describe('Prometheus text format helpers', () => {
     expect(sanitizeMetricName('9lives')).toBe('_9lives');
     expect(sanitizeMetricName('')).toBe('_');
     expect(sanitizeMetricName('a b/c')).toBe('a_b_c');
+    expect(sanitizeMetricName('a9')).toBe('a9'); // only a leading digit needs the prefix
   });
 
   it('isValidLabelName accepts identifiers and rejects reserved or malformed names', () => {
@@ -22,6 +23,8 @@ describe('Prometheus text format helpers', () => {
     expect(isValidLabelName('_private')).toBe(true);
     expect(isValidLabelName('a1_b')).toBe(true);
     expect(isValidLabelName('__name__')).toBe(false);
+    expect(isValidLabelName('__x')).toBe(false);
+    expect(isValidLabelName('x__')).toBe(true); // only the prefix is reserved
     expect(isValidLabelName('1abc')).toBe(false);
     expect(isValidLabelName('a-b')).toBe(false);
     expect(isValidLabelName('a:b')).toBe(false);
