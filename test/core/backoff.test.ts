@@ -147,6 +147,9 @@ describe('retry options and decisions, exactly (pinned by mutation testing)', ()
     for (const jitter of [true, false, 'full', 'equal'] as const) {
       expect(resolveRetryOptions('R', { jitter }).jitter).toBe(jitter);
     }
+    expect(() => resolveRetryOptions('R', { baseDelayMs: 500, maxDelayMs: 100 })).toThrow(
+      'R.maxDelayMs (100) must be >= baseDelayMs (500)',
+    );
     expect(() => resolveRetryOptions('R', { jitter: 'half' as never })).toThrow(
       'R.jitter must be true, false, "full" or "equal"',
     );

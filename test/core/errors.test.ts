@@ -120,7 +120,7 @@ describe('what errors carry, exactly (pinned by mutation testing)', () => {
   it('redactHeaders drops undefined values and masks secret ones only', () => {
     expect(
       redactHeaders({ authorization: 'Bearer t', 'x-request-id': 'r1', accept: ['a', 'b'], missing: undefined }),
-    ).toEqual({ authorization: '[REDACTED]', 'x-request-id': 'r1', accept: ['a', 'b'] });
+    ).toStrictEqual({ authorization: '[REDACTED]', 'x-request-id': 'r1', accept: ['a', 'b'] });
   });
 
   it('HttpError: message, redacted url, cause, and a body cut at 2,048 characters', () => {
