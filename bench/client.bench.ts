@@ -16,6 +16,7 @@ import ky from 'ky';
 import { Pool, request as undiciRequest } from 'undici';
 import { APIClient } from '../src/client/index.js';
 import { RateLimiter } from '../src/ratelimit/index.js';
+import { startQuotaUpstream } from '../test/client/quota-upstream.js';
 import { compareRuns } from './harness.js';
 
 const CONCURRENCY = 32;
@@ -137,3 +138,94 @@ nodeAgent.destroy();
 child.stdin.end();
 child.kill();
 rmSync(serverDir, { recursive: true, force: true });
+
+// ---------------------------------------------------------------------------------------------------
+// Limits at the quota (issue 14): a loopback upstream in its own process enforces LIMIT per 1,000 ms by
+// *arrival* time; 30 callers keep the limiter saturated for the run. Counted by the upstream: refusals
+// (429) and accepted requests that arrived within the run's first `runMs`, as a share of the quota.
+
+interface QuotaRow {
+  scenario: string;
+  runMs: number;
+  refused: number;
+  accepted: number;
+  quotaUsed: string;
+  rateFactor: string;
+}
+
+async function quotaRun(
+  scenario: string,
+  options: { upstreamLimit: number; limiterLimit: number; runMs: number; marginMs?: number; hasAimd: boolean },
+): Promise<QuotaRow> {
+  const upstream = await startQuotaUpstream(options.upstreamLimit, 1000);
+  const quotaLimiter = new RateLimiter({
+    limit: options.limiterLimit,
+    intervalMs: 1000,
+    ...(options.marginMs === undefined ? {} : { marginMs: options.marginMs }),
+  });
+  // Without AIMD: the same limiter seen through an object that lacks reportOverLimit().
+  const rateLimiter = options.hasAimd
+    ? quotaLimiter
+    : {
+        acquire: (o?: Parameters<RateLimiter['acquire']>[0]) => quotaLimiter.acquire(o),
+        penalize: (ms: number) => quotaLimiter.penalize(ms),
+        updateRemaining: (r: number, ms: number) => quotaLimiter.updateRemaining(r, ms),
+      };
+  const api = new APIClient({ baseUrl: upstream.url, rateLimiter, retry: false, timeoutMs: 120_000 });
+  const end = performance.now() + options.runMs + 1000;
+  await Promise.all(
+    Array.from({ length: 30 }, async () => {
+      while (performance.now() < end) await api.get('/quote').catch(() => {});
+    }),
+  );
+  const stats = await upstream.stats();
+  const inRun = stats.acceptedAt.filter((at) => at < options.runMs).length;
+  const row: QuotaRow = {
+    scenario,
+    runMs: options.runMs,
+    refused: stats.refused,
+    accepted: inRun,
+    quotaUsed: `${((100 * inRun) / ((options.upstreamLimit * options.runMs) / 1000)).toFixed(1)}%`,
+    rateFactor: quotaLimiter.stats().rateFactor.toFixed(2),
+  };
+  await api.close();
+  await quotaLimiter.close();
+  await upstream.close();
+  return row;
+}
+
+const quotaRows: QuotaRow[] = [
+  await quotaRun('limiter 20/s = upstream 20/s, default marginMs', {
+    upstreamLimit: 20,
+    limiterLimit: 20,
+    runMs: 60_000,
+    hasAimd: true,
+  }),
+  await quotaRun('limiter 20/s = upstream 20/s, marginMs 0', {
+    upstreamLimit: 20,
+    limiterLimit: 20,
+    runMs: 30_000,
+    marginMs: 0,
+    hasAimd: true,
+  }),
+  await quotaRun('limiter 20/s > upstream 15/s, AIMD (reportOverLimit)', {
+    upstreamLimit: 15,
+    limiterLimit: 20,
+    runMs: 30_000,
+    hasAimd: true,
+  }),
+  await quotaRun('limiter 20/s > upstream 15/s, no AIMD (penalize only)', {
+    upstreamLimit: 15,
+    limiterLimit: 20,
+    runMs: 30_000,
+    hasAimd: false,
+  }),
+];
+console.log('\n## limits at the quota: loopback upstream counting by arrival, 30 callers, retry off\n');
+console.log('| scenario | run | 429s | accepted in run | quota used | rateFactor at end |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const row of quotaRows) {
+  console.log(
+    `| ${row.scenario} | ${row.runMs / 1000} s | ${row.refused} | ${row.accepted} | ${row.quotaUsed} | ${row.rateFactor} |`,
+  );
+}

@@ -53,7 +53,8 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     return sendJson(res, 200, await quotes.get(decodeURIComponent(symbol)), { 'cache-control': 'max-age=5' });
   }
   if (method === 'POST' && path === '/jobs/forecast') {
-    return jobs.submit({ headers: req.headers, body: forecastSubmission(await readJson(req)) }, res);
+    await jobs.submit({ headers: req.headers, body: forecastSubmission(await readJson(req)) }, res);
+    return;
   }
   // The queue's handlers read the id from the path themselves.
   if (/^\/jobs\/[^/]+$/.test(path) && method === 'GET') return jobs.status(req, res);

@@ -19,7 +19,8 @@ export const hotpathConfig = {
   // Just under what the provider allows (10 requests per second), so we never spend a request on a 429.
   rateLimiters: { 'quotes-api': { limit: 8, intervalMs: 1_000, maxConcurrent: 4 } },
   // Two forecasts at once per process; SQL backends also poll every 500 ms for jobs other processes enqueued.
-  queue: { concurrency: 2, pollIntervalMs: 500 },
+  // The submit body is built on the server (forecastSubmission), which sets a dedupe key: allow it.
+  queue: { concurrency: 2, pollIntervalMs: 500, http: { clientOptions: { key: { maxLength: 200 } } } },
   // On SIGTERM running forecasts get 5 s to finish; then they are aborted and handed back to the queue.
   shutdownTimeoutMs: 5_000,
 } satisfies HotpathConfig;

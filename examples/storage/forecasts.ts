@@ -1,7 +1,8 @@
 /**
  * Storage example: the seeds' forecast store. Saves forecasts through a StorageManager with a cache,
- * queries an indexed field with keyset pagination, updates with optimistic concurrency, then migrates
- * everything from SQLite into a second store with copyStorage (dry run first).
+ * queries an indexed field with keyset pagination, aggregates per city, updates with optimistic
+ * concurrency and in bulk, then migrates everything from SQLite into a second store with copyStorage
+ * (dry run first).
  *
  * Run: node --import tsx examples/storage/forecasts.ts
  */
@@ -61,6 +62,18 @@ while (page.nextCursor) {
 }
 console.log(`warm forecasts: ${seen} in ${pages} pages; Oslo has ${await forecasts.count({ city: 'Oslo' })}`);
 
+// Statistics computed by the database (GROUP BY on the city index), warmest first.
+const byCity = await forecasts.aggregate({
+  groupBy: 'city',
+  count: true,
+  avg: ['tempC'],
+  orderBy: { field: 'avg.tempC', direction: 'desc' },
+});
+console.log(`by city: ${byCity.map((row) => `${row.group.city} ${row.count}× ${row.avg?.tempC} °C`).join(', ')}`);
+console.log(`cities starting with "Li": ${await forecasts.count({ city: { startsWith: 'Li' } })} forecasts`);
+// A bulk update is one statement; it also drops the cached documents of the collection.
+console.log(`fog over Lima: ${await forecasts.updateMany({ city: 'Lima' }, { summary: 'fog' })} forecasts updated`);
+
 // Optimistic concurrency: update only if nobody wrote since we read.
 const current = await forecasts.getWithMeta(first);
 await forecasts.update(first, { summary: 'snow' }, { expectedVersion: current?.version });
@@ -71,10 +84,12 @@ try {
 }
 console.log(`after update: ${(await forecasts.get(first))?.summary} (cache invalidated by the write)`);
 
-// Migration: dry run counts, the real run copies in batches; re-running is safe.
+// Migration: the dry run checks the target and counts, the real run copies in batches; re-running is safe.
 const target = new MemoryStorage();
 const dry = await copyStorage(storage, target, { dryRun: true });
-console.log(`dry run: ${dry.collections.map((c) => `${c.collection} ${c.sourceCount} → ${c.targetCount}`).join(', ')}`);
+console.log(
+  `dry run: ${dry.collections.map((c) => `${c.collection} ${c.sourceCount} → ${c.targetCount}, would copy ${c.wouldCopy}`).join(', ')}`,
+);
 const copied = await copyStorage(storage, target, { batchSize: 16 });
 console.log(
   `copied: ${copied.collections.map((c) => `${c.collection} ${c.sourceCount} → ${c.targetCount}`).join(', ')}; counts match: ${copied.countsMatch}`,

@@ -7,17 +7,18 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Dispatcher, Pool } from 'undici';
-import { abortable, abortReason, sleep } from '../core/abort.js';
+import { abortReason } from '../core/abort.js';
 import {
   backoffDelay,
   DEFAULT_RETRY,
   type ResolvedRetryOptions,
-  type RetryOptions,
-  resolveRetryOptions,
+  type RetryDecision,
+  retryAsync,
 } from '../core/backoff.js';
-import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import type { LimiterAcquireOptions } from '../core/collaborators.js';
 import {
+  CircuitOpenError,
   ClosedError,
   ConfigError,
   HttpError,
@@ -27,145 +28,32 @@ import {
   TimeoutError,
 } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { clearLongTimeout, setLongTimeout } from '../core/long-timeout.js';
 import { describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
+import { Admission, type AdmissionTicket } from './admission.js';
 import { responseTtlMs } from './cache-policy.js';
-import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import { CircuitBreaker, type CircuitVerdict } from './circuit-breaker.js';
+import {
+  type APIClientOptions,
+  type APIClientStats,
+  CLIENT_SCHEMA,
+  checkHeaders,
+  checkMethod,
+  REQUEST_SCHEMA,
+  type RequestOptions,
+  type RetryPlan,
+  resolveRetryPlan,
+} from './client-options.js';
 import type { CachedResponse, ClientRateLimiter, ResponseCache } from './collaborators.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { BodyTooLargeSignal, Exchange } from './exchange.js';
-import { appendQuery, type BaseUrl, joinPath, parseBaseUrl, type Query, routeTemplate } from './request-url.js';
+import { MetricNames } from './metric-names.js';
+import { appendQuery, type BaseUrl, joinPath, parseBaseUrl } from './request-url.js';
 import { ResponseParseError } from './response-parse-error.js';
 import type { ClientResponse, ResponseHeaders } from './response-types.js';
-import { hasServerFeedback, parseServerFeedback } from './server-feedback.js';
-
-/** Retry options of the client: the shared backoff shape plus which requests may be retried. */
-export interface ClientRetryOptions extends Partial<RetryOptions> {
-  /** Methods retried (default GET, HEAD, OPTIONS, PUT, DELETE — the idempotent ones). */
-  methods?: readonly string[];
-  /** Statuses retried (default 408, 425, 429, 500, 502, 503, 504). */
-  statusCodes?: readonly number[];
-  /**
-   * Retry POST (and PATCH) too (default false). A POST or PATCH carrying an `Idempotency-Key` header
-   * is retried without this flag, because the server can then tell a repeat from a new request.
-   */
-  retryPost?: boolean;
-}
-
-/** Options of {@link APIClient}. */
-export interface APIClientOptions {
-  /** Absolute http(s) URL; its path is kept (`https://api.x.com/v2` + `/users` → `/v2/users`). */
-  baseUrl: string;
-  /** Headers sent with every request (e.g. `authorization`); never logged or put in errors. */
-  headers?: Record<string, string>;
-  /** Budget for a whole call, including retries, backoff and limiter waits, in ms (default 30,000). */
-  timeoutMs?: number;
-  /** Budget for one attempt, from sending to the last body byte, in ms (default 10,000). */
-  attemptTimeoutMs?: number;
-  /** Retry policy, or `false` for none (default: 3 retries, 100 ms base, 10 s cap, full jitter). */
-  retry?: false | ClientRetryOptions;
-  /** Limiter every attempt (retries included) takes a slot from; receives 429/503 and `RateLimit` feedback. */
-  rateLimiter?: ClientRateLimiter;
-  /** Cache for GET responses (hotpath `Cache` fits); respects `Cache-Control: no-store`, `no-cache`, `max-age`. */
-  cache?: ResponseCache;
-  /** Longest a cached response is kept, in ms; a shorter `max-age` wins (default 60,000). */
-  cacheTtlMs?: number;
-  /** Breaker options, or a shared {@link CircuitBreaker} instance (default: none). */
-  circuitBreaker?: CircuitBreakerOptions | CircuitBreaker;
-  /** Attempts in flight at once; the rest wait in line, bounded by `maxQueued` (default Infinity). */
-  maxConcurrent?: number;
-  /** Attempts that may wait for `maxConcurrent`; one more fails with `RateLimitError` (default 10,000). */
-  maxQueued?: number;
-  /** Keep-alive sockets to the origin (integer 1–4,096, default 32). */
-  connections?: number;
-  /** Idle time after which a keep-alive socket is closed, in ms (default 4,000). */
-  keepAliveTimeoutMs?: number;
-  /** TCP/TLS connect budget, in ms (default 10,000). */
-  connectTimeoutMs?: number;
-  /** Identical GETs in flight at once share one request (default false). */
-  dedupe?: boolean;
-  /** Largest success body read, in bytes; a larger one fails with `ResponseParseError` (default 64 MiB). */
-  maxResponseBytes?: number;
-  /** Receives `client.request <METHOD> <route>` latencies (whole call, retries included). */
-  profiler?: LatencyRecorder;
-  /** Receives debug lines for retries (URLs redacted, never headers). */
-  logger?: Logger;
-  /** Time source for deadlines, backoff and `Retry-After` dates (default: the system clock). */
-  clock?: Clock;
-}
-
-/** Options of one request. */
-export interface RequestOptions {
-  /** Query parameters, encoded and appended. */
-  query?: Query;
-  /** Body sent as JSON (`content-type: application/json`). */
-  json?: unknown;
-  /** Raw body; set `content-type` yourself. */
-  body?: string | Uint8Array;
-  /** Extra headers for this request (override the client's). */
-  headers?: Record<string, string>;
-  /** Aborts the call (waits, the attempt and its socket); rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /** Overrides the client's `timeoutMs` for this call. */
-  timeoutMs?: number;
-  /** Overrides the client's `attemptTimeoutMs` for this call. */
-  attemptTimeoutMs?: number;
-  /** Overrides the client's retry options (merged over them), or `false` for no retries. */
-  retry?: false | ClientRetryOptions;
-  /** Route template for metrics, e.g. `/users/:id` (default: derived from the path, ids → `:id`). */
-  route?: string;
-  /** How to read a success body: `json` (default; empty body → `undefined`), `text` or `bytes`. */
-  responseType?: 'json' | 'text' | 'bytes';
-  /** Throw {@link HttpError} on status ≥ 400 (default true); with false, the response is returned. */
-  throwHttpErrors?: boolean;
-  /** Use the response cache for this GET (default true when the client has one). */
-  cache?: boolean;
-  /** Limiter priority (higher first). */
-  priority?: number;
-  /** Limiter weight (units this request consumes). */
-  weight?: number;
-}
-
-/** Counters of an {@link APIClient}; plain numbers. */
-export interface APIClientStats {
-  /** Calls that went to the network (cache hits and dedupe followers excluded). */
-  requests: number;
-  /** Calls that ended with a status < 400 (or were returned with `throwHttpErrors: false`). */
-  succeeded: number;
-  /** Calls that ended with an error. */
-  failed: number;
-  /** Attempts sent (first tries plus retries). */
-  attempts: number;
-  /** Retries scheduled. */
-  retries: number;
-  /** Attempt or total timeouts that fired. */
-  timeouts: number;
-  /** 429 and 503 responses seen. */
-  throttled: number;
-  /** Calls refused by the open circuit. */
-  circuitRejected: number;
-  /** GETs answered from the cache. */
-  cacheHits: number;
-  /** GETs that looked in the cache and missed. */
-  cacheMisses: number;
-  /** Response-cache `get`/`set` calls that threw (the request went on without the cache). */
-  cacheErrors: number;
-  /** GETs that joined an identical request already in flight. */
-  deduped: number;
-  /** Calls in progress. */
-  inFlight: number;
-  /** Attempts waiting for `maxConcurrent`. */
-  queued: number;
-  /** Breaker state: 0 closed (or no breaker), 1 open, 2 half-open. */
-  circuitState: number;
-}
-
-interface RetryPlan {
-  policy: ResolvedRetryOptions;
-  methods: ReadonlySet<string>;
-  statusCodes: ReadonlySet<number>;
-  retryPost: boolean;
-}
+import { hasServerFeedback, parseRateLimitHeaders } from './server-feedback.js';
+import { SharedGets } from './shared-gets.js';
 
 /** Everything one call needs, resolved once. */
 interface Call {
@@ -187,14 +75,6 @@ interface Call {
   isExpired: boolean;
 }
 
-/** A GET in flight that identical GETs join (`dedupe`). */
-interface SharedCall {
-  promise: Promise<ClientResponse<unknown>>;
-  controller: AbortController;
-  /** Callers still waiting; the last to abort cancels the request. */
-  waiters: number;
-}
-
 interface AttemptResult extends ClientResponse<unknown> {
   /** Body text of an error response (bounded). */
   errorBody: string | undefined;
@@ -202,10 +82,6 @@ interface AttemptResult extends ClientResponse<unknown> {
   serverWaitMs: number | undefined;
 }
 
-const DEFAULT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'] as const;
-const DEFAULT_STATUS_CODES = [408, 425, 429, 500, 502, 503, 504] as const;
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Transport errors worth another attempt: the connection broke or never formed; nothing was processed. */
 const RETRYABLE_ERROR_CODES = new Set([
   'UND_ERR_SOCKET',
@@ -220,128 +96,30 @@ const RETRYABLE_ERROR_CODES = new Set([
   'EHOSTUNREACH',
   'EAI_AGAIN',
 ]);
-/** Deadline buckets for limiter/gate waits share one AbortSignal per 50 ms (see #deadlineSignal). */
-const DEADLINE_BUCKET_MS = 50;
-/** Marks a TimeoutError raised by the total budget (as opposed to one attempt's). */
-const TOTAL = Symbol('hotpath.client.totalTimeout');
-/** Profiler names per client: 256 distinct routes is plenty for one upstream API; more means ids leak in. */
-const MAX_ROUTE_NAMES = 256;
-const MAX_ROUTE_MEMO = 2048;
-/** Distinct GETs that can share a request at once; beyond, calls run on their own (memory bound). */
-const MAX_SHARED = 10_000;
 
-const CLIENT_SCHEMA = {
-  baseUrl: { type: 'string', required: true, nonEmpty: true, maxLength: 2048 },
-  headers: { type: 'object' },
-  timeoutMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
-  attemptTimeoutMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true },
-  retry: { type: 'any' },
-  rateLimiter: { type: 'object' },
-  cache: { type: 'object' },
-  cacheTtlMs: { type: 'number', min: 0, exclusiveMin: true, max: 31_536_000_000 },
-  circuitBreaker: { type: 'object' },
-  maxConcurrent: { type: 'number', min: 1, integer: true, allowInfinity: true },
-  maxQueued: { type: 'number', min: 0, integer: true, max: 10_000_000 },
-  connections: { type: 'number', min: 1, max: 4096, integer: true },
-  keepAliveTimeoutMs: { type: 'number', min: 1, max: 3_600_000 },
-  connectTimeoutMs: { type: 'number', min: 1, max: 600_000 },
-  dedupe: { type: 'boolean' },
-  maxResponseBytes: { type: 'number', min: 1, integer: true, max: 2_147_483_647 },
-  profiler: { type: 'object' },
-  logger: { type: 'object' },
-  clock: { type: 'object' },
-} as const;
-
-const REQUEST_SCHEMA = {
-  query: { type: 'object' },
-  json: { type: 'any' },
-  body: { type: 'any' },
-  headers: { type: 'object' },
-  signal: { type: 'object' },
-  timeoutMs: CLIENT_SCHEMA.timeoutMs,
-  attemptTimeoutMs: CLIENT_SCHEMA.attemptTimeoutMs,
-  retry: { type: 'any' },
-  route: { type: 'string', nonEmpty: true, maxLength: 200 },
-  responseType: { type: 'string', oneOf: ['json', 'text', 'bytes'] },
-  throwHttpErrors: { type: 'boolean' },
-  cache: { type: 'boolean' },
-  priority: { type: 'number' },
-  weight: { type: 'number', min: 0 },
-} as const;
-
-/** Node timers cannot wait longer (2^31-1 ms, about 24.8 days; longer fires at once): longer budgets arm no timer. */
-const MAX_TIMER_MS = 2_147_483_647;
 /** What undici accepts in a request path (printable Latin-1, no spaces). */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 
 const EMPTY_OPTIONS: RequestOptions = Object.freeze({});
-
-function checkHeaders(name: string, headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(headers)) {
-    const value = headers[key];
-    if (!TOKEN.test(key)) throw new ConfigError(name, `${name}: invalid header name ${describeValue(key)}`);
-    // The value is never echoed: it may be a credential.
-    if (typeof value !== 'string') throw new ConfigError(name, `${name}["${key}"] must be a string`);
-    out[key.toLowerCase()] = value;
-  }
-  return out;
-}
-
-function resolveRetryPlan(
-  scope: string,
-  input: false | ClientRetryOptions | undefined,
-  base: RetryPlan | undefined,
-): RetryPlan | undefined {
-  if (input === false) return undefined;
-  if (input === undefined) input = {};
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new ConfigError(scope, `${scope} must be false or an object, got ${describeValue(input)}`);
-  }
-  const { methods, statusCodes, retryPost, ...backoff } = input;
-  const policy = resolveRetryOptions(scope, backoff, base?.policy ?? DEFAULT_RETRY);
-  let methodSet = base?.methods ?? new Set<string>(DEFAULT_METHODS);
-  if (methods !== undefined) {
-    if (!Array.isArray(methods) || methods.some((m) => typeof m !== 'string' || !TOKEN.test(m))) {
-      throw new ConfigError(`${scope}.methods`, `${scope}.methods must be an array of HTTP method names`);
-    }
-    methodSet = new Set(methods.map((m) => m.toUpperCase()));
-  }
-  let statusSet = base?.statusCodes ?? new Set<number>(DEFAULT_STATUS_CODES);
-  if (statusCodes !== undefined) {
-    if (!Array.isArray(statusCodes) || statusCodes.some((s) => !Number.isInteger(s) || s < 100 || s > 599)) {
-      throw new ConfigError(`${scope}.statusCodes`, `${scope}.statusCodes must be an array of integers 100–599`);
-    }
-    statusSet = new Set(statusCodes);
-  }
-  if (retryPost !== undefined && typeof retryPost !== 'boolean') {
-    throw new ConfigError(
-      `${scope}.retryPost`,
-      `${scope}.retryPost must be a boolean, got ${describeValue(retryPost)}`,
-    );
-  }
-  return { policy, methods: methodSet, statusCodes: statusSet, retryPost: retryPost ?? base?.retryPost ?? false };
-}
-
-function checkMethod(method: string): string {
-  if (KNOWN_METHODS.has(method)) return method;
-  if (typeof method !== 'string' || !TOKEN.test(method)) {
-    throw new ConfigError(
-      'APIClient.request.method',
-      `APIClient.request.method must be an HTTP method, got ${describeValue(method)}`,
-    );
-  }
-  const upper = method.toUpperCase();
-  if (upper === 'CONNECT')
-    throw new ConfigError('APIClient.request.method', 'APIClient.request.method CONNECT is not supported');
-  return upper;
-}
 
 function errorCode(error: unknown): string | undefined {
   if (error === null || typeof error !== 'object') return undefined;
   const { code, cause } = error as { code?: unknown; cause?: unknown };
   if (typeof code === 'string') return code;
   return cause === undefined ? undefined : errorCode(cause);
+}
+
+/** An error response the retry policy may retry; `retryAsync` retries errors, so it travels as one until the retries end. */
+class RetryableResponse extends Error {
+  constructor(readonly result: AttemptResult) {
+    super(`HTTP ${result.status}`);
+  }
+}
+
+/** What a response says about the upstream's health: 5xx is a failure; a 429 is throttling, not ill health. */
+function breakerVerdict(result: AttemptResult): CircuitVerdict {
+  if (result.status >= 500) return 'failure';
+  return result.status === 429 ? 'ignore' : 'success';
 }
 
 function isCachedResponse(value: unknown): value is CachedResponse {
@@ -372,15 +150,13 @@ export class APIClient implements AsyncDisposable {
   readonly #cache: ResponseCache | undefined;
   readonly #cacheTtlMs: number;
   readonly #breaker: CircuitBreaker | undefined;
-  readonly #gate: ConcurrencyGate | undefined;
-  readonly #shared: Map<string, SharedCall> | undefined;
+  /** Gate and limiter every attempt passes; undefined when the client has neither. */
+  readonly #admission: Admission | undefined;
+  readonly #shared: SharedGets | undefined;
   readonly #profiler: LatencyRecorder | undefined;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  readonly #pathNames = new Map<string, Map<string, string>>();
-  readonly #routeNames = new Map<string, Map<string, string>>();
-  readonly #distinctNames = new Set<string>();
-  readonly #deadlineBuckets = new Map<number, { controller: AbortController; timer: TimerHandle }>();
+  readonly #metricNames = new MetricNames();
   readonly #maxResponseBytes: number;
   #closing: Promise<void> | undefined;
   #closeController: AbortController | undefined;
@@ -396,7 +172,6 @@ export class APIClient implements AsyncDisposable {
   #cacheHits = 0;
   #cacheMisses = 0;
   #cacheErrors = 0;
-  #deduped = 0;
   #inFlight = 0;
 
   /** @throws ConfigError for a missing or bad `baseUrl`, unknown options or out-of-range values. */
@@ -439,11 +214,13 @@ export class APIClient implements AsyncDisposable {
             ...breaker,
           });
     const maxConcurrent = options.maxConcurrent ?? Number.POSITIVE_INFINITY;
-    this.#gate =
+    const gate =
       maxConcurrent === Number.POSITIVE_INFINITY
         ? undefined
         : new ConcurrencyGate(maxConcurrent, options.maxQueued ?? 10_000);
-    this.#shared = options.dedupe ? new Map() : undefined;
+    this.#admission =
+      gate === undefined && limiter === undefined ? undefined : new Admission(gate, limiter, this.#clock);
+    this.#shared = options.dedupe ? new SharedGets() : undefined;
     this.#maxResponseBytes = options.maxResponseBytes ?? 67_108_864;
     this.#profiler = options.profiler;
     this.#pool = new Pool(this.#base.origin, {
@@ -502,7 +279,7 @@ export class APIClient implements AsyncDisposable {
     const extraHeaders =
       options.headers === undefined ? undefined : checkHeaders('APIClient.request.headers', options.headers);
     // Names are only built when someone records them.
-    const name = this.#profiler === undefined ? '' : this.#metricName(verb, path, options.route);
+    const name = this.#profiler === undefined ? '' : this.#metricNames.name(verb, path, options.route);
 
     if (verb !== 'GET' || (this.#cache === undefined && this.#shared === undefined)) {
       return this.#execute(this.#prepare(verb, target, options, extraHeaders, signal), name);
@@ -544,7 +321,7 @@ export class APIClient implements AsyncDisposable {
       return response;
     };
     if (this.#shared === undefined) return run(signal);
-    return this.#joinShared(responseKey, run, signal);
+    return this.#shared.join(responseKey, run, signal);
   }
 
   /** GET `path`; resolves with the parsed body. Throws as {@link APIClient.request}. */
@@ -586,9 +363,9 @@ export class APIClient implements AsyncDisposable {
       cacheHits: this.#cacheHits,
       cacheMisses: this.#cacheMisses,
       cacheErrors: this.#cacheErrors,
-      deduped: this.#deduped,
+      deduped: this.#shared?.deduped ?? 0,
       inFlight: this.#inFlight,
-      queued: this.#gate?.queued ?? 0,
+      queued: this.#admission?.queued ?? 0,
       circuitState: this.#breaker?.stats().state ?? 0,
     };
   }
@@ -601,8 +378,7 @@ export class APIClient implements AsyncDisposable {
     if (this.#closing === undefined) {
       this.#isClosed = true;
       this.#closeController?.abort(new ClosedError('APIClient'));
-      for (const { timer } of this.#deadlineBuckets.values()) this.#clock.clearTimeout(timer);
-      this.#deadlineBuckets.clear();
+      this.#admission?.close();
       this.#closing = this.#pool.close();
     }
     return this.#closing;
@@ -693,52 +469,65 @@ export class APIClient implements AsyncDisposable {
     this.#inFlight++;
     let isError = true;
     try {
-      for (let attempt = 1; ; attempt++) {
-        let result: AttemptResult | undefined;
-        let failure: unknown;
-        try {
-          result = await this.#attempt(call, attempt);
-          if (result.status < 400) {
-            isError = false;
-            return { status: result.status, headers: result.headers, data: result.data };
-          }
-        } catch (error) {
-          failure = error;
-        }
-        const delayMs = this.#retryDelay(call, attempt, result, failure);
-        if (delayMs === undefined) {
-          if (result === undefined) throw failure;
-          if (!call.throwHttpErrors) return { status: result.status, headers: result.headers, data: result.data };
-          throw this.#httpError(call, result);
-        }
-        this.#retries++;
-        this.#logger.debug(
-          {
-            method: call.method,
-            url: redactUrl(this.#base.origin + call.path),
-            attempt,
-            delayMs: Math.round(delayMs),
-            status: result?.status,
-            error: result === undefined ? (errorCode(failure) ?? (failure as Error)?.name) : undefined,
-          },
-          'APIClient: retrying request',
-        );
-        // close() wakes sleeping retries at once (ClosedError) instead of letting them hold the process.
-        const closed = this.#closedSignal();
-        const signal = call.signal === undefined ? closed : AbortSignal.any([call.signal, closed]);
-        try {
-          await sleep(delayMs, { signal, clock: this.#clock });
-        } catch (error) {
-          if (call.signal?.aborted) throw abortReason(call.signal);
-          throw error;
-        }
+      let result: AttemptResult | undefined;
+      let failure: unknown;
+      try {
+        result = await this.#attempt(call, 1);
+      } catch (error) {
+        failure = error;
       }
+      // The first attempt runs outside retryAsync (which allocates per call), as in batch: only a
+      // failure pays for the retry machinery, with the first outcome as its attempt 1.
+      if (result === undefined) result = await this.#retryAfter(call, failure);
+      else if (result.status >= 400 && call.plan?.statusCodes.has(result.status)) {
+        result = await this.#retryAfter(call, new RetryableResponse(result));
+      }
+      if (result.status >= 400 && call.throwHttpErrors) throw this.#httpError(call, result);
+      isError = result.status >= 400;
+      return { status: result.status, headers: result.headers, data: result.data };
+    } catch (error) {
+      if (error instanceof CircuitOpenError) this.#circuitRejected++;
+      throw error;
     } finally {
       this.#inFlight--;
       if (isError) this.#failed++;
       else this.#succeeded++;
       profiler?.record(name, performance.now() - started, isError);
     }
+  }
+
+  /**
+   * Retries a call whose first attempt failed, on core's `retryAsync`: never earlier than the server
+   * asked, never past the deadline. Resolves with the last response (a retryable status that ran out
+   * of retries included); rejects with the last error.
+   */
+  async #retryAfter(call: Call, firstFailure: unknown): Promise<AttemptResult> {
+    const plan = call.plan;
+    try {
+      if (plan === undefined || !call.isRetryable || this.#isClosed) throw firstFailure;
+      // close() wakes sleeping retries at once (ClosedError) instead of letting them hold the process.
+      const closed = this.#closedSignal();
+      return await retryAsync(
+        (attempt) => (attempt === 1 ? Promise.reject(firstFailure) : this.#retryAttempt(call, attempt)),
+        {
+          retry: plan.policy,
+          signal: call.signal === undefined ? closed : AbortSignal.any([call.signal, closed]),
+          clock: this.#clock,
+          shouldRetry: (error, attempt) => this.#retryDecision(call, error, attempt),
+          onRetry: (error, attempt, delayMs) => this.#onRetry(call, error, attempt, delayMs),
+        },
+      );
+    } catch (error) {
+      if (error instanceof RetryableResponse) return error.result;
+      throw error;
+    }
+  }
+
+  /** A retry's attempt: a status the plan retries becomes an error, so that `retryAsync` retries it. */
+  async #retryAttempt(call: Call, attempt: number): Promise<AttemptResult> {
+    const result = await this.#attempt(call, attempt);
+    if (result.status >= 400 && call.plan?.statusCodes.has(result.status)) throw new RetryableResponse(result);
+    return result;
   }
 
   #closedSignal(): AbortSignal {
@@ -750,20 +539,20 @@ export class APIClient implements AsyncDisposable {
     return this.#closeController.signal;
   }
 
-  /** Delay before the next attempt, or `undefined` when this failure is final. */
-  #retryDelay(call: Call, attempt: number, result: AttemptResult | undefined, failure: unknown): number | undefined {
-    const plan = call.plan;
-    if (plan === undefined || !call.isRetryable || attempt > plan.policy.retries || this.#isClosed) return undefined;
-    let serverWaitMs: number | undefined;
-    if (result !== undefined) {
-      if (!plan.statusCodes.has(result.status)) return undefined;
-      serverWaitMs = result.serverWaitMs;
-    } else if (!this.#isRetryableError(call, failure)) {
-      return undefined;
-    }
+  /**
+   * Whether to retry after `failure` (a {@link RetryableResponse} or an error), and after how long:
+   * `max(backoff, what the server asked)`.
+   * @throws RateLimitError when the server asks to wait past the deadline; TimeoutError when the
+   *   backoff would start the next attempt after it.
+   */
+  #retryDecision(call: Call, failure: unknown, attempt: number): RetryDecision {
+    if (this.#isClosed) return false;
+    const response = failure instanceof RetryableResponse ? failure.result : undefined;
+    if (response === undefined && !this.#isRetryableError(call, failure)) return false;
+    const serverWaitMs = response?.serverWaitMs;
     const remainingMs = call.deadline - this.#clock.now();
     const url = (): string => redactUrl(this.#base.origin + call.path);
-    const cause = (): unknown => (result === undefined ? failure : this.#httpError(call, result));
+    const cause = (): unknown => (response === undefined ? failure : this.#httpError(call, response));
     if (serverWaitMs !== undefined && serverWaitMs > remainingMs) {
       // Retrying earlier than asked earns another 429; sleeping past the deadline helps nobody.
       throw new RateLimitError(
@@ -773,7 +562,7 @@ export class APIClient implements AsyncDisposable {
       );
     }
     // Never earlier than the server asked (a full-jitter draw can be near 0).
-    const delayMs = Math.max(backoffDelay(attempt, plan.policy), serverWaitMs ?? 0);
+    const delayMs = Math.max(backoffDelay(attempt, (call.plan as RetryPlan).policy), serverWaitMs ?? 0);
     if (delayMs >= remainingMs) {
       this.#timeouts++;
       throw new TimeoutError(
@@ -782,7 +571,23 @@ export class APIClient implements AsyncDisposable {
         { cause: cause() },
       );
     }
-    return delayMs;
+    return { retry: true, delayMs };
+  }
+
+  #onRetry(call: Call, failure: unknown, attempt: number, delayMs: number): void {
+    this.#retries++;
+    const response = failure instanceof RetryableResponse ? failure.result : undefined;
+    this.#logger.debug(
+      {
+        method: call.method,
+        url: redactUrl(this.#base.origin + call.path),
+        attempt,
+        delayMs: Math.round(delayMs),
+        status: response?.status,
+        error: response === undefined ? (errorCode(failure) ?? (failure as Error)?.name) : undefined,
+      },
+      'APIClient: retrying request',
+    );
   }
 
   #isRetryableError(call: Call, error: unknown): boolean {
@@ -804,197 +609,85 @@ export class APIClient implements AsyncDisposable {
     });
   }
 
-  async #attempt(call: Call, attempt: number): Promise<AttemptResult> {
-    if (this.#isClosed) throw new ClosedError('APIClient');
-    const breaker = this.#breaker;
-    let isProbe = false;
-    if (breaker !== undefined) {
-      try {
-        isProbe = breaker.enter();
-      } catch (error) {
-        this.#circuitRejected++;
-        throw error;
-      }
-    }
-    const clock = this.#clock;
+  /** One attempt, through the circuit breaker when there is one. */
+  #attempt(call: Call, attempt: number): Promise<AttemptResult> {
+    if (this.#isClosed) return Promise.reject(new ClosedError('APIClient'));
     const exchange = new Exchange(this.#maxResponseBytes);
+    const breaker = this.#breaker;
+    if (breaker === undefined) return this.#admitAndSend(call, attempt, exchange);
+    return breaker.execute(() => this.#admitAndSend(call, attempt, exchange), call.signal, {
+      result: breakerVerdict,
+      // Refused before sending (line full, budget spent waiting) or a body we could not read: the
+      // upstream's health is not in question.
+      error: (error) => (exchange.isSent && !(error instanceof ResponseParseError) ? 'failure' : 'ignore'),
+    });
+  }
+
+  /** Waits for admission, sends, and reads the response. Timers and the caller's signal abort the exchange. */
+  async #admitAndSend(call: Call, attempt: number, exchange: Exchange): Promise<AttemptResult> {
     const callerSignal = call.signal;
-    let onCallerAbort: (() => void) | undefined;
-    if (callerSignal !== undefined) {
-      onCallerAbort = () => exchange.abort(abortReason(callerSignal));
-      callerSignal.addEventListener('abort', onCallerAbort, { once: true });
-    }
-    const gate = this.#gate;
-    const limiter = this.#limiter;
-    let timer: TimerHandle | undefined;
-    let isTotalTimer = false;
-    let holdsGate = false;
-    let release: (() => void) | undefined;
-    let isJudged = breaker === undefined;
-    let wasSent = false;
+    const onCallerAbort = callerSignal === undefined ? undefined : () => exchange.abort(abortReason(callerSignal));
+    if (onCallerAbort !== undefined) callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    let ticket: AdmissionTicket | undefined;
     try {
-      if (gate !== undefined || limiter !== undefined) {
-        // Waiting in line counts against the total budget only, not the attempt's.
-        const waitMs = call.deadline - clock.now();
-        if (waitMs <= MAX_TIMER_MS) {
-          timer = this.#arm(exchange, call, attempt, waitMs, true);
-          isTotalTimer = true;
-        }
-        const waitSignal = callerSignal ?? this.#deadlineSignal(call.deadline);
-        if (gate !== undefined) {
-          const wait = gate.enter(waitSignal);
-          if (wait !== undefined) await this.#raceWait(exchange, wait, () => gate.release());
-          holdsGate = true;
-        }
-        if (limiter !== undefined) {
-          const options = call.limiterOptions;
-          const acquiring = limiter.acquire(
-            waitSignal === undefined
-              ? options
-              : options === undefined
-                ? { signal: waitSignal }
-                : { ...options, signal: waitSignal },
-          );
-          release = await this.#raceWait(exchange, acquiring, (lateRelease) => lateRelease());
-        }
+      if (this.#admission !== undefined) {
+        this.#armTimer(exchange, call, attempt, true); // waiting in line counts against the total budget only
+        ticket = await this.#admission.admit(exchange, call);
       }
-      const remainingMs = call.deadline - clock.now();
-      if (remainingMs <= 0) {
-        this.#timeouts++;
-        throw new TimeoutError(this.#timeoutMessage(call, attempt, true, call.timeoutMs), call.timeoutMs);
-      }
-      const isTotal = remainingMs <= call.attemptTimeoutMs;
-      const budgetMs = isTotal ? remainingMs : call.attemptTimeoutMs;
-      if (budgetMs <= MAX_TIMER_MS && !(isTotal && isTotalTimer)) {
-        if (timer !== undefined) clock.clearTimeout(timer);
-        timer = this.#arm(exchange, call, attempt, budgetMs, isTotal);
-      }
+      this.#armTimer(exchange, call, attempt, false);
       if (this.#isClosed) throw new ClosedError('APIClient'); // closed while this attempt waited for a slot
       this.#attempts++;
-      wasSent = true;
       await exchange.send(this.#pool, {
         path: call.path,
         method: call.method as Dispatcher.HttpMethod,
         headers: call.headers,
         body: call.body,
       });
-      const status = exchange.status;
-      const headers = exchange.headers;
-      const serverWaitMs =
-        status === 429 || status === 503 || hasServerFeedback(headers)
-          ? this.#applyFeedback(status, headers, attempt)
-          : undefined;
-      if (status < 400) {
-        const data = this.#readBody(call, exchange);
-        if (!isJudged) {
-          isJudged = true;
-          breaker?.success(isProbe);
-        }
-        return { status, headers, data, errorBody: undefined, serverWaitMs };
-      }
-      const errorBody = exchange.text();
-      if (!isJudged) {
-        isJudged = true;
-        if (status >= 500) breaker?.failure(isProbe);
-        else if (status === 429)
-          breaker?.cancel(isProbe); // throttling says nothing about health
-        else breaker?.success(isProbe);
-      }
-      let data: unknown = errorBody;
-      if (!call.throwHttpErrors && call.responseType === 'json') {
-        try {
-          data = errorBody === '' ? undefined : JSON.parse(errorBody);
-        } catch {
-          data = errorBody;
-        }
-      }
-      return { status, headers, data, errorBody, serverWaitMs };
+      return this.#readResponse(call, exchange, attempt);
     } catch (error) {
-      let reason = exchange.abortReason ?? error;
-      if (reason instanceof TimeoutError && (reason as TimeoutError & { [TOTAL]?: boolean })[TOTAL])
-        call.isExpired = true;
-      if (reason instanceof BodyTooLargeSignal) reason = this.#tooLarge(call, exchange, reason);
-      const isCallerAbort = callerSignal?.aborted === true && reason === abortReason(callerSignal);
-      if (!isJudged) {
-        const isVerdict = wasSent && !isCallerAbort && !(reason instanceof ResponseParseError);
-        if (isVerdict) breaker?.failure(isProbe);
-        else breaker?.cancel(isProbe);
-      }
-      throw reason;
+      const reason = exchange.abortReason ?? error;
+      throw reason instanceof BodyTooLargeSignal ? this.#tooLarge(call, exchange, reason) : reason;
     } finally {
-      if (timer !== undefined) clock.clearTimeout(timer);
+      if (exchange.timer !== undefined) clearLongTimeout(this.#clock, exchange.timer);
       if (onCallerAbort !== undefined) callerSignal?.removeEventListener('abort', onCallerAbort);
-      release?.();
-      if (holdsGate) gate?.release();
+      ticket?.();
     }
   }
 
   /**
-   * Waits for `promise` unless the exchange is aborted first. A slot granted after the abort is handed
-   * straight back through `giveBack`, so an abandoned wait never holds a limiter or gate slot.
+   * Arms the exchange's timer: while waiting in line, the total budget; once admitted, the attempt's
+   * own budget, or what is left of the total when that is shorter.
+   * @throws TimeoutError when the total budget is already spent.
    */
-  #raceWait<T>(exchange: Exchange, promise: Promise<T>, giveBack: (value: T) => void): Promise<T> {
-    if (exchange.isAborted) {
-      promise.then(giveBack, () => {});
-      return Promise.reject(exchange.abortReason);
+  #armTimer(exchange: Exchange, call: Call, attempt: number, isWaiting: boolean): void {
+    const remainingMs = call.deadline - this.#clock.now();
+    if (!isWaiting && remainingMs <= 0) {
+      this.#timeouts++;
+      throw new TimeoutError(this.#timeoutMessage(call, attempt, true, call.timeoutMs), call.timeoutMs);
     }
-    return new Promise<T>((resolve, reject) => {
-      exchange.waitReject = reject;
-      promise.then(
-        (value) => {
-          exchange.waitReject = undefined;
-          if (exchange.isAborted) giveBack(value);
-          else resolve(value);
-        },
-        (error: unknown) => {
-          exchange.waitReject = undefined;
-          reject(exchange.abortReason ?? error);
-        },
-      );
-    });
-  }
-
-  /**
-   * A signal shared by every call whose deadline falls in the same 50 ms bucket, so limiter and gate
-   * waits are cancelled near their deadline without an AbortController per request (the exact
-   * deadline is enforced by the attempt's own timer; this only cleans the waiting line up, ≤ 50 ms late).
-   */
-  #deadlineSignal(deadline: number): AbortSignal | undefined {
-    const now = this.#clock.now();
-    if (deadline - now > MAX_TIMER_MS) return undefined;
-    const bucket = Math.ceil(deadline / DEADLINE_BUCKET_MS) * DEADLINE_BUCKET_MS;
-    let entry = this.#deadlineBuckets.get(bucket);
-    if (entry === undefined) {
-      const controller = new AbortController();
-      setMaxListeners(0, controller.signal); // thousands of waiters may share one bucket
-      const timer = this.#clock.setTimeout(
-        () => {
-          this.#deadlineBuckets.delete(bucket);
-          controller.abort(new TimeoutError('APIClient: timeoutMs ran out while waiting for a slot', 0));
-        },
-        bucket - now,
-        { unref: true },
-      );
-      entry = { controller, timer };
-      this.#deadlineBuckets.set(bucket, entry);
-    }
-    return entry.controller.signal;
-  }
-
-  #arm(exchange: Exchange, call: Call, attempt: number, budgetMs: number, isTotal: boolean): TimerHandle {
-    return this.#clock.setTimeout(
-      () => {
-        this.#timeouts++;
-        // The message (and its URL redaction) is built only when a timeout really fires.
-        const error = new TimeoutError(
-          this.#timeoutMessage(call, attempt, isTotal, budgetMs),
-          isTotal ? call.timeoutMs : budgetMs,
-        );
-        if (isTotal) (error as TimeoutError & { [TOTAL]?: boolean })[TOTAL] = true;
-        exchange.abort(error);
-      },
-      Math.max(0, budgetMs),
-    );
+    const isTotal = isWaiting || remainingMs <= call.attemptTimeoutMs;
+    if (isTotal && exchange.isTimerTotal) return; // the total budget's timer already runs
+    const budgetMs = isTotal ? remainingMs : call.attemptTimeoutMs;
+    if (exchange.timer !== undefined) clearLongTimeout(this.#clock, exchange.timer);
+    exchange.isTimerTotal = isTotal;
+    exchange.timer =
+      budgetMs === Number.POSITIVE_INFINITY
+        ? undefined
+        : setLongTimeout(
+            this.#clock,
+            () => {
+              this.#timeouts++;
+              if (isTotal) call.isExpired = true;
+              // The message (and its URL redaction) is built only when a timeout really fires.
+              exchange.abort(
+                new TimeoutError(
+                  this.#timeoutMessage(call, attempt, isTotal, budgetMs),
+                  isTotal ? call.timeoutMs : budgetMs,
+                ),
+              );
+            },
+            budgetMs,
+          );
   }
 
   #timeoutMessage(call: Call, attempt: number, isTotal: boolean, budgetMs: number): string {
@@ -1002,6 +695,27 @@ export class APIClient implements AsyncDisposable {
     return isTotal
       ? `${call.method} ${url} timed out after timeoutMs ${call.timeoutMs} (attempt ${attempt})`
       : `${call.method} ${url}: attempt ${attempt} timed out after attemptTimeoutMs ${Math.round(budgetMs)}`;
+  }
+
+  /** Reads a complete response: feedback to the limiter, then the body per `responseType`. */
+  #readResponse(call: Call, exchange: Exchange, attempt: number): AttemptResult {
+    const { status, headers } = exchange;
+    const serverWaitMs =
+      status === 429 || status === 503 || hasServerFeedback(headers)
+        ? this.#applyFeedback(status, headers, attempt)
+        : undefined;
+    if (status < 400)
+      return { status, headers, data: this.#readBody(call, exchange), errorBody: undefined, serverWaitMs };
+    const errorBody = exchange.text();
+    let data: unknown = errorBody;
+    if (!call.throwHttpErrors && call.responseType === 'json') {
+      try {
+        data = errorBody === '' ? undefined : JSON.parse(errorBody);
+      } catch {
+        data = errorBody;
+      }
+    }
+    return { status, headers, data, errorBody, serverWaitMs };
   }
 
   #readBody(call: Call, exchange: Exchange): unknown {
@@ -1041,7 +755,7 @@ export class APIClient implements AsyncDisposable {
 
   /** Feeds what the server said to the limiter; returns the wait it asked for (ms), if any. */
   #applyFeedback(status: number, headers: ResponseHeaders, attempt: number): number | undefined {
-    const feedback = parseServerFeedback(headers, this.#clock.now());
+    const feedback = parseRateLimitHeaders(headers, this.#clock.now());
     const isThrottled = status === 429 || status === 503;
     if (isThrottled) this.#throttled++;
     let serverWaitMs = feedback?.retryAfterMs;
@@ -1055,61 +769,14 @@ export class APIClient implements AsyncDisposable {
         else if (remaining === 0 && resetMs > 0 && !isThrottled) limiter.penalize(resetMs);
       }
       if (isThrottled) {
+        // The limiter let this call through, yet the upstream refused it: slow the rate down (first,
+        // before the pause below makes later 429s of the same burst look expected).
+        if (status === 429) limiter.reportOverLimit?.();
         // One 429 slows every caller sharing the limiter, not just this one.
         const pauseMs = serverWaitMs ?? backoffDelay(attempt, this.#penaltyPolicy);
         if (pauseMs > 0) limiter.penalize(pauseMs);
       }
     }
     return serverWaitMs;
-  }
-
-  /** Profiler name `client.request <METHOD> <route>`; memoised and bounded to 256 distinct names. */
-  #metricName(method: string, path: string, route: string | undefined): string {
-    const memo = route === undefined ? this.#pathNames : this.#routeNames;
-    let byKey = memo.get(method);
-    if (byKey === undefined) memo.set(method, (byKey = new Map()));
-    const key = route ?? path;
-    let name = byKey.get(key);
-    if (name !== undefined) return name;
-    name = `client.request ${method} ${route ?? routeTemplate(path)}`;
-    if (!this.#distinctNames.has(name)) {
-      if (this.#distinctNames.size >= MAX_ROUTE_NAMES) return `client.request ${method} (other)`;
-      this.#distinctNames.add(name);
-    }
-    if (byKey.size < MAX_ROUTE_MEMO) byKey.set(key, name);
-    return name;
-  }
-
-  #joinShared(
-    key: string,
-    run: (signal: AbortSignal | undefined) => Promise<ClientResponse<unknown>>,
-    signal: AbortSignal | undefined,
-  ): Promise<ClientResponse<unknown>> {
-    const sharedCalls = this.#shared as Map<string, SharedCall>;
-    let shared = sharedCalls.get(key);
-    if (shared === undefined) {
-      if (sharedCalls.size >= MAX_SHARED) return run(signal);
-      const controller = new AbortController();
-      const entry: SharedCall = {
-        promise: undefined as unknown as Promise<ClientResponse<unknown>>,
-        controller,
-        waiters: 0,
-      };
-      entry.promise = run(controller.signal).finally(() => {
-        if (sharedCalls.get(key) === entry) sharedCalls.delete(key);
-      });
-      sharedCalls.set(key, entry);
-      shared = entry;
-    } else {
-      this.#deduped++;
-    }
-    const entry = shared;
-    entry.waiters++;
-    if (signal === undefined) return entry.promise;
-    // One caller giving up must not cancel the others; the last one leaving cancels the request.
-    return abortable(entry.promise, signal, () => {
-      entry.waiters--;
-      if (entry.waiters === 0) entry.controller.abort(abortReason(signal));
-    });
   }
 }

@@ -1,9 +1,11 @@
 /**
  * A consecutive-failure circuit breaker: after `failureThreshold` failures in a row it opens and
  * calls fail fast; after `halfOpenAfterMs` one probe is let through, whose outcome closes or re-opens it.
+ * Shaped like cockatiel's policies: `execute(fn, signal)` runs `fn` and keeps the verdict inside.
  * @module
  */
 
+import { abortReason } from '../core/abort.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CircuitOpenError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
@@ -48,10 +50,32 @@ const SCHEMA = {
 const STATE_CODE: Record<CircuitState, number> = { closed: 0, open: 1, 'half-open': 2 };
 
 /**
- * Tracks the health of one upstream. Callers ask {@link CircuitBreaker.enter} before each attempt and
- * report the outcome with {@link CircuitBreaker.success}, {@link CircuitBreaker.failure} or
- * {@link CircuitBreaker.cancel} (an attempt abandoned by its caller proves nothing either way).
- * Can be shared by several clients that call the same upstream.
+ * What one outcome says about the upstream's health: `success` resets the failure count (and closes a
+ * half-open circuit), `failure` counts towards opening it, `ignore` says nothing either way.
+ */
+export type CircuitVerdict = 'success' | 'failure' | 'ignore';
+
+/**
+ * Tells {@link CircuitBreaker.execute} what an outcome of `fn` means. Without a judge every resolved
+ * value is a success and every error a failure.
+ */
+export interface CircuitJudge<T> {
+  /** Verdict on a value `fn` resolved with (default `success`), e.g. `failure` for an HTTP 503 response. */
+  result?(value: T): CircuitVerdict;
+  /** Verdict on an error `fn` threw (default `failure`), e.g. `ignore` for an error raised before the upstream was reached. */
+  error?(error: unknown): CircuitVerdict;
+}
+
+/**
+ * Tracks the health of one upstream. Work goes through {@link CircuitBreaker.execute}, which refuses it
+ * while the circuit is open and counts its outcome; the half-open probe is managed inside, so a caller
+ * can never leave it dangling. Can be shared by several clients that call the same upstream.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ failureThreshold: 5, halfOpenAfterMs: 30_000 });
+ * const price = await breaker.execute((signal) => fetchPrice('AAPL', { signal }), signal);
+ * ```
  */
 export class CircuitBreaker {
   readonly #threshold: number;
@@ -83,10 +107,46 @@ export class CircuitBreaker {
   }
 
   /**
-   * Admits one attempt. Returns `true` when the attempt is the half-open probe (report its outcome!).
-   * @throws CircuitOpenError (with `retryAfterMs`) when the circuit is open or a probe is already out.
+   * Runs `fn` when the circuit lets it through and counts its outcome: a value is a success and an
+   * error a failure, unless `judge` says otherwise; an error caused by `signal` aborting (the caller gave
+   * up) counts as nothing. Resolves or rejects as `fn` does.
+   * @param fn - the work; receives `signal` to pass on.
+   * @param signal - the caller's signal; an aborted signal rejects at once with its reason, `fn` unrun.
+   * @param judge - turns outcomes into verdicts (see {@link CircuitJudge}).
+   * @throws (rejects) CircuitOpenError (with `retryAfterMs`) when the circuit is open or its one
+   *   half-open probe is still running; `fn`'s error otherwise.
    */
-  enter(): boolean {
+  async execute<T>(
+    fn: (signal: AbortSignal | undefined) => PromiseLike<T> | T,
+    signal?: AbortSignal,
+    judge?: CircuitJudge<T>,
+  ): Promise<T> {
+    if (signal?.aborted) throw abortReason(signal);
+    const isProbe = this.#enter();
+    let value: T;
+    try {
+      value = await fn(signal);
+    } catch (error) {
+      const isCallerAbort = signal?.aborted === true && error === abortReason(signal);
+      this.#settle(isProbe, isCallerAbort ? 'ignore' : (judge?.error?.(error) ?? 'failure'));
+      throw error;
+    }
+    this.#settle(isProbe, judge?.result?.(value) ?? 'success');
+    return value;
+  }
+
+  /** Counters; plain numbers. */
+  stats(): CircuitBreakerStats {
+    return {
+      state: STATE_CODE[this.state],
+      consecutiveFailures: this.#failures,
+      opened: this.#opened,
+      rejected: this.#rejected,
+    };
+  }
+
+  /** Admits one run; true when it is the half-open probe. Throws CircuitOpenError when refused. */
+  #enter(): boolean {
     if (this.#state === 'closed') return false;
     if (this.#state === 'open') {
       const waitedMs = this.#clock.now() - this.#openedAt;
@@ -105,33 +165,19 @@ export class CircuitBreaker {
     return true;
   }
 
-  /** Reports a successful attempt: resets the failure count and closes a half-open circuit. */
-  success(isProbe: boolean): void {
+  /**
+   * Counts one outcome. A success resets the failure count and closes a half-open circuit; a failed
+   * probe re-opens it, and the threshold-th failure in a row opens it; `ignore` only frees the probe slot.
+   */
+  #settle(isProbe: boolean, verdict: CircuitVerdict): void {
     if (isProbe) this.#isProbeInFlight = false;
-    this.#failures = 0;
-    if (this.#state !== 'closed' && (isProbe || this.#state === 'half-open')) this.#setState('closed');
-  }
-
-  /** Reports a failed attempt: a failed probe re-opens; the threshold-th failure in a row opens. */
-  failure(isProbe: boolean): void {
-    if (isProbe) this.#isProbeInFlight = false;
-    this.#failures++;
-    if (isProbe || (this.#state === 'closed' && this.#failures >= this.#threshold)) this.#open();
-  }
-
-  /** Reports an attempt that ended without a verdict (caller abort): frees the probe slot. */
-  cancel(isProbe: boolean): void {
-    if (isProbe) this.#isProbeInFlight = false;
-  }
-
-  /** Counters; plain numbers. */
-  stats(): CircuitBreakerStats {
-    return {
-      state: STATE_CODE[this.state],
-      consecutiveFailures: this.#failures,
-      opened: this.#opened,
-      rejected: this.#rejected,
-    };
+    if (verdict === 'success') {
+      this.#failures = 0;
+      if (this.#state !== 'closed' && (isProbe || this.#state === 'half-open')) this.#setState('closed');
+    } else if (verdict === 'failure') {
+      this.#failures++;
+      if (isProbe || (this.#state === 'closed' && this.#failures >= this.#threshold)) this.#open();
+    }
   }
 
   #open(): void {

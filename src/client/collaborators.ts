@@ -10,7 +10,14 @@ import type { CacheLike, LimiterLike } from '../core/collaborators.js';
  * {@link LimiterLike} with `penalize()` required. Every attempt, retries included, takes one
  * `acquire()`; 429/503 responses call `penalize()`.
  */
-export type ClientRateLimiter = LimiterLike & Required<Pick<LimiterLike, 'penalize'>>;
+export type ClientRateLimiter = LimiterLike &
+  Required<Pick<LimiterLike, 'penalize'>> & {
+    /**
+     * Optional: called on a 429, before `penalize`, so the limiter can lower the rate it lets through
+     * (hotpath's `RateLimiter` does, AIMD-style, and recovers slowly).
+     */
+    reportOverLimit?(): void;
+  };
 
 /** A response as the client stores it in a {@link ResponseCache}. */
 export interface CachedResponse {

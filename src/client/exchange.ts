@@ -9,6 +9,7 @@
  * @module
  */
 import type { Dispatcher } from 'undici';
+import type { TimerHandle } from '../core/clock.js';
 import type { ResponseHeaders } from './response-types.js';
 
 /** Error bodies kept for `HttpError`: 8 KiB; beyond that bytes are drained (up to 1 MiB) so the socket is reused. */
@@ -43,6 +44,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   abortReason: unknown;
   /** Rejects the wait in progress, if any. */
   waitReject: ((reason: unknown) => void) | undefined;
+  /** True once the request was handed to the pool (an outcome after this says something about the upstream). */
+  isSent = false;
+  /** The timer that aborts this attempt (its own budget or the call's total), if armed. */
+  timer: TimerHandle | undefined;
+  /** True when {@link Exchange.timer} stands for the call's total budget. */
+  isTimerTotal = false;
   #chunks: Buffer[] = [];
   #keptBytes = 0;
   #controller: DispatchController | undefined;
@@ -69,6 +76,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Dispatches on `dispatcher` and resolves when the whole response has arrived. */
   send(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): Promise<void> {
+    this.isSent = true;
     return new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;

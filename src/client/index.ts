@@ -6,29 +6,20 @@
  */
 
 export type { LimiterAcquireOptions } from '../core/collaborators.js';
-export {
-  APIClient,
-  type APIClientOptions,
-  type APIClientStats,
-  type ClientRetryOptions,
-  type RequestOptions,
-} from './api-client.js';
-export { responseTtlMs } from './cache-policy.js';
+export { APIClient } from './api-client.js';
 export {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitBreakerStats,
+  type CircuitJudge,
   type CircuitState,
+  type CircuitVerdict,
 } from './circuit-breaker.js';
+export type { APIClientOptions, APIClientStats, ClientRetryOptions, RequestOptions } from './client-options.js';
 export type { CachedResponse, ClientRateLimiter, ResponseCache } from './collaborators.js';
-export { appendQuery, type Query, type QueryValue, routeTemplate } from './request-url.js';
+export type { Query, QueryValue } from './request-url.js';
 export { ResponseParseError } from './response-parse-error.js';
 export type { ClientResponse, ResponseHeaders } from './response-types.js';
-export {
-  type HeaderSource,
-  hasServerFeedback,
-  parseResetValue,
-  parseRetryAfter,
-  parseServerFeedback,
-  type ServerFeedback,
-} from './server-feedback.js';
+// The header parser is public on purpose: it is useful on its own (e.g. in a proxy or a worker that
+// does not use APIClient). Its helpers stay internal.
+export { type HeaderSource, parseRateLimitHeaders, type ServerFeedback } from './server-feedback.js';

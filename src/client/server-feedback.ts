@@ -5,6 +5,16 @@
  * `RateLimit-Limit/-Remaining/-Reset` trio and the vendor `X-RateLimit-*` / `X-Rate-Limit-*` headers.
  * @module
  */
+import {
+  type BareItem,
+  type Dictionary,
+  type Item,
+  type List,
+  type Parameters,
+  parseDictionary,
+  parseList,
+  Token,
+} from 'structured-headers';
 
 /**
  * Response headers as undici (lower-case plain object) or fetch (`Headers`) gives them.
@@ -37,10 +47,16 @@ export interface ServerFeedback {
 // server asks for a 31-year wait. Above 1e12 it is epoch *milliseconds* (a few APIs send those).
 const EPOCH_SECONDS_FLOOR = 1e9;
 const EPOCH_MS_FLOOR = 1e12;
-// Structured fields longer than this are ignored: real policies are a few dozen bytes, and parsing
-// attacker-sized input on every response would be a cheap way to burn our CPU.
-const MAX_FIELD_CHARS = 4096;
-const MAX_LIST_MEMBERS = 32;
+/**
+ * Longest wait a header can ask for, in ms (2^31−1, ~24.8 days). A value of hundreds of digits parses
+ * to `Infinity`; clamped, it stays a wait the limiter and the retry budget can compare and honour.
+ */
+export const MAX_SERVER_WAIT_MS = 2_147_483_647;
+const DELTA = /^\d+(\.\d+)?$/;
+
+function clampWait(ms: number): number {
+  return ms > MAX_SERVER_WAIT_MS ? MAX_SERVER_WAIT_MS : ms;
+}
 
 function headerValue(headers: HeaderSource, name: string): string | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') {
@@ -60,8 +76,9 @@ function firstValue(headers: HeaderSource, name: string): string | undefined {
 }
 
 /**
- * Parses a `Retry-After` value: delta seconds (`"120"`, fractions tolerated) or an HTTP-date
- * (IMF-fixdate, RFC 850 or asctime). A date in the past gives 0.
+ * Parses a `Retry-After` value: delta seconds (`"120"`, fractions tolerated) or an HTTP-date in one of
+ * the three RFC 9110 forms, parsed strictly (`Date.parse` would read `a 1` or `June 1` as a past date).
+ * A date in the past gives 0; a huge value is clamped to {@link MAX_SERVER_WAIT_MS}.
  * @param nowMs - current epoch milliseconds (from the caller's clock).
  * @returns milliseconds to wait, or `undefined` when the value is missing or malformed.
  */
@@ -69,205 +86,107 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   if (value === undefined) return undefined;
   const text = value.trim();
   if (text.length === 0) return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  // A date needs letters (day or month names); this rejects "-5" and "1e3", which Date.parse accepts.
-  if (!/[a-z]/i.test(text)) return undefined;
-  // asctime ("Sun Nov  6 08:49:37 1994") carries no zone; RFC 9110 says it is GMT, Date.parse would read local time.
-  const at = Date.parse(ASCTIME.test(text) ? `${text} GMT` : text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
+  if (DELTA.test(text)) return clampWait(Math.round(Number(text) * 1000));
+  const at = parseHttpDate(text, nowMs);
+  return at === undefined ? undefined : clampWait(Math.max(0, at - nowMs));
 }
-
-const ASCTIME = /^[a-z]{3} [a-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/i;
 
 /**
  * Reads a reset value from the legacy headers: a delta in seconds, or (when larger than 1e9) epoch
  * seconds as GitHub and Twitter send, or epoch milliseconds above 1e12, or an HTTP-date.
- * @returns milliseconds until reset (≥ 0), or `undefined` when malformed.
+ * @returns milliseconds until reset (≥ 0, at most {@link MAX_SERVER_WAIT_MS}), or `undefined` when malformed.
  */
 export function parseResetValue(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) {
+  if (DELTA.test(text)) {
     const n = Number(text);
-    if (n >= EPOCH_MS_FLOOR) return Math.max(0, n - nowMs);
-    if (n >= EPOCH_SECONDS_FLOOR) return Math.max(0, n * 1000 - nowMs);
-    return Math.round(n * 1000);
+    if (n >= EPOCH_MS_FLOOR) return clampWait(Math.max(0, n - nowMs));
+    if (n >= EPOCH_SECONDS_FLOOR) return clampWait(Math.max(0, n * 1000 - nowMs));
+    return clampWait(Math.round(n * 1000));
   }
   return parseRetryAfter(text, nowMs);
 }
 
-// ---------------------------------------------------------------------------------------------
-// A small RFC 9651 (Structured Field Values) parser: lists and dictionaries of bare items with
-// parameters. Inner lists are parsed and skipped (no rate-limit field uses them). Any syntax
-// error discards the whole field, as RFC 9651 §4.2 requires.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+// RFC 9110 §5.6.7; HTTP-date is case-sensitive.
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(
+  `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`,
+);
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
 
-/** A bare item of a structured field. */
-type BareItem = string | number | boolean;
-interface SfMember {
-  /** Dictionary key, or `undefined` for list members. */
-  key: string | undefined;
-  value: BareItem;
-  params: Record<string, BareItem>;
+/**
+ * Parses an HTTP-date (IMF-fixdate, RFC 850 or asctime; all in GMT) to epoch ms, or `undefined` when
+ * the text is none of them or names an impossible date (31 Feb, 25:00).
+ */
+export function parseHttpDate(text: string, nowMs: number): number | undefined {
+  let day: string;
+  let month: string;
+  let year: number;
+  let time: string[];
+  let match = IMF_FIXDATE.exec(text);
+  if (match !== null) {
+    day = match[1] as string;
+    month = match[2] as string;
+    year = Number(match[3]);
+    time = match.slice(4, 7) as string[];
+  } else if ((match = RFC850_DATE.exec(text)) !== null) {
+    day = match[1] as string;
+    month = match[2] as string;
+    // A two-digit year more than 50 years ahead means the most recent past year with those digits.
+    const thisYear = new Date(nowMs).getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + Number(match[3]);
+    if (year > thisYear + 50) year -= 100;
+    time = match.slice(4, 7) as string[];
+  } else if ((match = ASCTIME_DATE.exec(text)) !== null) {
+    month = match[1] as string;
+    day = (match[2] as string).trim();
+    time = match.slice(3, 6) as string[];
+    year = Number(match[6]);
+  } else {
+    return undefined;
+  }
+  const [hours, minutes, seconds] = time.map(Number) as [number, number, number];
+  const monthIndex = MONTHS.indexOf(month);
+  const dayOfMonth = Number(day);
+  if (hours > 23 || minutes > 59 || seconds > 60) return undefined; // 60: a leap second
+  const at = Date.UTC(year, monthIndex, dayOfMonth, hours, minutes, Math.min(seconds, 59));
+  if (new Date(at).getUTCDate() !== dayOfMonth) return undefined; // 31 Feb rolled over into March
+  return at;
 }
 
-class SfParser {
-  #pos = 0;
-  constructor(private readonly input: string) {}
+// Structured fields (RFC 9651) are parsed by the maintained `structured-headers` package, which
+// passes the httpwg test vectors (test/client/vectors/); a malformed field is discarded whole, as
+// RFC 9651 §4.2 requires. No size caps of our own: the HTTP layer bounds header size (undici: 16 KiB by
+// default), and RFC 9651 requires accepting 1,024 list members and long tokens.
 
-  parseList(isDictionary: boolean): SfMember[] | undefined {
-    const members: SfMember[] = [];
-    this.#skip(' ');
-    if (this.#pos >= this.input.length) return undefined;
-    while (this.#pos < this.input.length) {
-      let key: string | undefined;
-      let value: BareItem = true;
-      if (isDictionary) {
-        key = this.#key();
-        if (key === undefined) return undefined;
-        if (this.input[this.#pos] === '=') {
-          this.#pos++;
-          const item = this.#itemOrInnerList();
-          if (item === undefined) return undefined;
-          value = item;
-        }
-      } else {
-        const item = this.#itemOrInnerList();
-        if (item === undefined) return undefined;
-        value = item;
-      }
-      const params = this.#params();
-      if (params === undefined) return undefined;
-      if (members.length < MAX_LIST_MEMBERS) members.push({ key, value, params });
-      this.#skipOws();
-      if (this.#pos >= this.input.length) return members;
-      if (this.input[this.#pos] !== ',') return undefined;
-      this.#pos++;
-      this.#skipOws();
-      if (this.#pos >= this.input.length) return undefined; // trailing comma
-    }
-    return members;
-  }
-
-  #skip(char: string): void {
-    while (this.input[this.#pos] === char) this.#pos++;
-  }
-
-  #skipOws(): void {
-    while (this.input[this.#pos] === ' ' || this.input[this.#pos] === '\t') this.#pos++;
-  }
-
-  #key(): string | undefined {
-    const match = /^[a-z*][a-z0-9_\-.*]*/.exec(this.input.slice(this.#pos, this.#pos + 64));
-    if (!match) return undefined;
-    this.#pos += match[0].length;
-    return match[0];
-  }
-
-  #params(): Record<string, BareItem> | undefined {
-    const params: Record<string, BareItem> = {};
-    while (this.input[this.#pos] === ';') {
-      this.#pos++;
-      this.#skip(' ');
-      const key = this.#key();
-      if (key === undefined) return undefined;
-      let value: BareItem = true;
-      if (this.input[this.#pos] === '=') {
-        this.#pos++;
-        const item = this.#bareItem();
-        if (item === undefined) return undefined;
-        value = item;
-      }
-      params[key] = value;
-    }
-    return params;
-  }
-
-  #itemOrInnerList(): BareItem | undefined {
-    if (this.input[this.#pos] !== '(') return this.#bareItem();
-    // Inner list: parse for syntax, keep nothing (value `true` as a placeholder).
-    this.#pos++;
-    for (;;) {
-      this.#skip(' ');
-      if (this.input[this.#pos] === ')') {
-        this.#pos++;
-        return true;
-      }
-      if (this.#bareItem() === undefined || this.#params() === undefined) return undefined;
-      const next = this.input[this.#pos];
-      if (next !== ' ' && next !== ')') return undefined;
-    }
-  }
-
-  #bareItem(): BareItem | undefined {
-    const char = this.input[this.#pos];
-    if (char === undefined) return undefined;
-    if (char === '"') return this.#string();
-    if (char === '-' || (char >= '0' && char <= '9')) return this.#number();
-    if (char === '?') {
-      const flag = this.input[this.#pos + 1];
-      if (flag !== '0' && flag !== '1') return undefined;
-      this.#pos += 2;
-      return flag === '1';
-    }
-    if (char === '@') {
-      this.#pos++;
-      const seconds = this.#number();
-      return typeof seconds === 'number' && Number.isInteger(seconds) ? seconds : undefined;
-    }
-    if (char === ':') {
-      const end = this.input.indexOf(':', this.#pos + 1);
-      if (end < 0) return undefined;
-      const bytes = this.input.slice(this.#pos + 1, end);
-      this.#pos = end + 1;
-      return /^[A-Za-z0-9+/=]*$/.test(bytes) ? bytes : undefined;
-    }
-    const token = /^[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*/.exec(this.input.slice(this.#pos, this.#pos + 256));
-    if (!token) return undefined;
-    this.#pos += token[0].length;
-    return token[0];
-  }
-
-  #number(): number | undefined {
-    const match = /^-?\d{1,15}(\.\d{1,3})?/.exec(this.input.slice(this.#pos, this.#pos + 20));
-    if (!match) return undefined;
-    this.#pos += match[0].length;
-    return Number(match[0]);
-  }
-
-  #string(): string | undefined {
-    let out = '';
-    for (let i = this.#pos + 1; i < this.input.length; i++) {
-      const char = this.input[i] as string;
-      if (char === '\\') {
-        const next = this.input[i + 1];
-        if (next !== '"' && next !== '\\') return undefined;
-        out += next;
-        i++;
-      } else if (char === '"') {
-        this.#pos = i + 1;
-        return out;
-      } else {
-        const code = char.charCodeAt(0);
-        if (code < 0x20 || code > 0x7e) return undefined;
-        out += char;
-      }
-    }
-    return undefined; // unterminated
+function parseStructuredList(value: string | undefined): List | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseList(value);
+  } catch {
+    return undefined;
   }
 }
 
-function parseStructured(value: string | undefined, isDictionary: boolean): SfMember[] | undefined {
-  if (value === undefined || value.length > MAX_FIELD_CHARS) return undefined;
-  return new SfParser(value.trim()).parseList(isDictionary);
+function parseStructuredDictionary(value: string): Dictionary | undefined {
+  try {
+    return parseDictionary(value);
+  } catch {
+    return undefined;
+  }
 }
 
-function nonNegative(value: BareItem | undefined): number | undefined {
+function nonNegative(value: BareItem | Item[] | undefined): number | undefined {
   return typeof value === 'number' && value >= 0 ? value : undefined;
 }
 
-function policyName(value: BareItem): string | undefined {
-  return typeof value === 'string' ? value : undefined;
+function policyName(value: BareItem | Item[]): string | undefined {
+  if (typeof value === 'string') return value;
+  return value instanceof Token ? value.toString() : undefined;
 }
 
 interface Quota {
@@ -287,25 +206,25 @@ function moreBinding(a: Quota | undefined, b: Quota): Quota {
 
 /** `RateLimit: "default";r=50;t=30` (draft-08+) with `RateLimit-Policy: "default";q=100;w=60`. */
 function structuredQuota(rateLimit: string, policyField: string | undefined): Quota | undefined {
-  const members = parseStructured(rateLimit, false);
+  const members = parseStructuredList(rateLimit);
   if (members === undefined) return undefined;
-  const policies = new Map<string, SfMember>();
-  for (const member of parseStructured(policyField, false) ?? []) {
-    const name = policyName(member.value);
-    if (name !== undefined) policies.set(name, member);
+  const policies = new Map<string, Parameters>();
+  for (const [value, params] of parseStructuredList(policyField) ?? []) {
+    const name = policyName(value);
+    if (name !== undefined) policies.set(name, params);
   }
   let best: Quota | undefined;
-  for (const member of members) {
-    const remaining = nonNegative(member.params.r);
+  for (const [value, params] of members) {
+    const remaining = nonNegative(params.get('r'));
     if (remaining === undefined) continue;
-    const t = nonNegative(member.params.t);
-    const name = policyName(member.value);
+    const t = nonNegative(params.get('t'));
+    const name = policyName(value);
     const policy = name === undefined ? undefined : policies.get(name);
-    const q = nonNegative(policy?.params.q);
-    const w = nonNegative(policy?.params.w);
+    const q = nonNegative(policy?.get('q'));
+    const w = nonNegative(policy?.get('w'));
     best = moreBinding(best, {
       remaining,
-      resetMs: t === undefined ? undefined : t * 1000,
+      resetMs: t === undefined ? undefined : clampWait(t * 1000),
       limit: q,
       windowMs: w === undefined ? undefined : w * 1000,
       policy: name,
@@ -316,24 +235,18 @@ function structuredQuota(rateLimit: string, policyField: string | undefined): Qu
 
 /** `RateLimit: limit=100, remaining=50, reset=5` (draft-07 dictionary form). */
 function dictionaryQuota(rateLimit: string, policyField: string | undefined): Quota | undefined {
-  const members = parseStructured(rateLimit, true);
+  const members = parseStructuredDictionary(rateLimit);
   if (members === undefined) return undefined;
-  let remaining: number | undefined;
-  let limit: number | undefined;
-  let resetSeconds: number | undefined;
-  for (const member of members) {
-    if (member.key === 'remaining') remaining = nonNegative(member.value);
-    else if (member.key === 'limit') limit = nonNegative(member.value);
-    else if (member.key === 'reset') resetSeconds = nonNegative(member.value);
-  }
+  const remaining = nonNegative(members.get('remaining')?.[0]);
   if (remaining === undefined) return undefined;
+  const limit = nonNegative(members.get('limit')?.[0]);
+  const resetSeconds = nonNegative(members.get('reset')?.[0]);
   // draft-07 `RateLimit-Policy: 100;w=60` — the window of the first policy.
-  const first = parseStructured(policyField, false)?.[0];
-  const w = nonNegative(first?.params.w);
+  const w = nonNegative(parseStructuredList(policyField)?.[0]?.[1].get('w'));
   return {
     remaining,
     limit,
-    resetMs: resetSeconds === undefined ? undefined : resetSeconds * 1000,
+    resetMs: resetSeconds === undefined ? undefined : clampWait(resetSeconds * 1000),
     windowMs: w === undefined ? undefined : w * 1000,
     policy: undefined,
   };
@@ -350,8 +263,8 @@ function legacyQuota(headers: HeaderSource, prefix: string, nowMs: number): Quot
   const limit = limitText === undefined || limitText === '' ? undefined : Number(limitText);
   const resetAfter = firstValue(headers, `${prefix}-reset-after`); // Discord: seconds, fractional
   const resetMs =
-    resetAfter !== undefined && /^\d+(\.\d+)?$/.test(resetAfter.trim())
-      ? Math.round(Number(resetAfter) * 1000)
+    resetAfter !== undefined && DELTA.test(resetAfter.trim())
+      ? clampWait(Math.round(Number(resetAfter) * 1000))
       : parseResetValue(firstValue(headers, `${prefix}-reset`), nowMs);
   return {
     remaining,
@@ -362,6 +275,9 @@ function legacyQuota(headers: HeaderSource, prefix: string, nowMs: number): Quot
   };
 }
 
+/** `limit=100, …` (draft-07 dictionary) rather than `"default";r=50` or `default;r=50` (a list). */
+const DICTIONARY_FIRST_MEMBER = /^\s*[a-z*][a-z0-9_.*-]*=/;
+
 const LEGACY_PREFIXES = ['ratelimit', 'x-ratelimit', 'x-rate-limit'] as const;
 
 /**
@@ -371,18 +287,21 @@ const LEGACY_PREFIXES = ['ratelimit', 'x-ratelimit', 'x-rate-limit'] as const;
  * @param nowMs - current epoch milliseconds, to turn dates and epoch resets into waits.
  * @returns the feedback, or `undefined` when the response says nothing about limits.
  */
-export function parseServerFeedback(headers: HeaderSource, nowMs: number): ServerFeedback | undefined {
+export function parseRateLimitHeaders(headers: HeaderSource, nowMs: number): ServerFeedback | undefined {
   let retryAfterMs = parseRetryAfter(firstValue(headers, 'retry-after'), nowMs);
   if (retryAfterMs === undefined) {
     // Azure and OpenAI send a millisecond variant.
     const ms = firstValue(headers, 'retry-after-ms')?.trim();
-    if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) retryAfterMs = Math.round(Number(ms));
+    if (ms !== undefined && DELTA.test(ms)) retryAfterMs = clampWait(Math.round(Number(ms)));
   }
   let quota: Quota | undefined;
   const rateLimit = headerValue(headers, 'ratelimit');
   if (rateLimit !== undefined) {
     const policyField = headerValue(headers, 'ratelimit-policy');
-    quota = structuredQuota(rateLimit, policyField) ?? dictionaryQuota(rateLimit, policyField);
+    // Try the likelier form first: a failed parse throws, and a thrown ParseError costs ~25 µs.
+    quota = DICTIONARY_FIRST_MEMBER.test(rateLimit)
+      ? (dictionaryQuota(rateLimit, policyField) ?? structuredQuota(rateLimit, policyField))
+      : (structuredQuota(rateLimit, policyField) ?? dictionaryQuota(rateLimit, policyField));
   }
   for (let i = 0; quota === undefined && i < LEGACY_PREFIXES.length; i++) {
     quota = legacyQuota(headers, LEGACY_PREFIXES[i] as string, nowMs);
@@ -400,7 +319,7 @@ export function parseServerFeedback(headers: HeaderSource, nowMs: number): Serve
 
 /**
  * Cheap pre-check for the hot path: true when an undici-style header object carries any field
- * {@link parseServerFeedback} reads. Saves the parse (and its allocations) on plain 200s.
+ * {@link parseRateLimitHeaders} reads. Saves the parse (and its allocations) on plain 200s.
  */
 export function hasServerFeedback(headers: Record<string, string | string[] | undefined>): boolean {
   return (

@@ -4,6 +4,7 @@
  */
 import { type Clock, systemClock } from './clock.js';
 import { TimeoutError } from './errors.js';
+import { clearLongTimeout, setLongTimeout } from './long-timeout.js';
 
 /** Options for anything that waits. */
 export interface WaitOptions {
@@ -32,13 +33,18 @@ export function sleep(ms: number, options: WaitOptions = {}): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
-      clock.clearTimeout(handle);
+      clearLongTimeout(clock, handle);
       reject(abortReason(signal as AbortSignal));
     };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    // Any length: a plain timer would fire after 1 ms for waits over ~24.8 days.
+    const handle = setLongTimeout(
+      clock,
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      ms,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -97,10 +103,14 @@ export async function withTimeout<T>(
   const stopped = new Promise<never>((_, reject) => {
     settle = reject;
   });
-  const handle = clock.setTimeout(() => {
-    controller.abort(timeoutError);
-    settle?.(timeoutError);
-  }, ms);
+  const handle = setLongTimeout(
+    clock,
+    () => {
+      controller.abort(timeoutError);
+      settle?.(timeoutError);
+    },
+    ms,
+  );
   const onOuterAbort = () => {
     const reason = abortReason(outer as AbortSignal);
     controller.abort(reason);
@@ -110,7 +120,7 @@ export async function withTimeout<T>(
   try {
     return await Promise.race([Promise.resolve().then(() => fn(controller.signal)), stopped]);
   } finally {
-    clock.clearTimeout(handle);
+    clearLongTimeout(clock, handle);
     outer?.removeEventListener('abort', onOuterAbort);
   }
 }

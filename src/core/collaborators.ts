@@ -35,10 +35,15 @@ export interface LimiterLike {
 export interface CacheLike<V = unknown> {
   /** The cached value, or `undefined` on a miss. */
   get(key: string): V | undefined | Promise<V | undefined>;
-  /** Stores a value; `options.ttlMs` overrides the cache's default TTL when the cache supports it. */
-  set(key: string, value: V, options?: { ttlMs?: number }): unknown;
+  /**
+   * Stores a value; `options.ttlMs` overrides the cache's default TTL and `options.tags` label the
+   * entry for `invalidateTags`, when the cache supports them.
+   */
+  set(key: string, value: V, options?: { ttlMs?: number; tags?: readonly string[] }): unknown;
   /** Forgets one key. */
   delete(key: string): unknown;
+  /** Forgets every entry labelled with one of `tags` (optional: hotpath's `Cache` has it, a `Map` does not). */
+  invalidateTags?(tags: readonly string[]): unknown;
 }
 
 /**

@@ -206,10 +206,27 @@ export class CircuitOpenError extends HotpathError {
   }
 }
 
+/** Options of {@link StorageError}. */
+export interface StorageErrorOptions extends HotpathErrorOptions {
+  /** Whether calling the operation again cannot apply anything twice (default false). */
+  isRetrySafe?: boolean;
+}
+
 /** A storage backend failed (connection lost, constraint, driver error); `cause` holds the driver error. */
 export class StorageError extends HotpathError {
-  constructor(message: string, options?: HotpathErrorOptions) {
+  /**
+   * True when calling the same operation again is safe: it was a read, or the write certainly had no
+   * effect (the statement never reached the database, or the database refused it as a whole). False
+   * when a write's outcome is unknown (the connection died after the statement was sent): check first.
+   */
+  readonly isRetrySafe: boolean;
+  constructor(message: string, options?: StorageErrorOptions) {
     super(ErrorCode.Storage, message, options);
+    this.isRetrySafe = options?.isRetrySafe ?? false;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), isRetrySafe: this.isRetrySafe };
   }
 }
 

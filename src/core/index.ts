@@ -36,6 +36,7 @@ export {
   JobFailedError,
   RateLimitError,
   StorageError,
+  type StorageErrorOptions,
   TimeoutError,
 } from './errors.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';

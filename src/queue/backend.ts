@@ -5,7 +5,7 @@
  * @module
  */
 import type { SqlAccess } from '../storage/types.js';
-import type { JobStatus } from './types.js';
+import type { JobStatus, QueueBackendKind } from './types.js';
 
 /** A validated job ready to be written. JSON fields are already serialised. */
 export interface NewJob {
@@ -22,6 +22,8 @@ export interface NewJob {
   backoff: string | null;
   key: string | null;
   keyRetentionMs: number;
+  /** Who submitted it, or null. */
+  owner: string | null;
 }
 
 /** A job handed to a worker by `claim`, with the fencing token of this claim. */
@@ -60,6 +62,7 @@ export interface JobRow {
   result: string | null;
   error: string | null;
   key: string | null;
+  owner: string | null;
   cancelRequested: boolean;
 }
 
@@ -115,7 +118,7 @@ export interface ListQuery {
 
 /** A storage backend of the queue. Every method is safe to call from several processes at once. */
 export interface QueueBackend {
-  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  readonly kind: QueueBackendKind;
   /**
    * Creates tables and indexes (idempotent). With `sql` (a caller's open transaction) the statements
    * run inside it, so a first enqueue inside a transaction does not wait for the lock that transaction holds.

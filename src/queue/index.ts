@@ -5,10 +5,13 @@
  * @module
  */
 export {
+  type AcceptedPayload,
+  type ClientOptions,
   createJobHttpHandlers,
   type HttpHandlerOptions,
   type HttpRequestLike,
   type HttpResponseLike,
+  type JobAction,
   type JobEndpoints,
   type JobHttpHandlers,
   type JobStatusPayload,
@@ -22,6 +25,7 @@ export {
   type StorageAdapterHolder,
 } from './queue-manager.js';
 export { MIN_EVERY_MS } from './recurrence.js';
+export { handleShutdownSignals, type ShutdownSignalOptions, type StoppableQueue } from './shutdown-signals.js';
 export {
   type CronSpec,
   type EnqueueManyEntry,
@@ -44,6 +48,7 @@ export {
   type JobStatus,
   type JobTypeOptions,
   type ListOptions,
+  type QueueBackendKind,
   type ScheduleOptions,
   type ScheduleSpec,
   type StopOptions,

@@ -1,48 +1,46 @@
 /**
- * The backend-agnostic job queue engine: claiming in batches, one heartbeat timer per worker, fenced
- * completions written in batches, timeouts, retries with the core backoff policy, cancellation,
- * recurring jobs and a staged shutdown. Backends only store; every decision is made here.
+ * The backend-agnostic job queue engine: the public API, and claim → run → settle. Its parts live
+ * beside it: options (`queue-options.ts`), the run (`running-job.ts`), batched outcome writes
+ * (`completion-writer.ts`), progress throttling (`progress-writer.ts`), heartbeat/reaper/sweep
+ * (`maintenance.ts`), recurring jobs (`schedules.ts`) and waiters (`job-waiters.ts`). Backends only
+ * store; every decision is made here.
  * @module
  */
-import { hostname } from 'node:os';
 import { abortReason } from '../core/abort.js';
-import {
-  backoffDelay,
-  DEFAULT_RETRY,
-  type ResolvedRetryOptions,
-  type RetryOptions,
-  resolveRetryOptions,
-} from '../core/backoff.js';
-import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
-import { ClosedError, ConfigError, JobCancelledError, JobFailedError, TimeoutError } from '../core/errors.js';
+import { backoffDelay, type ResolvedRetryOptions } from '../core/backoff.js';
+import { ClosedError, ConfigError, JobCancelledError, TimeoutError } from '../core/errors.js';
 import { TypedEmitter } from '../core/events.js';
 import { sortableId } from '../core/ids.js';
-import { type Logger, silentLogger } from '../core/logger.js';
-import { checkNumber, checkString, validateOptions } from '../core/options.js';
-import type { LatencyRecorder } from '../core/recorder.js';
+import { checkString, validateOptions } from '../core/options.js';
 import type { SqlAccess, StorageAdapter } from '../storage/types.js';
-import type { ClaimedJob, Completion, JobRow, NewJob, QueueBackend } from './backend.js';
+import type { ClaimedJob, Completion, NewJob, QueueBackend } from './backend.js';
+import { createQueueBackend, transactionSql } from './backends/create-backend.js';
+import { ClaimLoop } from './claim-loop.js';
+import { CompletionWriter, type PendingCompletion } from './completion-writer.js';
+import { listJobs, readHealth, toJobInfo } from './job-info.js';
+import { buildJob, buildJobs, checkJobType, errorJson, fastJson, MAX_TIMER_MS, toJson } from './job-validation.js';
+import { DrainWaiters, JobWaiters, waitForJob } from './job-waiters.js';
+import { KeepAlive } from './keep-alive.js';
+import { Maintenance } from './maintenance.js';
+import { ProgressWriter } from './progress-writer.js';
 import {
-  backoffJson,
-  buildJob,
-  checkJobType,
-  errorJson,
-  fastJson,
-  MAX_PRIORITY,
-  MAX_TIMER_MS,
-  toJson,
-} from './job-validation.js';
-import { MemoryBackend } from './memory-backend.js';
-import { PostgresBackend } from './postgres-backend.js';
-import { parseRecurrence, type Recurrence } from './recurrence.js';
-import { SqliteBackend } from './sqlite-backend.js';
+  checkKnownType,
+  emptyQueueStats,
+  type QueueSettings,
+  resolveBackoff,
+  resolveQueueSettings,
+  SCHEDULE_OPTIONS_SCHEMA,
+  TYPE_OPTIONS_SCHEMA,
+  type TypeConfig,
+} from './queue-options.js';
+import { parseRecurrence } from './recurrence.js';
+import { RunWatchdog } from './run-watchdog.js';
+import { RunningJob } from './running-job.js';
+import { Schedules } from './schedules.js';
 import type {
   EnqueueManyEntry,
   EnqueueOptions,
   JobBackoff,
-  JobContext,
-  JobErrorInfo,
-  JobEventInfo,
   JobHandler,
   JobInfo,
   JobPage,
@@ -53,168 +51,15 @@ import type {
   JobQueueStats,
   JobTypeOptions,
   ListOptions,
+  QueueBackendKind,
   ScheduleOptions,
   ScheduleSpec,
   StopOptions,
   WaitForJobOptions,
 } from './types.js';
 
-const OPTIONS_SCHEMA = {
-  storage: { type: 'object' },
-  concurrency: { type: 'number', integer: true, min: 1, max: 10_000 },
-  pollIntervalMs: { type: 'number', min: 1, max: 3_600_000 },
-  leaseMs: { type: 'number', min: 50, max: 86_400_000 },
-  heartbeatMs: { type: 'number', min: 10, max: 86_400_000 },
-  resultTtlMs: { type: 'number', min: 0, max: 365 * 86_400_000 },
-  sweepIntervalMs: { type: 'number', min: 10, max: 86_400_000 },
-  priorityAgingMs: { type: 'number', min: 1, exclusiveMin: false, max: 365 * 86_400_000 },
-  claimBatchSize: { type: 'number', integer: true, min: 1, max: 10_000 },
-  progressIntervalMs: { type: 'number', min: 0, max: 3_600_000 },
-  stallGraceMs: { type: 'number', min: 0, max: MAX_TIMER_MS },
-  defaults: { type: 'object' },
-  workerId: { type: 'string', nonEmpty: true, maxLength: 200 },
-  clock: { type: 'object' },
-  logger: { type: 'object' },
-  profiler: { type: 'object' },
-} as const;
-
-const DEFAULTS_SCHEMA = {
-  attempts: { type: 'number', integer: true, min: 1, max: 1000 },
-  backoff: { type: 'object' },
-  timeoutMs: { type: 'number', min: 0, exclusiveMin: true, max: MAX_TIMER_MS },
-  keyRetentionMs: { type: 'number', min: 0 },
-} as const;
-
-const TYPE_OPTIONS_SCHEMA = {
-  attempts: DEFAULTS_SCHEMA.attempts,
-  backoff: DEFAULTS_SCHEMA.backoff,
-  timeoutMs: DEFAULTS_SCHEMA.timeoutMs,
-} as const;
-
-const SCHEDULE_OPTIONS_SCHEMA = {
-  priority: { type: 'number', integer: true, min: -MAX_PRIORITY, max: MAX_PRIORITY },
-  attempts: DEFAULTS_SCHEMA.attempts,
-  timeoutMs: DEFAULTS_SCHEMA.timeoutMs,
-} as const;
-
-/** Backoff of failing jobs unless configured: 1 s doubling to 5 min, full jitter. */
-const DEFAULT_JOB_BACKOFF: ResolvedRetryOptions = {
-  ...DEFAULT_RETRY,
-  baseDelayMs: 1_000,
-  maxDelayMs: 300_000,
-};
-/** Jobs deleted per sweep statement: keeps each delete short so it never holds the write lock long. */
-const SWEEP_BATCH = 1_000;
-/** Pending waiters per job id and in all, so `wait()` callers cannot grow memory without bound. */
-const MAX_WAITERS = 100_000;
-
-interface TypeConfig {
-  handler: JobHandler<never, unknown>;
-  attempts: number;
-  backoff: ResolvedRetryOptions;
-  timeoutMs: number | undefined;
-}
-
-interface LocalSchedule {
-  name: string;
-  recurrence: Recurrence;
-  type: string;
-  data: string;
-  options: ScheduleOptions;
-}
-
-interface PendingCompletion {
-  completion: Completion;
-  /** The run it ends (undefined for claims handed straight back). */
-  job: RunningJob | undefined;
-  /** The result or error, for the event fired once the write applied. */
-  detail: unknown;
-}
-
-/** One run of a claimed job in this process; it is also the `JobContext` its handler receives. */
-class RunningJob implements JobContext {
-  readonly id: string;
-  readonly type: string;
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly priority: number;
-  readonly token: number;
-  // Created on first use: most handlers never look at their signal, and an AbortController costs
-  // about a microsecond and two objects per job (measured: 15% of memory-backend throughput).
-  #controller: AbortController | undefined;
-  #info: JobEventInfo | undefined;
-  readonly claimed: ClaimedJob;
-  readonly startedAt: number;
-  readonly #onProgress: (job: RunningJob, progress: JobProgress) => void;
-  settled = false;
-  /** The outcome of this run was decided (written or being written); later events are ignored. */
-  finalized = false;
-  /** The outcome write finished (or none is needed), so the slot can be freed once settled. */
-  written = false;
-  slotFreed = false;
-  cancelRequested = false;
-  /** Shutdown: hand the lease back when the handler settles. */
-  releaseOnSettle = false;
-  timeoutTimer: TimerHandle | undefined;
-  stallTimer: TimerHandle | undefined;
-  stallReported = false;
-  progressTimer: TimerHandle | undefined;
-  lastProgressWriteAt = Number.NEGATIVE_INFINITY;
-  unwrittenProgress: JobProgress | undefined;
-  progressWriting: Promise<void> | undefined;
-
-  constructor(
-    claimed: ClaimedJob,
-    maxAttempts: number,
-    startedAt: number,
-    onProgress: (job: RunningJob, progress: JobProgress) => void,
-  ) {
-    this.#onProgress = onProgress;
-    this.claimed = claimed;
-    this.id = claimed.id;
-    this.type = claimed.type;
-    this.attempt = claimed.attempts;
-    this.maxAttempts = Math.max(maxAttempts, claimed.attempts);
-    this.priority = claimed.priority;
-    this.token = claimed.token;
-    this.startedAt = startedAt;
-  }
-
-  get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
-  }
-
-  /** The job fields events carry. */
-  get info(): JobEventInfo {
-    this.#info ??= {
-      id: this.id,
-      type: this.type,
-      attempt: this.attempt,
-      maxAttempts: this.maxAttempts,
-      priority: this.priority,
-    };
-    return this.#info;
-  }
-
-  /** Aborts the signal (creating it if needed); false when it was already aborted. */
-  abort(reason: unknown): boolean {
-    this.#controller ??= new AbortController();
-    if (this.#controller.signal.aborted) return false;
-    this.#controller.abort(reason);
-    return true;
-  }
-
-  progress(done: number, total?: number, stage?: string): void {
-    checkNumber('job.progress.done', done, { min: 0 });
-    if (total !== undefined) checkNumber('job.progress.total', total, { min: 0 });
-    if (stage !== undefined) checkString('job.progress.stage', stage, { maxLength: 200 });
-    const progress: JobProgress = { done };
-    if (total !== undefined) progress.total = total;
-    if (stage !== undefined) progress.stage = stage;
-    this.#onProgress(this, progress);
-  }
-}
+/** The worker's life cycle. */
+type WorkerState = 'idle' | 'started' | 'stopping' | 'closed';
 
 /**
  * A priority job queue over memory, SQLite or PostgreSQL with at-least-once delivery.
@@ -240,124 +85,122 @@ export class JobQueue<
   Jobs extends Record<string, unknown> = Record<string, unknown>,
 > extends TypedEmitter<JobQueueEvents> {
   readonly #backend: QueueBackend;
-  readonly #storage: StorageAdapter | undefined;
-  readonly #clock: Clock;
-  readonly #logger: Logger;
-  readonly #profiler: LatencyRecorder | undefined;
-  readonly #concurrency: number;
-  readonly #pollIntervalMs: number;
-  readonly #leaseMs: number;
-  readonly #heartbeatMs: number;
-  readonly #resultTtlMs: number;
-  readonly #sweepIntervalMs: number;
-  readonly #agingMs: number;
-  readonly #claimBatchSize: number;
-  readonly #progressIntervalMs: number;
-  readonly #stallGraceMs: number;
-  readonly #defaultAttempts: number;
-  readonly #defaultBackoff: ResolvedRetryOptions;
-  readonly #defaultTimeoutMs: number | undefined;
-  readonly #defaultKeyRetentionMs: number;
-  readonly #workerId: string;
-
+  readonly #settings: QueueSettings;
   readonly #types = new Map<string, TypeConfig>();
   #typeList: string[] = [];
+  /** Runs whose outcome is still open, by job id. */
   readonly #running = new Map<string, RunningJob>();
   /** Runs whose handler has not settled yet, finalized or not (for stall reports and slot accounting). */
   #unsettled = 0;
+  /** Concurrency slots taken: a slot is freed once its run settled and its outcome was written. */
   #busy = 0;
-  #state: 'idle' | 'started' | 'stopping' | 'closed' = 'idle';
+  /** Runs finalized whose completion waits for their last progress write (not yet queued for writing). */
+  #finalizing = 0;
+  #state: WorkerState = 'idle';
   #initPromise: Promise<void> | undefined;
-  #initialized = false;
+  #isInitialized = false;
   #stopPromise: Promise<void> | undefined;
   #closePromise: Promise<void> | undefined;
-
-  #pumping = false;
-  #pumpAgain = false;
-  #pumpScheduled = false;
-  #pollTimer: TimerHandle | undefined;
-  #heartbeatTimer: TimerHandle | undefined;
-  #maintenanceTimer: TimerHandle | undefined;
-  #lastSweepAt = Number.NEGATIVE_INFINITY;
-  #claimFailures = 0;
   #unsubscribe: (() => Promise<void>) | undefined;
-
-  #pendingCompletions: PendingCompletion[] = [];
-  #flushing: Promise<void> | undefined;
-  #flushScheduled = false;
-  #flushFailures = 0;
-
-  readonly #schedules = new Map<string, LocalSchedule>();
-  #scheduleTimer: TimerHandle | undefined;
-  #scheduleTicking = false;
-
-  readonly #waiters = new Map<string, Set<() => void>>();
-  #waiterCount = 0;
-  readonly #drainWaiters = new Set<() => void>();
-  /** Runs finalized whose completion waits for their last progress write (not yet in #pendingCompletions). */
-  #finalizing = 0;
   #lastError: string | undefined;
 
-  readonly #stats: Omit<JobQueueStats, 'running' | 'idleSlots'> = {
-    enqueued: 0,
-    claimed: 0,
-    succeeded: 0,
-    failedAttempts: 0,
-    failed: 0,
-    retried: 0,
-    cancelled: 0,
-    timedOut: 0,
-    stalled: 0,
-    leasesLost: 0,
-    released: 0,
-    reaped: 0,
-    swept: 0,
-    scheduledFired: 0,
-    backgroundErrors: 0,
-  };
+  readonly #claims: ClaimLoop;
+  readonly #watchdog: RunWatchdog;
+  readonly #completions: CompletionWriter;
+  readonly #progress: ProgressWriter;
+  readonly #maintenance: Maintenance;
+  readonly #schedules: Schedules;
+  readonly #waiters: JobWaiters;
+  readonly #drain: DrainWaiters;
+
+  readonly #stats = emptyQueueStats();
+  /** Holds the process open while started and while a `wait()` is pending. */
+  readonly #keepAlive = new KeepAlive();
+  #releaseWorkerHold: (() => void) | undefined;
 
   /** @throws ConfigError for unknown or out-of-range options, or a storage adapter of an unknown kind. */
   constructor(options: JobQueueOptions = {}) {
     super();
-    validateOptions('JobQueue', options, OPTIONS_SCHEMA);
-    validateOptions('JobQueue.defaults', options.defaults, DEFAULTS_SCHEMA);
-    this.#clock = options.clock ?? systemClock;
-    this.#logger = options.logger ?? silentLogger;
-    this.#profiler = options.profiler;
-    this.#concurrency = options.concurrency ?? 1;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
-    this.#leaseMs = options.leaseMs ?? 30_000;
-    this.#heartbeatMs = options.heartbeatMs ?? this.#leaseMs / 3;
-    if (this.#heartbeatMs >= this.#leaseMs) {
-      throw new ConfigError(
-        'JobQueue.heartbeatMs',
-        `JobQueue.heartbeatMs (${this.#heartbeatMs}) must be below leaseMs (${this.#leaseMs}) or leases expire between renewals`,
-      );
-    }
-    this.#resultTtlMs = options.resultTtlMs ?? 86_400_000;
-    this.#sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
-    this.#agingMs = options.priorityAgingMs ?? 0;
-    this.#claimBatchSize = options.claimBatchSize ?? Math.min(this.#concurrency, 500);
-    this.#progressIntervalMs = options.progressIntervalMs ?? 250;
-    this.#stallGraceMs = options.stallGraceMs ?? 5_000;
-    const defaults = options.defaults ?? {};
-    this.#defaultAttempts = defaults.attempts ?? 3;
-    this.#defaultBackoff = resolveBackoff('JobQueue.defaults.backoff', defaults.backoff, DEFAULT_JOB_BACKOFF);
-    this.#defaultTimeoutMs = defaults.timeoutMs;
-    this.#defaultKeyRetentionMs = defaults.keyRetentionMs ?? 0;
-    this.#workerId = options.workerId ?? `${hostname()}:${process.pid}:${sortableId().slice(-6)}`;
-    this.#storage = options.storage;
-    this.#backend = createBackend(options.storage, this.#agingMs);
+    const settings = resolveQueueSettings(options);
+    this.#settings = settings;
+    const backend = createQueueBackend(options.storage, settings.agingMs);
+    this.#backend = backend;
+    const onError = (what: string, error: unknown) => this.#backgroundError(what, error);
+    const isStarted = () => this.#state === 'started';
+    this.#claims = new ClaimLoop({
+      backend,
+      settings,
+      types: () => this.#typeList,
+      freeSlots: () => settings.concurrency - this.#busy,
+      isStarted,
+      run: (job) => this.#run(job),
+      handBack: (jobs) => this.#handBack(jobs),
+      onError,
+    });
+    this.#watchdog = new RunWatchdog({
+      settings,
+      onTimeout: (job, timeoutMs) => this.#onTimeout(job, timeoutMs),
+      onStalled: (job, reason) => {
+        this.#stats.stalled++;
+        this.emit('stalled', job.info, reason);
+      },
+    });
+    this.#completions = new CompletionWriter({
+      backend,
+      settings,
+      onWritten: (entry, applied) => this.#onWritten(entry, applied),
+      onError,
+      isClosed: () => this.#state === 'closed',
+    });
+    this.#progress = new ProgressWriter({ backend, settings, onLeaseLost: (job) => this.#onLeaseLost(job), onError });
+    this.#maintenance = new Maintenance({
+      backend,
+      settings,
+      openRuns: () => [...this.#running.values()].filter((job) => !job.isFinalized),
+      onLeaseLost: (id) => {
+        const job = this.#running.get(id);
+        if (job !== undefined) this.#onLeaseLost(job);
+      },
+      onCancelRequested: (id) => this.#requestCancelOf(id),
+      onReaped: (count) => {
+        this.#stats.reaped += count;
+        settings.logger.info(
+          { reaped: count, workerId: settings.workerId },
+          'JobQueue: took back jobs whose lease expired',
+        );
+        this.#wake();
+      },
+      onSwept: (count) => {
+        this.#stats.swept += count;
+      },
+      onError,
+      isStarted,
+      needsHeartbeat: () => this.#state === 'started' || (this.#state === 'stopping' && this.#running.size > 0),
+    });
+    this.#schedules = new Schedules({
+      backend,
+      settings,
+      onFired: (type) => {
+        this.#stats.scheduledFired++;
+        this.#stats.enqueued++;
+        if (this.#types.has(type)) this.#wake();
+      },
+      onError,
+      isStarted,
+    });
+    const clock = settings.clock;
+    this.#waiters = new JobWaiters(clock);
+    this.#drain = new DrainWaiters(clock, () => this.#isDrained());
   }
 
   /** Which backend stores the jobs. */
-  get backend(): 'memory' | 'sqlite' | 'postgres' {
+  get backend(): QueueBackendKind {
     return this.#backend.kind;
   }
 
   /** This worker's id (logs, `health()`). */
   get workerId(): string {
-    return this.#workerId;
+    return this.#settings.workerId;
   }
 
   /** True between `start()` and `stop()`. */
@@ -385,11 +228,12 @@ export class JobQueue<
     if (this.#types.has(type)) {
       throw new ConfigError('JobQueue.register.type', `job type "${type}" already has a handler`);
     }
+    const settings = this.#settings;
     this.#types.set(type, {
       handler: handler as JobHandler<never, unknown>,
-      attempts: options.attempts ?? this.#defaultAttempts,
-      backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, this.#defaultBackoff),
-      timeoutMs: options.timeoutMs ?? this.#defaultTimeoutMs,
+      attempts: options.attempts ?? settings.defaultAttempts,
+      backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
+      timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
     });
     this.#typeList = [...this.#types.keys()];
     this.#wake();
@@ -399,8 +243,8 @@ export class JobQueue<
   /**
    * Adds a job; returns its id (or, for a `key` already held, the id of the job holding it).
    * Any process may enqueue any type, started or not.
-   * @throws ConfigError for bad input (nothing is written); StorageError when the backend fails;
-   * ClosedError after `close()`.
+   * @throws ConfigError for bad input or a type outside `knownTypes` (nothing is written); StorageError
+   * when the backend fails; ClosedError after `close()`.
    */
   async enqueue<Type extends keyof Jobs & string>(
     type: Type,
@@ -408,17 +252,18 @@ export class JobQueue<
     options?: EnqueueOptions,
   ): Promise<string> {
     this.#assertOpen();
-    const now = this.#clock.now();
-    const job = buildJob(type, data, options, now, sortableId(now), this.#defaultKeyRetentionMs, 'JobQueue.enqueue');
-    const sql = this.#txSql(options?.tx);
+    const now = this.#settings.clock.now();
+    const id = sortableId(now);
+    const job = buildJob(type, data, options, now, id, this.#settings.defaultKeyRetentionMs, 'JobQueue.enqueue');
+    checkKnownType(this.#settings, job.type, 'JobQueue.enqueue.type');
+    const sql = transactionSql(this.#backend, options?.tx);
     await this.#init(sql);
-    const ids = await this.#backend.insert([job], now, sql);
-    const id = ids[0] as string;
-    if (id === job.id) {
+    const [stored] = await this.#backend.insert([job], now, sql);
+    if (stored === id) {
       this.#stats.enqueued++;
       if (sql === undefined && this.#types.has(job.type)) this.#wake();
     }
-    return id;
+    return stored as string;
   }
 
   /**
@@ -431,40 +276,17 @@ export class JobQueue<
     options: { tx?: StorageAdapter } = {},
   ): Promise<string[]> {
     this.#assertOpen();
-    if (!Array.isArray(entries)) {
-      throw new ConfigError('JobQueue.enqueueMany', 'JobQueue.enqueueMany expects an array of { type, data, ... }');
-    }
     validateOptions('JobQueue.enqueueMany', options, { tx: { type: 'object' } });
-    const now = this.#clock.now();
-    const jobs: NewJob[] = new Array(entries.length);
-    let wakes = false;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as EnqueueManyEntry;
-      if (entry === null || typeof entry !== 'object') {
-        throw new ConfigError(`JobQueue.enqueueMany[${i}]`, `JobQueue.enqueueMany[${i}] must be { type, data, ... }`);
-      }
-      if ('tx' in entry) {
-        throw new ConfigError(`JobQueue.enqueueMany[${i}].tx`, 'pass tx as enqueueMany(entries, { tx })');
-      }
-      const job = buildJob(
-        entry.type,
-        entry.data,
-        entry,
-        now,
-        sortableId(now),
-        this.#defaultKeyRetentionMs,
-        'JobQueue.enqueueMany',
-        i,
-      );
-      jobs[i] = job;
-      if (!wakes && this.#types.has(job.type)) wakes = true;
-    }
+    const { clock, defaultKeyRetentionMs } = this.#settings;
+    const now = clock.now();
+    const check = (type: string, what: string) => checkKnownType(this.#settings, type, what);
+    const jobs = buildJobs(entries, now, defaultKeyRetentionMs, check);
     if (jobs.length === 0) return [];
-    const sql = this.#txSql(options.tx);
+    const sql = transactionSql(this.#backend, options.tx);
     await this.#init(sql);
     const ids = await this.#backend.insert(jobs, now, sql);
     for (let i = 0; i < ids.length; i++) if (ids[i] === (jobs[i] as NewJob).id) this.#stats.enqueued++;
-    if (wakes && sql === undefined) this.#wake();
+    if (sql === undefined && jobs.some((job) => this.#types.has(job.type))) this.#wake();
     return ids;
   }
 
@@ -493,17 +315,8 @@ export class JobQueue<
       limit: { type: 'number', integer: true, min: 1, max: 1000 },
       cursor: { type: 'string', nonEmpty: true, maxLength: 200 },
     });
-    const limit = options.limit ?? 100;
     await this.#init();
-    const rows = await this.#backend.list({
-      status: options.status,
-      type: options.type,
-      limit: limit + 1,
-      after: options.cursor,
-    });
-    const hasMore = rows.length > limit;
-    const items = (hasMore ? rows.slice(0, limit) : rows).map(toJobInfo);
-    return { items, nextCursor: hasMore ? items[items.length - 1]?.id : undefined };
+    return listJobs(this.#backend, options);
   }
 
   /**
@@ -521,28 +334,17 @@ export class JobQueue<
     const { signal, timeoutMs } = options;
     if (signal?.aborted) throw abortReason(signal);
     await this.#init();
-    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() + timeoutMs;
-    for (;;) {
-      // Watch before reading, so a completion landing between the read and the wait is not missed.
-      const watch = this.#watch(id);
-      try {
-        const row = await this.#backend.get(id);
-        if (row === undefined) throw new ConfigError('JobQueue.wait.id', `no job with id "${id}"`);
-        if (row.status === 'succeeded') return parseJson(row.result) as Result;
-        if (row.status === 'failed') throw failedError(row);
-        if (row.status === 'cancelled') throw new JobCancelledError(id);
-        const remaining = deadline - this.#clock.now();
-        if (remaining <= 0) {
-          throw new TimeoutError(
-            `job ${id} did not finish within ${timeoutMs} ms (status ${row.status})`,
-            timeoutMs ?? 0,
-          );
-        }
-        this.#assertOpen();
-        await watch.wait(Math.min(remaining, this.#pollIntervalMs), signal);
-      } finally {
-        watch.cancel();
-      }
+    const release = this.#keepAlive.hold();
+    const context = {
+      backend: this.#backend,
+      waiters: this.#waiters,
+      settings: this.#settings,
+      assertOpen: () => this.#assertOpen(),
+    };
+    try {
+      return await waitForJob<Result>(context, id, timeoutMs, signal);
+    } finally {
+      release();
     }
   }
 
@@ -557,10 +359,10 @@ export class JobQueue<
     checkString('JobQueue.cancel.id', id, { nonEmpty: true, maxLength: 200 });
     await this.#init();
     const local = this.#running.get(id);
-    const outcome = await this.#backend.cancel(id, this.#clock.now(), errorJson(new JobCancelledError(id)));
+    const outcome = await this.#backend.cancel(id, this.#settings.clock.now(), errorJson(new JobCancelledError(id)));
     if (outcome === 'cancelled') {
       this.#stats.cancelled++;
-      this.#notify(id);
+      this.#waiters.notify(id);
       return true;
     }
     if (outcome === 'requested') {
@@ -580,7 +382,7 @@ export class JobQueue<
     this.#assertOpen();
     checkString('JobQueue.retry.id', id, { nonEmpty: true, maxLength: 200 });
     await this.#init();
-    const done = await this.#backend.retry(id, this.#clock.now());
+    const done = await this.#backend.retry(id, this.#settings.clock.now());
     if (done) this.#wake();
     return done;
   }
@@ -590,7 +392,8 @@ export class JobQueue<
    * across all of them (ticks are stored; none fires twice after a restart, a tick missed while no
    * process ran fires once on start). Ticks fire while this queue is started. Re-declaring with the
    * same spec keeps the stored next tick; a changed spec starts over.
-   * @throws ConfigError for a bad name, spec, type, data or options; ClosedError after `close()`.
+   * @throws ConfigError for a bad name, spec, type (or one outside `knownTypes`), data or options;
+   * ClosedError after `close()`.
    */
   async schedule<Type extends keyof Jobs & string>(
     name: string,
@@ -603,20 +406,19 @@ export class JobQueue<
     checkString('JobQueue.schedule.name', name, { nonEmpty: true, maxLength: 200 });
     const recurrence = parseRecurrence(spec, 'JobQueue.schedule.spec');
     checkJobType(type, 'JobQueue.schedule.type');
+    checkKnownType(this.#settings, type, 'JobQueue.schedule.type');
     const json = toJson(data, 'JobQueue.schedule.data');
     validateOptions('JobQueue.schedule.options', options, SCHEDULE_OPTIONS_SCHEMA);
     await this.#init();
-    const now = this.#clock.now();
     await this.#backend.upsertSchedule({
       name,
       spec: recurrence.json,
       type,
       data: json,
       options: JSON.stringify(options),
-      nextRunAt: recurrence.nextAfter(now),
+      nextRunAt: recurrence.nextAfter(this.#settings.clock.now()),
     });
-    this.#schedules.set(name, { name, recurrence, type, data: json, options: { ...options } });
-    if (this.#state === 'started') this.#armSchedules(0);
+    this.#schedules.add({ name, recurrence, type, data: json, options: { ...options } });
   }
 
   /**
@@ -643,23 +445,20 @@ export class JobQueue<
     await this.#init();
     if (this.#state !== 'idle') return;
     this.#state = 'started';
+    this.#releaseWorkerHold = this.#keepAlive.hold();
     if (this.#backend.subscribe) {
       try {
         this.#unsubscribe = await this.#backend.subscribe(
           () => this.#wake(),
-          (id) => {
-            const job = this.#running.get(id);
-            if (job !== undefined) this.#requestCancel(job);
-          },
+          (id) => this.#requestCancelOf(id),
         );
       } catch (error) {
         // Polling still finds the work; the hint only makes it faster.
         this.#backgroundError('subscribe', error);
       }
     }
-    this.#armHeartbeat();
-    this.#armMaintenance(0);
-    if (this.#schedules.size > 0) this.#armSchedules(0);
+    this.#maintenance.start();
+    this.#schedules.start();
     this.#wake();
   }
 
@@ -689,12 +488,11 @@ export class JobQueue<
   async close(): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
     this.#closePromise = (async () => {
-      await this.stop({ graceful: false, timeoutMs: Math.min(this.#stallGraceMs, 5_000) });
+      await this.stop({ graceful: false, timeoutMs: Math.min(this.#settings.stallGraceMs, 5_000) });
       this.#state = 'closed';
-      this.#clearTimer(this.#pollTimer);
-      this.#clearTimer(this.#scheduleTimer);
-      for (const waiters of this.#waiters.values()) for (const wake of waiters) wake();
-      this.#waiters.clear();
+      this.#claims.stop();
+      this.#schedules.stop();
+      this.#waiters.wakeAll();
       await this.#backend.close();
       this.removeAllListeners();
     })();
@@ -708,7 +506,8 @@ export class JobQueue<
 
   /** Counters of this process (plain numbers, cheap). */
   stats(): JobQueueStats {
-    return { ...this.#stats, running: this.#unsettled, idleSlots: Math.max(0, this.#concurrency - this.#busy) };
+    const idleSlots = Math.max(0, this.#settings.concurrency - this.#busy);
+    return { ...this.#stats, running: this.#unsettled, idleSlots };
   }
 
   /**
@@ -718,177 +517,33 @@ export class JobQueue<
    */
   async health(): Promise<JobQueueHealth> {
     this.#assertOpen();
-    const base = {
+    const worker = {
       backend: this.#backend.kind,
       workerRunning: this.#state === 'started',
-      workerId: this.#workerId,
+      workerId: this.#settings.workerId,
       running: this.#unsettled,
     };
-    try {
-      await this.#init();
-      const now = this.#clock.now();
-      const [counts, oldest] = await Promise.all([this.#backend.counts(), this.#backend.oldestReady(now)]);
-      const health: JobQueueHealth = {
-        ...base,
-        ok: true,
-        backendReachable: true,
-        counts,
-        oldestQueuedAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
-      };
-      if (this.#lastError !== undefined) health.error = this.#lastError;
-      return health;
-    } catch (error) {
-      return {
-        ...base,
-        ok: false,
-        backendReachable: false,
-        counts: { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
-        oldestQueuedAgeMs: 0,
-        error: (error as Error)?.message ?? String(error),
-      };
-    }
+    return readHealth(this.#backend, worker, this.#settings.clock.now(), () => this.#init(), this.#lastError);
   }
 
-  // ---------------------------------------------------------------- internals
-
-  #assertOpen(): void {
-    if (this.#state === 'closed' || this.#closePromise) throw new ClosedError('JobQueue');
-  }
-
-  #txSql(tx: StorageAdapter | undefined): SqlAccess | undefined {
-    if (tx === undefined || this.#backend.kind === 'memory') return undefined;
-    const sql = tx.sql;
-    if (sql === undefined || tx.kind !== this.#backend.kind) {
-      throw new ConfigError(
-        'JobQueue.enqueue.tx',
-        `tx must be a transaction of the queue's ${this.#backend.kind} storage`,
-      );
-    }
-    return sql;
-  }
-
-  #init(inTx?: SqlAccess): Promise<void> {
-    // Inside a caller's transaction the tables are created on it (waiting for our own connection would
-    // wait for the lock that transaction holds on SQLite); that does not count as done, it may roll back.
-    if (inTx !== undefined && !this.#initialized) return this.#backend.init(inTx);
-    if (this.#initPromise === undefined) {
-      this.#initPromise = this.#backend.init().then(
-        () => {
-          this.#initialized = true;
-        },
-        (error: unknown) => {
-          this.#initPromise = undefined;
-          throw error;
-        },
-      );
-    }
-    return this.#initPromise;
-  }
-
-  #clearTimer(handle: TimerHandle | undefined): void {
-    if (handle !== undefined) this.#clock.clearTimeout(handle);
-  }
-
-  #backgroundError(what: string, error: unknown): void {
-    this.#stats.backgroundErrors++;
-    this.#lastError = `${what}: ${(error as Error)?.message ?? String(error)}`;
-    this.#logger.warn({ err: error, workerId: this.#workerId }, `JobQueue ${what} failed`);
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-  }
-
-  // -- claiming
+  // -- claim: the claim loop fills free slots, a batch per round trip, and hands each job to #run
 
   #wake(): void {
-    if (this.#state !== 'started') return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    if (this.#pumpScheduled) return;
-    // Slots freed by one completion batch all wake the pump in the same tick: one claim fills them all.
-    this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      if (!this.#pumping) void this.#pump();
-      else this.#pumpAgain = true;
-    });
-  }
-
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    this.#clearTimer(this.#pollTimer);
-    this.#pollTimer = undefined;
-    let idleDelay: number | undefined;
-    try {
-      do {
-        this.#pumpAgain = false;
-        idleDelay = undefined;
-        while (this.#state === 'started' && this.#busy < this.#concurrency && this.#typeList.length > 0) {
-          const limit = Math.min(this.#concurrency - this.#busy, this.#claimBatchSize);
-          const now = this.#clock.now();
-          let jobs: ClaimedJob[];
-          try {
-            jobs = await this.#backend.claim({
-              types: this.#typeList,
-              limit,
-              now,
-              leaseUntil: now + this.#leaseMs,
-              agingMs: this.#agingMs,
-              workerId: this.#workerId,
-            });
-            this.#claimFailures = 0;
-          } catch (error) {
-            this.#claimFailures++;
-            this.#backgroundError('claim', error);
-            // Back off while the backend is down (reconnects happen in the driver): 50 ms doubling to the poll interval.
-            idleDelay = Math.min(this.#pollIntervalMs, 50 * 2 ** Math.min(this.#claimFailures, 10));
-            break;
-          }
-          if (this.#state !== 'started') {
-            this.#handBack(jobs);
-            break;
-          }
-          for (const job of jobs) this.#run(job);
-          if (jobs.length < limit) {
-            if (this.#backend.nextRunAt) {
-              // The memory backend hears of every new job in-process: no polling, only a timer for the next delayed job.
-              const next = await this.#backend.nextRunAt(this.#typeList);
-              if (next !== undefined) idleDelay = Math.max(0, next - this.#clock.now());
-            } else {
-              idleDelay = this.#pollIntervalMs;
-            }
-            break;
-          }
-        }
-      } while (this.#pumpAgain && this.#state === 'started');
-    } catch (error) {
-      this.#backgroundError('claim loop', error);
-      idleDelay = this.#pollIntervalMs;
-    } finally {
-      this.#pumping = false;
-    }
-    if (this.#state === 'started') {
-      if (this.#pumpAgain) {
-        this.#wake();
-      } else if (idleDelay !== undefined || this.#busy >= this.#concurrency) {
-        // When all slots are busy, the next free slot wakes the pump; the timer is only a safety net.
-        this.#pollTimer = this.#clock.setTimeout(() => this.#wake(), idleDelay ?? this.#pollIntervalMs, {
-          unref: true,
-        });
-      }
-    }
+    this.#claims.wake();
   }
 
   #handBack(jobs: readonly ClaimedJob[]): void {
     for (const job of jobs) {
       this.#stats.released++;
-      this.#pushCompletion(
-        { kind: 'released', id: job.id, token: job.token, at: this.#clock.now() },
+      this.#completions.push(
+        { kind: 'released', id: job.id, token: job.token, at: this.#settings.clock.now() },
         undefined,
         undefined,
       );
     }
   }
+
+  // -- run
 
   #run(claimed: ClaimedJob): void {
     const config = this.#types.get(claimed.type);
@@ -897,18 +552,15 @@ export class JobQueue<
       this.#handBack([claimed]);
       return;
     }
-    const now = this.#clock.now();
+    const { clock, profiler } = this.#settings;
+    const now = clock.now();
     const job = new RunningJob(claimed, claimed.maxAttempts ?? config.attempts, now, this.#progressHandler);
     this.#stats.claimed++;
     this.#busy++;
     this.#running.set(job.id, job);
     this.#unsettled++;
-    this.#profiler?.record('queue.wait', Math.max(0, now - claimed.runAt));
-    const timeoutMs = claimed.timeoutMs ?? config.timeoutMs;
-    if (timeoutMs !== undefined) {
-      job.timeoutTimer = this.#clock.setTimeout(() => this.#onTimeout(job, timeoutMs), timeoutMs, { unref: true });
-    }
-    const started = performance.now();
+    profiler?.record('queue.wait', Math.max(0, now - claimed.runAt));
+    this.#watchdog.arm(job, claimed.timeoutMs ?? config.timeoutMs);
     let outcome: Promise<unknown>;
     try {
       const data = JSON.parse(claimed.data) as never;
@@ -918,39 +570,57 @@ export class JobQueue<
       outcome = Promise.reject(error);
     }
     outcome.then(
-      (result) => this.#onSettled(job, true, result, started),
-      (error: unknown) => this.#onSettled(job, false, error, started),
+      (result) => this.#onSettled(job, true, result),
+      (error: unknown) => this.#onSettled(job, false, error),
     );
   }
 
-  #onSettled(job: RunningJob, ok: boolean, value: unknown, started: number): void {
-    job.settled = true;
+  readonly #progressHandler = (job: RunningJob, progress: JobProgress): void => {
+    if (job.isFinalized) return;
+    this.emit('progress', job.info, progress);
+    this.#progress.report(job, progress);
+  };
+
+  #onTimeout(job: RunningJob, timeoutMs: number): void {
+    this.#stats.timedOut++;
+    const error = new TimeoutError(`job ${job.id} (${job.type}) timed out after ${timeoutMs} ms`, timeoutMs);
+    this.#watchdog.abort(job, error);
+    // The attempt is over: its failure is written now, so a retry does not wait for a handler that
+    // ignores its signal. The slot stays taken until the handler settles.
+    this.#fail(job, error);
+  }
+
+  #requestCancelOf(id: string): void {
+    const job = this.#running.get(id);
+    if (job !== undefined) this.#requestCancel(job);
+  }
+
+  #requestCancel(job: RunningJob): void {
+    if (job.isFinalized || job.intent === 'cancel') return;
+    job.intent = 'cancel';
+    this.#watchdog.abort(job, new JobCancelledError(job.id));
+  }
+
+  // -- settle: decide the outcome, queue its fenced write, fire events once it applied
+
+  #onSettled(job: RunningJob, ok: boolean, value: unknown): void {
+    job.markSettled();
     this.#unsettled--;
-    this.#clearTimer(job.timeoutTimer);
-    this.#clearTimer(job.stallTimer);
-    this.#profiler?.record(`queue.job.${job.type}`, performance.now() - started, !ok);
-    if (job.stallReported) {
-      this.#logger.info({ jobId: job.id, type: job.type }, 'JobQueue: stalled handler settled at last');
-    }
-    if (job.finalized) {
+    this.#watchdog.disarm(job);
+    this.#settings.profiler?.record(`queue.job.${job.type}`, job.runMs as number, !ok);
+    if (job.isFinalized) {
       this.#maybeFreeSlot(job);
       return;
     }
-    if (job.releaseOnSettle) {
+    const at = this.#settings.clock.now();
+    if (job.intent === 'release') {
       this.#release(job);
-      return;
-    }
-    if (job.cancelRequested) {
-      this.#finalize(job, {
-        kind: 'cancelled',
-        id: job.id,
-        token: job.token,
-        error: errorJson(new JobCancelledError(job.id)),
-        at: this.#clock.now(),
-      });
-      return;
-    }
-    if (ok) {
+    } else if (job.intent === 'cancel') {
+      const error = errorJson(new JobCancelledError(job.id));
+      this.#finalize(job, { kind: 'cancelled', id: job.id, token: job.token, error, at });
+    } else if (!ok) {
+      this.#fail(job, value);
+    } else {
       let result: string;
       try {
         result = fastJson(value) ?? toJson(value, `result of job ${job.id} (${job.type})`);
@@ -958,37 +628,23 @@ export class JobQueue<
         this.#fail(job, error);
         return;
       }
-      this.#finalize(job, { kind: 'succeeded', id: job.id, token: job.token, result, at: this.#clock.now() }, value);
-      return;
+      this.#finalize(job, { kind: 'succeeded', id: job.id, token: job.token, result, at }, value);
     }
-    this.#fail(job, value);
   }
 
   #fail(job: RunningJob, error: unknown): void {
-    const willRetry = job.attempt < job.maxAttempts;
+    const at = this.#settings.clock.now();
     const text = errorJson(error);
-    if (willRetry) {
-      const policy = this.#backoffOf(job);
-      const delay = backoffDelay(job.attempt, policy);
-      this.#finalize(
-        job,
-        {
-          kind: 'retry',
-          id: job.id,
-          token: job.token,
-          error: text,
-          runAt: Math.round(this.#clock.now() + delay),
-          at: this.#clock.now(),
-        },
-        error,
-      );
+    if (job.attempt < job.maxAttempts) {
+      const runAt = Math.round(at + backoffDelay(job.attempt, this.#backoffOf(job)));
+      this.#finalize(job, { kind: 'retry', id: job.id, token: job.token, error: text, runAt, at }, error);
     } else {
-      this.#finalize(job, { kind: 'failed', id: job.id, token: job.token, error: text, at: this.#clock.now() }, error);
+      this.#finalize(job, { kind: 'failed', id: job.id, token: job.token, error: text, at }, error);
     }
   }
 
   #backoffOf(job: RunningJob): ResolvedRetryOptions {
-    const base = this.#types.get(job.type)?.backoff ?? this.#defaultBackoff;
+    const base = this.#types.get(job.type)?.backoff ?? this.#settings.defaultBackoff;
     if (job.claimed.backoff === null) return base;
     try {
       return resolveBackoff('backoff', JSON.parse(job.claimed.backoff) as JobBackoff, base);
@@ -997,34 +653,39 @@ export class JobQueue<
     }
   }
 
+  #release(job: RunningJob): void {
+    this.#finalize(job, { kind: 'released', id: job.id, token: job.token, at: this.#settings.clock.now() });
+  }
+
   /** Decides a run's outcome and queues its fenced write; events fire once the write applied. */
   #finalize(job: RunningJob, completion: Completion, detail?: unknown): void {
-    job.finalized = true;
+    job.outcome = 'decided';
     if (this.#running.get(job.id) === job) this.#running.delete(job.id);
-    this.#cancelProgressTimer(job);
+    this.#progress.cancelTimer(job);
     // The last progress report must land before the final status (a progress write after it is fenced out).
-    if (job.unwrittenProgress !== undefined || job.progressWriting !== undefined) {
+    if (this.#progress.hasPending(job)) {
       // Counted until the completion is queued, so shutdown waits for it instead of closing storage under it.
       this.#finalizing++;
-      void this.#writeProgress(job, true).finally(() => {
+      void this.#progress.writeFinal(job).finally(() => {
         this.#finalizing--;
-        this.#pushCompletion(completion, job, detail);
+        this.#completions.push(completion, job, detail);
       });
     } else {
-      this.#pushCompletion(completion, job, detail);
+      this.#completions.push(completion, job, detail);
     }
-    this.#checkDrained();
+    this.#drain.check();
   }
 
   #onWritten(entry: PendingCompletion, applied: boolean): void {
     const job = entry.job;
     if (job === undefined) return;
-    job.written = true;
+    job.outcome = 'written';
     if (applied) this.#afterCompletion(job, entry.completion, entry.detail);
-    else if (entry.completion.kind !== 'released') this.#leaseLostOnWrite(job);
-    if (this.#waiters.size > 0) this.#notify(job.id);
+    else if (entry.completion.kind !== 'released')
+      this.#warnLeaseLost(job, 'before the outcome was written; outcome discarded');
+    if (!this.#waiters.isEmpty) this.#waiters.notify(job.id);
     this.#maybeFreeSlot(job);
-    this.#checkDrained();
+    this.#drain.check();
   }
 
   #afterCompletion(job: RunningJob, completion: Completion, detail: unknown): void {
@@ -1041,7 +702,10 @@ export class JobQueue<
       case 'failed':
         this.#stats.failedAttempts++;
         this.#stats.failed++;
-        this.#logger.warn({ jobId: job.id, type: job.type, attempt: job.attempt, err: detail }, 'JobQueue: job failed');
+        this.#settings.logger.warn(
+          { jobId: job.id, type: job.type, attempt: job.attempt, err: detail },
+          'JobQueue: job failed',
+        );
         if (this.listenerCount('failed') > 0) this.emit('failed', job.info, detail, false);
         break;
       case 'cancelled':
@@ -1054,508 +718,98 @@ export class JobQueue<
     }
   }
 
-  #leaseLostOnWrite(job: RunningJob): void {
+  /** A heartbeat or progress write found the lease taken over: this run's outcome no longer counts. */
+  #onLeaseLost(job: RunningJob): void {
+    if (job.isFinalized) return;
+    job.outcome = 'written';
+    if (this.#running.get(job.id) === job) this.#running.delete(job.id);
+    this.#progress.cancelTimer(job);
+    this.#warnLeaseLost(job, '(expired and taken over); aborting this run');
+    this.#watchdog.abort(job, new Error(`lease of job ${job.id} was lost`));
+    this.#maybeFreeSlot(job);
+    this.#drain.check();
+  }
+
+  #warnLeaseLost(job: RunningJob, what: string): void {
     this.#stats.leasesLost++;
-    this.#logger.warn(
-      { jobId: job.id, type: job.type, attempt: job.attempt, workerId: this.#workerId },
-      'JobQueue: lease was taken over before the outcome was written; outcome discarded',
+    this.#settings.logger.warn(
+      { jobId: job.id, type: job.type, attempt: job.attempt, workerId: this.#settings.workerId },
+      `JobQueue: lease was lost ${what}`,
     );
   }
 
   #maybeFreeSlot(job: RunningJob): void {
-    if (job.slotFreed || !job.settled || !job.written) return;
-    job.slotFreed = true;
+    if (job.outcome !== 'written' || !job.isSettled) return;
+    job.outcome = 'slot-freed';
     this.#busy--;
     this.#wake();
-  }
-
-  #release(job: RunningJob): void {
-    this.#finalize(job, { kind: 'released', id: job.id, token: job.token, at: this.#clock.now() });
-  }
-
-  #onTimeout(job: RunningJob, timeoutMs: number): void {
-    job.timeoutTimer = undefined;
-    if (job.settled || job.finalized) return;
-    this.#stats.timedOut++;
-    const error = new TimeoutError(`job ${job.id} (${job.type}) timed out after ${timeoutMs} ms`, timeoutMs);
-    this.#abort(job, error);
-    // The attempt is over: its failure is written now, so a retry does not wait for a handler that
-    // ignores its signal. The slot stays taken until the handler settles.
-    this.#fail(job, error);
-  }
-
-  #requestCancel(job: RunningJob): void {
-    if (job.finalized || job.cancelRequested) return;
-    job.cancelRequested = true;
-    this.#abort(job, new JobCancelledError(job.id));
-  }
-
-  #abort(job: RunningJob, reason: unknown): void {
-    job.abort(reason);
-    if (job.settled || job.stallTimer !== undefined) return;
-    job.stallTimer = this.#clock.setTimeout(
-      () => {
-        job.stallTimer = undefined;
-        if (job.settled) return;
-        job.stallReported = true;
-        this.#stats.stalled++;
-        this.#logger.warn(
-          { jobId: job.id, type: job.type, attempt: job.attempt, graceMs: this.#stallGraceMs },
-          'JobQueue: handler ignores its aborted signal; its slot stays taken until it settles',
-        );
-        this.emit('stalled', job.info, reason);
-      },
-      this.#stallGraceMs,
-      { unref: true },
-    );
-  }
-
-  // -- progress
-
-  readonly #progressHandler = (job: RunningJob, progress: JobProgress): void => this.#onProgress(job, progress);
-
-  #onProgress(job: RunningJob, progress: JobProgress): void {
-    if (job.finalized) return;
-    job.unwrittenProgress = progress;
-    this.emit('progress', job.info, progress);
-    this.#scheduleProgressWrite(job);
-  }
-
-  #scheduleProgressWrite(job: RunningJob): void {
-    if (job.finalized || job.unwrittenProgress === undefined) return;
-    if (job.progressWriting !== undefined || job.progressTimer !== undefined) return;
-    const wait = job.lastProgressWriteAt + this.#progressIntervalMs - this.#clock.now();
-    if (wait <= 0) {
-      void this.#writeProgress(job, false);
-    } else {
-      job.progressTimer = this.#clock.setTimeout(
-        () => {
-          job.progressTimer = undefined;
-          void this.#writeProgress(job, false);
-        },
-        wait,
-        { unref: true },
-      );
-    }
-  }
-
-  #cancelProgressTimer(job: RunningJob): void {
-    if (job.progressTimer !== undefined) {
-      this.#clock.clearTimeout(job.progressTimer);
-      job.progressTimer = undefined;
-    }
-  }
-
-  async #writeProgress(job: RunningJob, isFinal: boolean): Promise<void> {
-    while (job.progressWriting !== undefined) await job.progressWriting;
-    const progress = job.unwrittenProgress;
-    if (progress === undefined || (job.finalized && !isFinal)) return;
-    job.unwrittenProgress = undefined;
-    job.lastProgressWriteAt = this.#clock.now();
-    const writing = this.#backend
-      .progress(job, progress.done, progress.total ?? null, progress.stage ?? null)
-      .then(
-        (held) => {
-          if (!held && !job.finalized) this.#onLeaseLost(job);
-        },
-        (error: unknown) => this.#backgroundError('progress write', error),
-      )
-      .finally(() => {
-        job.progressWriting = undefined;
-      });
-    job.progressWriting = writing;
-    await writing;
-    if (!isFinal) this.#scheduleProgressWrite(job);
-  }
-
-  #onLeaseLost(job: RunningJob): void {
-    if (job.finalized) return;
-    job.finalized = true;
-    job.written = true;
-    if (this.#running.get(job.id) === job) this.#running.delete(job.id);
-    this.#cancelProgressTimer(job);
-    this.#stats.leasesLost++;
-    this.#logger.warn(
-      { jobId: job.id, type: job.type, attempt: job.attempt, workerId: this.#workerId },
-      'JobQueue: lease lost (expired and taken over); aborting this run',
-    );
-    this.#abort(job, new Error(`lease of job ${job.id} was lost`));
-    this.#maybeFreeSlot(job);
-    this.#checkDrained();
-  }
-
-  // -- completions (batched: all outcomes of one tick go out in one statement)
-
-  #pushCompletion(completion: Completion, job: RunningJob | undefined, detail: unknown): void {
-    this.#pendingCompletions.push({ completion, job, detail });
-    if (!this.#flushScheduled && this.#flushing === undefined) {
-      this.#flushScheduled = true;
-      setImmediate(() => {
-        this.#flushScheduled = false;
-        void this.#flush();
-      });
-    }
-  }
-
-  #flush(): Promise<void> {
-    if (this.#flushing !== undefined) return this.#flushing;
-    this.#flushing = this.#flushLoop().finally(() => {
-      this.#flushing = undefined;
-      if (this.#pendingCompletions.length > 0 && this.#state !== 'closed') void this.#flush();
-    });
-    return this.#flushing;
-  }
-
-  async #flushLoop(): Promise<void> {
-    while (this.#pendingCompletions.length > 0) {
-      const batch = this.#pendingCompletions;
-      this.#pendingCompletions = [];
-      let applied: Set<string>;
-      try {
-        applied = await this.#backend.complete(batch.map((entry) => entry.completion));
-        this.#flushFailures = 0;
-      } catch (error) {
-        this.#flushFailures++;
-        this.#backgroundError('completion write', error);
-        this.#pendingCompletions = batch.concat(this.#pendingCompletions);
-        // Keep trying while the backend is down: the outcomes stay fenced, so a late write is harmless.
-        await new Promise<void>((resolve) => {
-          // Unref'd: a backend that stays down must not keep the process alive after close().
-          this.#clock.setTimeout(resolve, Math.min(this.#pollIntervalMs, 50 * 2 ** Math.min(this.#flushFailures, 10)), {
-            unref: true,
-          });
-        });
-        if (this.#state === 'closed') return;
-        continue;
-      }
-      for (const entry of batch) this.#onWritten(entry, applied.has(entry.completion.id));
-    }
-  }
-
-  // -- heartbeat, reaper, sweep
-
-  #armHeartbeat(): void {
-    this.#heartbeatTimer = this.#clock.setTimeout(() => void this.#heartbeat(), this.#heartbeatMs, { unref: true });
-  }
-
-  async #heartbeat(): Promise<void> {
-    this.#heartbeatTimer = undefined;
-    const jobs = [...this.#running.values()].filter((job) => !job.finalized);
-    if (jobs.length > 0) {
-      try {
-        const { lost, cancelRequested } = await this.#backend.renew(jobs, this.#clock.now() + this.#leaseMs);
-        for (const id of lost) {
-          const job = this.#running.get(id);
-          if (job !== undefined) this.#onLeaseLost(job);
-        }
-        for (const id of cancelRequested) {
-          const job = this.#running.get(id);
-          if (job !== undefined) this.#requestCancel(job);
-        }
-      } catch (error) {
-        this.#backgroundError('heartbeat', error);
-      }
-    }
-    if (this.#state === 'started' || (this.#state === 'stopping' && this.#running.size > 0)) this.#armHeartbeat();
-  }
-
-  #armMaintenance(delay: number): void {
-    this.#clearTimer(this.#maintenanceTimer);
-    this.#maintenanceTimer = this.#clock.setTimeout(() => void this.#maintain(), delay, { unref: true });
-  }
-
-  async #maintain(): Promise<void> {
-    this.#maintenanceTimer = undefined;
-    if (this.#state !== 'started') return;
-    const now = this.#clock.now();
-    try {
-      const reaped = await this.#backend.reap(
-        now,
-        this.#defaultAttempts,
-        errorJson(new Error('lease expired: the worker running this job died or hung')),
-      );
-      if (reaped > 0) {
-        this.#stats.reaped += reaped;
-        this.#logger.info({ reaped, workerId: this.#workerId }, 'JobQueue: took back jobs whose lease expired');
-        this.#wake();
-      }
-      if (now - this.#lastSweepAt >= this.#sweepIntervalMs) {
-        this.#lastSweepAt = now;
-        for (;;) {
-          const swept = await this.#backend.sweep(now, now - this.#resultTtlMs, SWEEP_BATCH);
-          this.#stats.swept += swept;
-          if (swept < SWEEP_BATCH || this.#state !== 'started') break;
-        }
-      }
-    } catch (error) {
-      this.#backgroundError('maintenance', error);
-    }
-    // Expired leases are looked for twice per lease period, so a dead worker's jobs wait at most 1.5 leases.
-    if (this.#state === 'started') this.#armMaintenance(Math.min(this.#leaseMs / 2, this.#sweepIntervalMs));
-  }
-
-  // -- schedules
-
-  #armSchedules(delay: number): void {
-    this.#clearTimer(this.#scheduleTimer);
-    this.#scheduleTimer = this.#clock.setTimeout(() => void this.#tickSchedules(), Math.max(0, delay), {
-      unref: true,
-    });
-  }
-
-  async #tickSchedules(): Promise<void> {
-    this.#scheduleTimer = undefined;
-    if (this.#state !== 'started' || this.#scheduleTicking) return;
-    this.#scheduleTicking = true;
-    // Re-read at least once a minute, so a tick another process moved is seen.
-    let nextDelay = 60_000;
-    try {
-      const rows = await this.#backend.getSchedules([...this.#schedules.keys()]);
-      for (const row of rows) {
-        const local = this.#schedules.get(row.name);
-        if (local === undefined) continue;
-        let nextRunAt = row.nextRunAt;
-        const now = this.#clock.now();
-        if (nextRunAt <= now) {
-          const nextAt = local.recurrence.nextAfter(now);
-          const job = buildJob(
-            local.type,
-            null,
-            { ...local.options, runAt: row.nextRunAt },
-            now,
-            sortableId(now),
-            this.#defaultKeyRetentionMs,
-            `schedule ${row.name}`,
-          );
-          job.data = local.data;
-          const fired = await this.#backend.fireSchedule(row.name, row.nextRunAt, nextAt, job);
-          if (fired) {
-            this.#stats.scheduledFired++;
-            this.#stats.enqueued++;
-            if (this.#types.has(local.type)) this.#wake();
-          }
-          nextRunAt = fired ? nextAt : local.recurrence.nextAfter(now);
-        }
-        nextDelay = Math.min(nextDelay, nextRunAt - this.#clock.now());
-      }
-    } catch (error) {
-      this.#backgroundError('schedule tick', error);
-      nextDelay = this.#pollIntervalMs;
-    } finally {
-      this.#scheduleTicking = false;
-    }
-    if (this.#state === 'started' && this.#schedules.size > 0) this.#armSchedules(nextDelay);
   }
 
   // -- shutdown
 
   async #shutdown(graceful: boolean, timeoutMs: number): Promise<void> {
     this.#state = 'stopping';
-    this.#clearTimer(this.#pollTimer);
-    this.#pollTimer = undefined;
-    this.#clearTimer(this.#scheduleTimer);
-    this.#scheduleTimer = undefined;
-    this.#clearTimer(this.#maintenanceTimer);
-    this.#maintenanceTimer = undefined;
+    this.#claims.stop();
+    this.#schedules.stop();
+    this.#maintenance.stopMaintenance();
     const abortGraceMs = graceful ? Math.min(1_000, timeoutMs / 4) : Math.min(1_000, timeoutMs);
-    if (graceful) await this.#drained(timeoutMs - abortGraceMs);
+    if (graceful) await this.#drain.wait(timeoutMs - abortGraceMs);
     if (this.#running.size > 0) {
       const reason = new ClosedError('JobQueue worker (stopping)');
       for (const job of this.#running.values()) {
-        if (job.finalized) continue;
-        job.releaseOnSettle = true;
-        this.#abort(job, reason);
+        if (job.isFinalized) continue;
+        job.intent = 'release';
+        this.#watchdog.abort(job, reason);
       }
-      await this.#drained(abortGraceMs);
+      await this.#drain.wait(abortGraceMs);
       // Handlers that ignore the abort: hand their leases back now; their late outcome is fenced out.
-      for (const job of [...this.#running.values()]) if (!job.finalized) this.#release(job);
+      for (const job of [...this.#running.values()]) if (!job.isFinalized) this.#release(job);
     }
-    while (this.#finalizing > 0 || this.#pendingCompletions.length > 0 || this.#flushing !== undefined) {
-      if (this.#finalizing > 0 && this.#pendingCompletions.length === 0 && this.#flushing === undefined) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      } else {
-        await this.#flush();
-      }
+    while (this.#finalizing > 0 || !this.#completions.isIdle) {
+      if (this.#finalizing > 0 && this.#completions.isIdle) await new Promise<void>((resolve) => setImmediate(resolve));
+      else await this.#completions.flush();
     }
-    this.#clearTimer(this.#heartbeatTimer);
-    this.#heartbeatTimer = undefined;
+    this.#maintenance.stopHeartbeat();
     if (this.#unsubscribe) {
       const unsubscribe = this.#unsubscribe;
       this.#unsubscribe = undefined;
       await unsubscribe().catch((error: unknown) => this.#backgroundError('unsubscribe', error));
     }
     if (this.#state === 'stopping') this.#state = 'idle';
-  }
-
-  /** Resolves once no run is waiting for its outcome (all finalized and written), or after `ms`. */
-  #drained(ms: number): Promise<void> {
-    if (this.#isDrained()) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.#clock.clearTimeout(timer);
-        this.#drainWaiters.delete(done);
-        resolve();
-      };
-      const timer = this.#clock.setTimeout(done, Math.max(0, ms));
-      this.#drainWaiters.add(done);
-    });
+    this.#releaseWorkerHold?.();
+    this.#releaseWorkerHold = undefined;
   }
 
   #isDrained(): boolean {
-    return this.#running.size === 0 && this.#finalizing === 0 && this.#pendingCompletions.length === 0;
+    return this.#running.size === 0 && this.#finalizing === 0 && this.#completions.queued === 0;
   }
 
-  #checkDrained(): void {
-    if (this.#drainWaiters.size === 0 || !this.#isDrained()) return;
-    for (const done of [...this.#drainWaiters]) done();
+  // -- helpers
+
+  #assertOpen(): void {
+    if (this.#state === 'closed' || this.#closePromise) throw new ClosedError('JobQueue');
   }
 
-  // -- waiting
-
-  #notify(id: string): void {
-    const waiters = this.#waiters.get(id);
-    if (waiters === undefined) return;
-    // Each watch removes itself when its wait() round ends.
-    for (const wake of waiters) wake();
+  #init(inTx?: SqlAccess): Promise<void> {
+    // Inside a caller's transaction the tables are created on it (waiting for our own connection would
+    // wait for the lock that transaction holds on SQLite); that does not count as done, it may roll back.
+    if (inTx !== undefined && !this.#isInitialized) return this.#backend.init(inTx);
+    this.#initPromise ??= this.#backend.init().then(
+      () => {
+        this.#isInitialized = true;
+      },
+      (error: unknown) => {
+        this.#initPromise = undefined;
+        throw error;
+      },
+    );
+    return this.#initPromise;
   }
 
-  /** Registers interest in a change of job `id`; `wait` resolves at once if it already happened. */
-  #watch(id: string): Watch {
-    const watch = new Watch(this.#clock);
-    if (this.#waiterCount >= MAX_WAITERS) return watch; // too many to track: this one just polls
-    let set = this.#waiters.get(id);
-    if (set === undefined) {
-      set = new Set();
-      this.#waiters.set(id, set);
-    }
-    const wake = () => watch.fire();
-    set.add(wake);
-    this.#waiterCount++;
-    watch.onCancel = () => {
-      const current = this.#waiters.get(id);
-      if (current?.delete(wake)) {
-        this.#waiterCount--;
-        if (current.size === 0) this.#waiters.delete(id);
-      }
-    };
-    return watch;
+  #backgroundError(what: string, error: unknown): void {
+    this.#stats.backgroundErrors++;
+    this.#lastError = `${what}: ${(error as Error)?.message ?? String(error)}`;
+    this.#settings.logger.warn({ err: error, workerId: this.#settings.workerId }, `JobQueue ${what} failed`);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
-}
-
-/** One `wait()` round: fired by a local notification, or times out (then the caller polls again). */
-class Watch {
-  readonly #clock: Clock;
-  #fired = false;
-  #resolve: (() => void) | undefined;
-  onCancel: (() => void) | undefined;
-
-  constructor(clock: Clock) {
-    this.#clock = clock;
-  }
-
-  fire(): void {
-    this.#fired = true;
-    this.#resolve?.();
-  }
-
-  wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#fired) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        this.#clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#resolve = undefined;
-      };
-      const onAbort = () => {
-        done();
-        reject(abortReason(signal as AbortSignal));
-      };
-      this.#resolve = () => {
-        done();
-        resolve();
-      };
-      const timer = this.#clock.setTimeout(() => this.#resolve?.(), ms, { unref: true });
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  cancel(): void {
-    this.onCancel?.();
-    this.onCancel = undefined;
-  }
-}
-
-function resolveBackoff(
-  scope: string,
-  backoff: JobBackoff | undefined,
-  defaults: ResolvedRetryOptions,
-): ResolvedRetryOptions {
-  if (backoff === undefined) return defaults;
-  backoffJson(backoff, scope);
-  return resolveRetryOptions(scope, backoff as Partial<RetryOptions>, defaults);
-}
-
-function createBackend(storage: StorageAdapter | undefined, agingMs: number): QueueBackend {
-  if (storage === undefined || storage.kind === 'memory') return new MemoryBackend(agingMs);
-  const sql = storage.sql;
-  if (sql === undefined) {
-    throw new ConfigError('JobQueue.storage', `JobQueue.storage of kind "${storage.kind}" has no SQL access`);
-  }
-  if (storage.kind === 'sqlite' && sql.dialect === 'sqlite') return new SqliteBackend(sql);
-  if (storage.kind === 'postgres' && sql.dialect === 'postgres') return new PostgresBackend(sql);
-  throw new ConfigError('JobQueue.storage', `JobQueue.storage of kind "${storage.kind}" is not supported`);
-}
-
-function parseJson(text: string | null): unknown {
-  if (text === null) return undefined;
-  return JSON.parse(text);
-}
-
-function parseError(text: string | null): JobErrorInfo | undefined {
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text) as JobErrorInfo;
-  } catch {
-    return { name: 'Error', message: text };
-  }
-}
-
-function failedError(row: JobRow): JobFailedError {
-  const info = parseError(row.error);
-  const error = new JobFailedError(
-    row.id,
-    `job ${row.id} (${row.type}) failed after ${row.attempts} attempt(s): ${info?.message ?? 'unknown error'}`,
-    row.attempts,
-    { cause: info },
-  );
-  return error;
-}
-
-/** Converts a stored row to the public snapshot. */
-export function toJobInfo(row: JobRow): JobInfo {
-  let progress: JobProgress | undefined;
-  if (row.progressDone !== null) {
-    progress = { done: row.progressDone };
-    if (row.progressTotal !== null) progress.total = row.progressTotal;
-    if (row.progressStage !== null) progress.stage = row.progressStage;
-  }
-  return {
-    id: row.id,
-    type: row.type,
-    data: parseJson(row.data),
-    status: row.status,
-    priority: row.priority,
-    progress,
-    result: row.status === 'succeeded' ? parseJson(row.result) : undefined,
-    error: parseError(row.error),
-    attempts: row.attempts,
-    maxAttempts: row.maxAttempts ?? undefined,
-    key: row.key ?? undefined,
-    createdAt: row.createdAt,
-    runAt: row.runAt,
-    startedAt: row.startedAt ?? undefined,
-    finishedAt: row.finishedAt ?? undefined,
-    cancelRequested: row.cancelRequested,
-  };
 }

@@ -7,9 +7,10 @@
 
 import { resolveRetryOptions } from '../core/backoff.js';
 import { ConfigError } from '../core/errors.js';
+import { sortableId } from '../core/ids.js';
 import { checkNumber, checkString, describeValue } from '../core/options.js';
 import type { NewJob } from './backend.js';
-import type { EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
+import type { EnqueueManyEntry, EnqueueOptions, JobBackoff, JobErrorInfo } from './types.js';
 
 /** Longest job type name, in characters. */
 export const MAX_TYPE_LENGTH = 128;
@@ -31,6 +32,7 @@ const ENQUEUE_KEYS = new Set([
   'timeoutMs',
   'key',
   'keyRetentionMs',
+  'owner',
   'tx',
   'type',
   'data',
@@ -186,6 +188,7 @@ export function buildJob(
   let backoff: string | null = null;
   let key: string | null = null;
   let keyRetentionMs = defaultKeyRetentionMs;
+  let owner: string | null = null;
   if (options !== undefined) {
     if (options === null || typeof options !== 'object') {
       throw new ConfigError(
@@ -197,7 +200,7 @@ export function buildJob(
       if (!ENQUEUE_KEYS.has(name)) {
         throw new ConfigError(
           `${named(scope, index)}.${name}`,
-          `${named(scope, index)}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, tx)`,
+          `${named(scope, index)}: unknown option "${name}" (known: priority, delayMs, runAt, attempts, backoff, timeoutMs, key, keyRetentionMs, owner, tx)`,
         );
       }
     }
@@ -235,6 +238,9 @@ export function buildJob(
     if (options.key !== undefined) {
       key = checkString(`${named(scope, index)}.key`, options.key, { nonEmpty: true, maxLength: MAX_KEY_LENGTH });
     }
+    if (options.owner !== undefined) {
+      owner = checkString(`${named(scope, index)}.owner`, options.owner, { nonEmpty: true, maxLength: 200 });
+    }
     if (options.keyRetentionMs !== undefined) {
       keyRetentionMs = checkNumber(`${named(scope, index)}.keyRetentionMs`, options.keyRetentionMs, { min: 0 });
     }
@@ -251,7 +257,35 @@ export function buildJob(
     backoff,
     key,
     keyRetentionMs: Math.round(keyRetentionMs),
+    owner,
   };
+}
+
+/**
+ * Validates the entries of `enqueueMany` and builds their rows; `check(type, what)` adds the caller's
+ * own check of each type.
+ * @throws ConfigError for any bad entry; nothing has been written.
+ */
+export function buildJobs(
+  entries: unknown,
+  now: number,
+  defaultKeyRetentionMs: number,
+  check: (type: string, what: string) => void,
+): NewJob[] {
+  const scope = 'JobQueue.enqueueMany';
+  if (!Array.isArray(entries)) throw new ConfigError(scope, `${scope} expects an array of { type, data, ... }`);
+  const jobs: NewJob[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as EnqueueManyEntry;
+    if (entry === null || typeof entry !== 'object') {
+      throw new ConfigError(`${scope}[${i}]`, `${scope}[${i}] must be { type, data, ... }`);
+    }
+    if ('tx' in entry) throw new ConfigError(`${scope}[${i}].tx`, 'pass tx as enqueueMany(entries, { tx })');
+    const job = buildJob(entry.type, entry.data, entry, now, sortableId(now), defaultKeyRetentionMs, scope, i);
+    check(job.type, `${scope}[${i}].type`);
+    jobs[i] = job;
+  }
+  return jobs;
 }
 
 /** The stored form of an error: name, message, stack (capped) and code. */

@@ -7,7 +7,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
-import type { LatencyRecorder } from '../core/recorder.js';
+import { LatencyHistogram } from '../profiling/index.js';
 import type { StorageAdapter } from '../storage/types.js';
 import {
   createJobHttpHandlers,
@@ -18,6 +18,7 @@ import {
 import { JobQueue } from './job-queue.js';
 import type {
   EnqueueOptions,
+  JobEventInfo,
   JobHandler,
   JobQueueHealth,
   JobQueueOptions,
@@ -38,7 +39,10 @@ export interface StorageAdapterHolder {
 export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
   /** A storage adapter, or a `StorageManager` (anything with `adapter`); none → in memory. */
   storage?: StorageAdapter | StorageAdapterHolder;
-  /** Options of the HTTP handlers (`basePath`, `maxBodyBytes`). */
+  /**
+   * Options of the HTTP handlers: `basePath`, `maxBodyBytes`, `clientOptions` (job options clients may
+   * set, with bounds; default none), `owner(req)` and `authorize(req, action, job)`.
+   */
   http?: HttpHandlerOptions;
   /** Job types clients may submit over HTTP (default: every type registered here). */
   submitTypes?: readonly string[];
@@ -46,7 +50,7 @@ export interface QueueManagerOptions extends Omit<JobQueueOptions, 'storage'> {
 
 /** Summary of recent latencies, in ms (0 when there are no samples). */
 export interface QueueLatencySummary {
-  /** Samples in the window (the last 1,024 jobs at most). */
+  /** Samples in the window (attempts that ended in the last one to two minutes). */
   count: number;
   /** Median. */
   p50: number;
@@ -74,28 +78,44 @@ export interface QueueManagerStats {
   queue: JobQueueStats;
 }
 
-/** Samples kept per latency window: enough for a stable p99, small enough to sort on demand. */
-const WINDOW_SAMPLES = 1_024;
 /** Throughput is counted in 60 one-second buckets. */
 const BUCKETS = 60;
+/** Latency windows rotate every minute: a summary covers the current and the previous minute. */
+const WINDOW_MS = 60_000;
 
-/** A fixed ring of recent samples. */
-class SampleWindow {
-  readonly #samples = new Float64Array(WINDOW_SAMPLES);
-  #count = 0;
-  #next = 0;
+/**
+ * Recent latencies in fixed memory: the profiling module's histogram, two of them rotating each
+ * minute, so percentiles follow what happens now instead of everything since start.
+ */
+class LatencyWindow {
+  #current = new LatencyHistogram();
+  #previous = new LatencyHistogram();
+  #startedAt: number;
 
-  add(ms: number): void {
-    this.#samples[this.#next] = ms;
-    this.#next = (this.#next + 1) % WINDOW_SAMPLES;
-    if (this.#count < WINDOW_SAMPLES) this.#count++;
+  constructor(now: number) {
+    this.#startedAt = now;
   }
 
-  summary(): QueueLatencySummary {
-    if (this.#count === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0 };
-    const sorted = this.#samples.slice(0, this.#count).sort();
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-    return { count: this.#count, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] as number };
+  add(ms: number, now: number): void {
+    this.#rotate(now);
+    this.#current.record(ms);
+  }
+
+  summary(now: number): QueueLatencySummary {
+    this.#rotate(now);
+    const { count, p50, p95, p99, max } = new LatencyHistogram().merge(this.#previous).merge(this.#current).summary();
+    return { count, p50, p95, p99, max };
+  }
+
+  #rotate(now: number): void {
+    const windows = Math.floor((now - this.#startedAt) / WINDOW_MS);
+    if (windows <= 0) return;
+    const previous = this.#previous;
+    this.#previous = this.#current;
+    this.#current = previous;
+    this.#current.reset();
+    if (windows > 1) this.#previous.reset();
+    this.#startedAt += windows * WINDOW_MS;
   }
 }
 
@@ -121,14 +141,14 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
   readonly #registered = new Set<string>();
   readonly #httpOptions: HttpHandlerOptions;
   #http: JobHttpHandlers | undefined;
-  readonly #wait = new SampleWindow();
-  readonly #run = new SampleWindow();
+  readonly #wait: LatencyWindow;
+  readonly #run: LatencyWindow;
   readonly #buckets = new Uint32Array(BUCKETS);
   #bucketSecond = 0;
 
   /** @throws ConfigError for bad options (including every JobQueue option). */
   constructor(options: QueueManagerOptions = {}) {
-    const { storage, http, submitTypes, profiler, ...queueOptions } = options;
+    const { storage, http, submitTypes, ...queueOptions } = options;
     validateOptions(
       'QueueManager',
       { http, submitTypes },
@@ -141,18 +161,20 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
     this.#submitTypes = submitTypes === undefined ? undefined : new Set(submitTypes);
     this.#httpOptions = http ?? {};
     const adapter = storage !== undefined && 'adapter' in storage ? storage.adapter : storage;
-    // Wait and run times go to the caller's profiler and to this manager's windows for `stats()`.
-    const recorder: LatencyRecorder = {
-      record: (name, ms, isError) => {
-        if (name === 'queue.wait') this.#wait.add(ms);
-        else if (name.startsWith('queue.job.')) this.#run.add(ms);
-        profiler?.record(name, ms, isError);
-      },
-    };
-    if (profiler?.noteQuery) recorder.noteQuery = (shape) => profiler.noteQuery?.(shape);
-    const jobQueueOptions: JobQueueOptions = { ...queueOptions, profiler: recorder };
+    const jobQueueOptions: JobQueueOptions = { ...queueOptions };
     if (adapter !== undefined) jobQueueOptions.storage = adapter;
     this.queue = new JobQueue<Jobs>(jobQueueOptions);
+    this.#wait = new LatencyWindow(this.#clock.now());
+    this.#run = new LatencyWindow(this.#clock.now());
+    // Wait and run times of each attempt come with the queue's events (the profiler gets them from the queue).
+    const recordTimes = (job: JobEventInfo) => {
+      const now = this.#clock.now();
+      this.#wait.add(job.waitMs, now);
+      if (job.runMs !== undefined) this.#run.add(job.runMs, now);
+    };
+    this.queue.on('completed', recordTimes);
+    this.queue.on('failed', recordTimes);
+    this.queue.on('cancelled', recordTimes);
     this.queue.on('completed', () => this.#countFinished());
     this.queue.on('failed', (_job, _error, willRetry) => {
       if (!willRetry) this.#countFinished();
@@ -209,6 +231,7 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
       createdAt: job.createdAt,
       startedAt: job.startedAt,
       finishedAt: job.finishedAt,
+      ...(job.owner === undefined ? {} : { owner: job.owner }),
     };
   }
 
@@ -266,15 +289,16 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
       counts: health.counts,
       throughputPerSec: finished / BUCKETS,
       finishedLastMinute: finished,
-      waitMs: this.#wait.summary(),
-      runMs: this.#run.summary(),
+      waitMs: this.#wait.summary(this.#clock.now()),
+      runMs: this.#run.summary(this.#clock.now()),
       queue: this.queue.stats(),
     };
   }
 
   /**
-   * HTTP handlers for submit (202 + status URL), status and cancel, over this manager. Clients may
-   * submit only `submitTypes` (default: the types registered here).
+   * HTTP handlers for submit (202 + status URL; resolves to the job id), status and cancel, over this
+   * manager, and `accepted(id)` for the 202 body of a job you enqueued yourself. Clients may submit only
+   * `submitTypes` (default: the types registered here).
    * @throws ConfigError for bad `http` options.
    */
   get http(): JobHttpHandlers {
@@ -284,6 +308,7 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
         status: (id) => this.status(id),
         cancel: (id) => this.cancel(id),
         accepts: (type) => (this.#submitTypes ? this.#submitTypes.has(type) : this.#registered.has(type)),
+        now: () => this.#clock.now(),
       },
       this.#httpOptions,
     );

@@ -10,6 +10,9 @@ import type { Logger } from '../core/logger.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import type { StorageAdapter } from '../storage/types.js';
 
+/** Which backend stores a queue's jobs: the kind of its storage adapter. */
+export type QueueBackendKind = StorageAdapter['kind'];
+
 /** Life cycle of a job: `queued → running → succeeded | failed | cancelled` (and back to `queued` on retry). */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -68,6 +71,8 @@ export interface JobInfo<Data = unknown, Result = unknown> {
   maxAttempts: number | undefined;
   /** Dedupe key, if enqueued with one. */
   key: string | undefined;
+  /** Who submitted it, if enqueued with an `owner`. */
+  owner: string | undefined;
   /** When it was enqueued. */
   createdAt: number;
   /** When the job becomes (or became) eligible to run. */
@@ -139,6 +144,11 @@ export interface EnqueueOptions {
   key?: string;
   /** How long a finished job keeps its key reserved, in ms (default: the queue's `defaults.keyRetentionMs`, 0). */
   keyRetentionMs?: number;
+  /**
+   * Who submitted the job (1–200 characters), kept with it: the HTTP handlers set it from their
+   * `owner(req)` and answer only its owner by default.
+   */
+  owner?: string;
   /**
    * A storage transaction (the `tx` of `storage.transaction(tx => …)`): the job exists if and only if
    * that transaction commits. Memory backend: enqueued at once.
@@ -264,6 +274,12 @@ export interface JobQueueOptions {
   stallGraceMs?: number;
   /** Defaults of jobs that do not set their own. */
   defaults?: JobDefaults;
+  /**
+   * The job types that may be enqueued (default: any). With it, enqueuing or scheduling a type not in
+   * the list (a typo) throws `ConfigError` instead of writing a job no worker will ever claim. A typed
+   * job map (`new JobQueue<{ email: EmailData }>()`) makes the same mistake a compile error.
+   */
+  knownTypes?: readonly string[];
   /** A name for this worker in logs and `health()` (default: host pid and a random suffix). */
   workerId?: string;
   /** Time source (default: the system clock); tests pass a `ManualClock`. */
@@ -302,6 +318,10 @@ export interface JobEventInfo {
   maxAttempts: number;
   /** The job's priority. */
   priority: number;
+  /** Time from when the job was due (`runAt`) to when this attempt started, in ms. */
+  waitMs: number;
+  /** How long the handler ran, in ms; set on `completed`, `failed` and `cancelled`. */
+  runMs?: number;
 }
 
 /** Plain-number counters of this process since construction (see `health()` for stored counts). */
@@ -347,7 +367,7 @@ export interface JobQueueHealth {
   /** Backend reachable and, if started, the worker loop alive. */
   ok: boolean;
   /** Which backend stores the jobs. */
-  backend: 'memory' | 'sqlite' | 'postgres';
+  backend: QueueBackendKind;
   /** The backend answered the count query. */
   backendReachable: boolean;
   /** This process is claiming jobs. */

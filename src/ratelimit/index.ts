@@ -16,6 +16,7 @@ export {
 } from './memory-store.js';
 export {
   type AcquireOptions,
+  DEFAULT_MARGIN_MS,
   RateLimiter,
   type RateLimiterOptions,
   type RateLimiterStats,

@@ -67,10 +67,15 @@ export function compareKeys(a: SortKey, b: SortKey): number {
   return compareCodePoints(a.str, b.str);
 }
 
-/** One normalised comparison: `op` against one key (or several for `in`). */
+/**
+ * One normalised comparison: `op` against one key (or several for `in`). For `startsWith`/`contains`
+ * the key is the string operand; `caseInsensitive` contains compares ASCII-lowercased text (the operand
+ * is lowercased already).
+ */
 export interface NormalCondition {
-  op: 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in';
+  op: 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'startsWith' | 'contains';
   keys: SortKey[];
+  caseInsensitive?: boolean;
 }
 
 /** All conditions on one field (AND-ed). `field === 'id'` targets the id column. */
@@ -80,9 +85,37 @@ export interface NormalClause {
 }
 
 const RANGE_OPS = ['gt', 'gte', 'lt', 'lte'] as const;
-const CONDITION_OPS = new Set(['gt', 'gte', 'lt', 'lte', 'ne', 'in']);
+const CONDITION_OPS = new Set(['gt', 'gte', 'lt', 'lte', 'ne', 'in', 'startsWith', 'contains', 'caseInsensitive']);
 /** Most values accepted by one `in` list (keeps statements below parameter limits). */
 export const MAX_IN_VALUES = 1000;
+/** Longest `startsWith` / `contains` operand, in characters. */
+export const MAX_TEXT_OPERAND = 1000;
+
+/**
+ * Lowercases A–Z only. `caseInsensitive` means exactly this on every backend: SQLite's `lower()` and
+ * PostgreSQL's `lower()` under the "C" collation both fold ASCII letters only.
+ */
+export function asciiLower(text: string): string {
+  return /[A-Z]/.test(text) ? text.replace(/[A-Z]+/g, (run) => run.toLowerCase()) : text;
+}
+
+// PostgreSQL text cannot hold U+0000, so a string with one could be stored or matched on SQLite and
+// memory but not there: refused everywhere, so data stays portable between backends.
+function checkNoNul(option: string, value: string): void {
+  if (value.includes('\u0000')) throw new ConfigError(option, `${option} must not contain the character U+0000`);
+}
+
+function textOperand(field: string, op: string, value: unknown): string {
+  const option = `where.${field}.${op}`;
+  if (typeof value !== 'string' || value.length > MAX_TEXT_OPERAND) {
+    throw new ConfigError(
+      option,
+      `${option} must be a string of at most ${MAX_TEXT_OPERAND} characters, got ${describeValue(value)}`,
+    );
+  }
+  checkNoNul(option, value);
+  return value;
+}
 
 function scalarKey(field: string, op: string, value: unknown, isId: boolean): SortKey {
   const option = `where.${field}${op === 'eq' ? '' : `.${op}`}`;
@@ -105,6 +138,7 @@ function scalarKey(field: string, op: string, value: unknown, isId: boolean): So
   if ((op.startsWith('g') || op.startsWith('l')) && value === null) {
     throw new ConfigError(option, `${option} must be a number or string, got null`);
   }
+  if (typeof value === 'string') checkNoNul(option, value);
   return sortKeyOf(value);
 }
 
@@ -138,12 +172,18 @@ export function normaliseWhere(where: Where | undefined): NormalClause[] {
       if (!CONDITION_OPS.has(op)) {
         throw new ConfigError(
           `where.${field}`,
-          `where.${field}: unknown operator ${JSON.stringify(op).slice(0, 40)} (allowed: gt, gte, lt, lte, ne, in)`,
+          `where.${field}: unknown operator ${JSON.stringify(op).slice(0, 40)} (allowed: gt, gte, lt, lte, ne, in, startsWith, contains, caseInsensitive)`,
         );
       }
       const operand = (condition as Record<string, unknown>)[op];
-      if (operand === undefined) continue;
-      if (op === 'in') {
+      if (operand === undefined || op === 'caseInsensitive') continue;
+      if (op === 'startsWith') {
+        conditions.push({ op, keys: [sortKeyOf(textOperand(field, op, operand))] });
+      } else if (op === 'contains') {
+        const caseInsensitive = caseInsensitiveOf(field, condition);
+        const text = textOperand(field, op, operand);
+        conditions.push({ op, keys: [sortKeyOf(caseInsensitive ? asciiLower(text) : text)], caseInsensitive });
+      } else if (op === 'in') {
         if (!Array.isArray(operand) || operand.length > MAX_IN_VALUES) {
           throw new ConfigError(
             `where.${field}.in`,
@@ -158,13 +198,33 @@ export function normaliseWhere(where: Where | undefined): NormalClause[] {
         });
       }
     }
+    if (condition.caseInsensitive !== undefined && condition.contains === undefined) {
+      throw new ConfigError(`where.${field}.caseInsensitive`, `where.${field}.caseInsensitive needs contains`);
+    }
     if (conditions.length > 0) clauses.push({ field, conditions });
   }
   return clauses;
 }
 
-function matchOne(op: NormalCondition['op'], actual: SortKey, key: SortKey): boolean {
+function caseInsensitiveOf(field: string, condition: FieldCondition): boolean {
+  const flag = condition.caseInsensitive ?? false;
+  if (typeof flag !== 'boolean') {
+    throw new ConfigError(
+      `where.${field}.caseInsensitive`,
+      `where.${field}.caseInsensitive must be a boolean, got ${describeValue(flag)}`,
+    );
+  }
+  return flag;
+}
+
+function matchOne(condition: NormalCondition, actual: SortKey, key: SortKey): boolean {
+  const op = condition.op;
   if (op === 'eq' || op === 'in') return compareKeys(actual, key) === 0;
+  if (op === 'startsWith') return actual.rank === Rank.String && actual.str.startsWith(key.str);
+  if (op === 'contains') {
+    if (actual.rank !== Rank.String) return false;
+    return (condition.caseInsensitive ? asciiLower(actual.str) : actual.str).includes(key.str);
+  }
   if (op === 'ne') return compareKeys(actual, key) !== 0;
   // Ranges only match values of the same type (a number is never "greater" than a string).
   if (actual.rank !== key.rank) return false;
@@ -178,8 +238,8 @@ export function matchesWhere(doc: Record<string, unknown>, clauses: readonly Nor
     const actual = sortKeyOf(doc[clause.field]);
     for (const condition of clause.conditions) {
       if (condition.op === 'in') {
-        if (!condition.keys.some((key) => matchOne('eq', actual, key))) return false;
-      } else if (!matchOne(condition.op, actual, condition.keys[0] as SortKey)) {
+        if (!condition.keys.some((key) => compareKeys(actual, key) === 0)) return false;
+      } else if (!matchOne(condition, actual, condition.keys[0] as SortKey)) {
         return false;
       }
     }
@@ -263,10 +323,10 @@ export function normaliseFind(options: FindOptions | undefined): NormalFind {
     throw new ConfigError('find', `find options must be an object, got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'where' && key !== 'orderBy' && key !== 'limit' && key !== 'cursor') {
+    if (key !== 'where' && key !== 'orderBy' && key !== 'limit' && key !== 'cursor' && key !== 'signal') {
       throw new ConfigError(
         `find.${key.slice(0, 40)}`,
-        `find: unknown option ${JSON.stringify(key).slice(0, 40)} (known: where, orderBy, limit, cursor)`,
+        `find: unknown option ${JSON.stringify(key).slice(0, 40)} (known: where, orderBy, limit, cursor, signal)`,
       );
     }
   }
@@ -316,11 +376,48 @@ export function resolveId(doc: unknown, explicitId: string | undefined, nowMs: n
  */
 export function encodeDocument(doc: object, id: string): string {
   const value = (doc as { id?: unknown }).id === id ? doc : { ...doc, id };
+  let json: string;
   try {
-    return JSON.stringify(value);
+    json = JSON.stringify(value);
   } catch (error) {
     throw new ConfigError('doc', `document is not JSON-serialisable: ${(error as Error).message}`, { cause: error });
   }
+  checkStorable(json, value, 'doc');
+  return json;
+}
+
+/**
+ * Refuses values JSON would store as something else or PostgreSQL cannot store: `NaN`/`±Infinity`
+ * (JSON.stringify writes `null`) and strings with U+0000 (jsonb refuses them). The text is searched
+ * first — a document without `null` or `\u0000` in its JSON has neither — so the walk runs only on a hit.
+ * @throws ConfigError naming the path of the first such value.
+ */
+function checkStorable(json: string, value: unknown, what: string): void {
+  if (!json.includes('null') && !json.includes('\\u0000')) return;
+  const path = unstorablePath(value, what, 0);
+  if (path !== undefined) {
+    throw new ConfigError(what, `${path} cannot be stored: NaN, Infinity and the character U+0000 are refused`);
+  }
+}
+
+function unstorablePath(value: unknown, path: string, depth: number): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} (${value})`;
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object' || depth > 200) return undefined;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorablePath(value[i], `${path}[${i}]`, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (key.includes('\u0000')) return `${path} key ${JSON.stringify(key)}`;
+    const found = unstorablePath((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**
@@ -335,11 +432,30 @@ export function encodePatch(patch: unknown, id: string): Record<string, unknown>
   if (own !== undefined && own !== id) {
     throw new ConfigError('patch.id', 'patch must not change the document id');
   }
+  let json: string;
   try {
-    return JSON.parse(JSON.stringify(patch)) as Record<string, unknown>;
+    json = JSON.stringify(patch);
   } catch (error) {
     throw new ConfigError('patch', `patch is not JSON-serialisable: ${(error as Error).message}`, { cause: error });
   }
+  checkStorable(json, patch, 'patch');
+  return JSON.parse(json) as Record<string, unknown>;
+}
+
+/**
+ * Validates the patch of `updateMany`: a plain object whose keys are top-level field names other than
+ * `id` (they become JSON paths in the SQL statement), with storable values.
+ * @throws ConfigError otherwise.
+ */
+export function encodeManyPatch(patch: unknown): Record<string, unknown> {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    throw new ConfigError('patch', `patch must be a plain object, got ${describeValue(patch)}`);
+  }
+  for (const key of Object.keys(patch)) {
+    checkField(key, 'patch field');
+    if (key === 'id') throw new ConfigError('patch.id', 'updateMany cannot change document ids');
+  }
+  return encodePatch(patch, '');
 }
 
 /** A batch ready to write: ids and JSON texts in input order. */

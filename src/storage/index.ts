@@ -31,12 +31,17 @@ export {
   type StorageManagerOptions,
 } from './storage-manager.js';
 export type {
+  AggregateOptions,
+  AggregateOrderField,
+  AggregateRow,
   DocumentWithMeta,
   FieldCondition,
   FindOptions,
   FindResult,
+  PutOptions,
   SqlAccess,
   StorageAdapter,
+  StorageCallOptions,
   StorageHealth,
   StorageStats,
   StoredDocument,

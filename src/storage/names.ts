@@ -46,8 +46,8 @@ export function checkField(name: unknown, option = 'field'): string {
 }
 
 /**
- * Checks a document id: a non-empty string of at most {@link MAX_ID_LENGTH} characters. Any characters
- * are allowed because ids are always bound as parameters.
+ * Checks a document id: a non-empty string of at most {@link MAX_ID_LENGTH} characters without U+0000.
+ * Any other characters are allowed because ids are always bound as parameters.
  * @throws ConfigError otherwise.
  */
 export function checkId(id: unknown, option = 'id'): string {
@@ -57,6 +57,8 @@ export function checkId(id: unknown, option = 'id'): string {
       `${option} must be a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${describeValue(id)}`,
     );
   }
+  // PostgreSQL text cannot hold U+0000: refused on every backend so data can move between them.
+  if (id.includes('\u0000')) throw new ConfigError(option, `${option} must not contain the character U+0000`);
   return id;
 }
 

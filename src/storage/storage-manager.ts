@@ -3,16 +3,20 @@
  * write invalidates.
  * @module
  */
+import { throwIfAborted } from '../core/abort.js';
 import type { CacheLike } from '../core/collaborators.js';
-import { ConfigError } from '../core/errors.js';
+import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { checkCollection, checkField } from './names.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
   StorageAdapter,
+  StorageCallOptions,
   StoredDocument,
   UpdateOptions,
   Where,
@@ -26,8 +30,14 @@ export type DocumentCache = CacheLike;
 
 /** Options of {@link StorageManager}. */
 export interface StorageManagerOptions {
-  /** Read-through cache for `get`; keys are `<collection>:<id>`. */
+  /**
+   * Read-through cache for `get` (keys `<collection>:<id>`) and, when the cache has `invalidateTags`
+   * (hotpath's `Cache` does), for `find` pages too (keys `<collection>?<query>`, tagged
+   * `storage:<collection>:lists` and dropped by every write to the collection).
+   */
   cache?: DocumentCache;
+  /** Cache `find` pages as well as `get` when the cache supports tags (default true). */
+  cacheFinds?: boolean;
   /** Receives `storage.<collection>.<op>` latencies (ms), cache hits included. */
   profiler?: LatencyRecorder;
 }
@@ -45,12 +55,17 @@ const MAX_COLLECTIONS = 10_000;
  * A typed collection. Every method validates its input before touching storage; writes invalidate
  * the cache entry of each id they touch.
  */
-export class Collection<T extends object> {
+export class Collection<T extends object = Record<string, unknown>> {
   /** Collection name. */
   readonly name: string;
   readonly #adapter: StorageAdapter;
   readonly #cache: DocumentCache | undefined;
+  // The cache again when it can drop entries by tag: find pages and updateMany need that.
+  readonly #taggedCache: (DocumentCache & { invalidateTags(tags: readonly string[]): unknown }) | undefined;
+  readonly #cachesFinds: boolean;
   readonly #profiler: LatencyRecorder | undefined;
+  // Bumped by updateMany on a cache without tags: the get keys change, so no entry from before is read.
+  #generation = 0;
   #indexes: Set<string>;
   #ready: Promise<void> | undefined;
   #isReady = false;
@@ -63,6 +78,9 @@ export class Collection<T extends object> {
     this.name = name;
     this.#indexes = new Set(indexes);
     this.#cache = options.cache;
+    const cache = options.cache as (DocumentCache & { invalidateTags?: unknown }) | undefined;
+    this.#taggedCache = typeof cache?.invalidateTags === 'function' ? (cache as never) : undefined;
+    this.#cachesFinds = this.#taggedCache !== undefined && options.cacheFinds !== false;
     this.#profiler = options.profiler;
   }
 
@@ -94,6 +112,8 @@ export class Collection<T extends object> {
   }
 
   async #timed<R>(op: string, fn: () => Promise<R>): Promise<R> {
+    // A closed adapter's cached documents are not served either: every call fails the same way.
+    if (this.#adapter.isClosed === true) throw new ClosedError('StorageManager (its adapter)');
     const ready = this.#ensureReady();
     if (ready) await ready;
     if (!this.#profiler) return fn();
@@ -109,22 +129,66 @@ export class Collection<T extends object> {
   }
 
   #key(id: string): string {
-    return `${this.name}:${id}`;
+    return this.#generation === 0 ? `${this.name}:${id}` : `${this.name}@${this.#generation}:${id}`;
+  }
+
+  get #getTag(): string {
+    return `storage:${this.name}`;
+  }
+
+  get #listTag(): string {
+    return `storage:${this.name}:lists`;
+  }
+
+  #dropTag(tag: string): void {
+    const cache = this.#taggedCache;
+    if (!cache) return;
+    // hotpath's Cache drops the entries synchronously and only its remote tier is awaited; a failure
+    // there leaves stale remote entries that their TTL ends.
+    try {
+      const done = cache.invalidateTags([tag]);
+      if (done instanceof Promise) done.catch(() => undefined);
+    } catch {
+      // A closed cache: nothing left to serve stale entries from.
+    }
   }
 
   #invalidate(ids: readonly string[]): void {
     this.#writeEpoch++;
     if (!this.#cache) return;
     for (const id of ids) this.#cache.delete(this.#key(id));
+    if (this.#cachesFinds) this.#dropTag(this.#listTag);
+  }
+
+  /** Forgets every cached document and page of the collection (a write whose ids are not known). */
+  #invalidateAll(): void {
+    this.#writeEpoch++;
+    if (!this.#cache) return;
+    if (this.#taggedCache) {
+      this.#dropTag(this.#getTag);
+      this.#dropTag(this.#listTag);
+    } else {
+      this.#generation++;
+    }
+  }
+
+  /** The cache key of a find page, or undefined when its options do not serialise (the adapter will say why). */
+  #findKey(options: FindOptions | undefined): string | undefined {
+    try {
+      const { where, orderBy, limit, cursor } = options ?? {};
+      return `${this.name}?${JSON.stringify([where ?? null, orderBy ?? null, limit ?? null, cursor ?? null])}`;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Inserts or replaces a document; returns its id (given or generated). */
-  save(doc: T & { id?: string }): Promise<string> {
+  save(doc: T & { id?: string }, options?: StorageCallOptions): Promise<string> {
     return this.#timed('save', async () => {
       const id = (doc as { id?: unknown }).id;
       if (typeof id === 'string') this.#invalidate([id]);
       try {
-        const saved = await this.#adapter.put(this.name, doc);
+        const saved = await this.#adapter.put(this.name, doc, options);
         this.#invalidate([saved]);
         return saved;
       } catch (error) {
@@ -135,11 +199,11 @@ export class Collection<T extends object> {
   }
 
   /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
-  saveMany(docs: ReadonlyArray<T & { id?: string }>): Promise<string[]> {
+  saveMany(docs: ReadonlyArray<T & { id?: string }>, options?: StorageCallOptions): Promise<string[]> {
     return this.#timed('saveMany', async () => {
       this.#writeEpoch++;
       try {
-        const ids = await this.#adapter.putMany(this.name, docs);
+        const ids = await this.#adapter.putMany(this.name, docs, options);
         this.#invalidate(ids);
         return ids;
       } catch (error) {
@@ -153,35 +217,60 @@ export class Collection<T extends object> {
   }
 
   /** The document, from the cache when present; a fresh copy every call. */
-  get(id: string): Promise<StoredDocument<T> | undefined> {
+  get(id: string, options?: StorageCallOptions): Promise<StoredDocument<T> | undefined> {
     return this.#timed('get', async () => {
       const cache = this.#cache;
-      if (!cache) return this.#adapter.get<T>(this.name, id);
-      if (typeof id !== 'string') return this.#adapter.get<T>(this.name, id); // lets the adapter reject it
+      if (!cache) return this.#adapter.get<T>(this.name, id, options);
+      if (typeof id !== 'string') return this.#adapter.get<T>(this.name, id, options); // lets the adapter reject it
+      throwIfAborted(options?.signal);
       const key = this.#key(id);
       const hit = (await cache.get(key)) as StoredDocument<T> | undefined;
       // Copies in and out, so a caller mutating its result cannot change what others read.
       if (hit !== undefined) return structuredClone(hit);
       const epoch = this.#writeEpoch;
-      const doc = await this.#adapter.get<T>(this.name, id);
-      if (doc !== undefined && epoch === this.#writeEpoch) cache.set(key, structuredClone(doc));
+      const doc = await this.#adapter.get<T>(this.name, id, options);
+      if (doc !== undefined && epoch === this.#writeEpoch) {
+        cache.set(key, structuredClone(doc), { tags: [this.#getTag] });
+      }
       return doc;
     });
   }
 
   /** The document with its version and timestamps (never cached). */
-  getWithMeta(id: string): Promise<DocumentWithMeta<T> | undefined> {
-    return this.#timed('getWithMeta', () => this.#adapter.getWithMeta<T>(this.name, id));
+  getWithMeta(id: string, options?: StorageCallOptions): Promise<DocumentWithMeta<T> | undefined> {
+    return this.#timed('getWithMeta', () => this.#adapter.getWithMeta<T>(this.name, id, options));
   }
 
-  /** Queries the collection (not cached). */
+  /**
+   * Queries the collection. With a cache that supports tags, a page is cached by its query (where,
+   * orderBy, limit, cursor) until the next write to the collection through this manager; a fresh copy every call.
+   */
   find(options?: FindOptions): Promise<FindResult<T>> {
-    return this.#timed('find', () => this.#adapter.find<T>(this.name, options));
+    return this.#timed('find', async () => {
+      const cache = this.#cachesFinds ? this.#cache : undefined;
+      const key = cache ? this.#findKey(options) : undefined;
+      if (!cache || key === undefined) return this.#adapter.find<T>(this.name, options);
+      throwIfAborted(options?.signal);
+      const hit = (await cache.get(key)) as FindResult<T> | undefined;
+      if (hit !== undefined) return structuredClone(hit);
+      const epoch = this.#writeEpoch;
+      const page = await this.#adapter.find<T>(this.name, options);
+      if (epoch === this.#writeEpoch) cache.set(key, structuredClone(page), { tags: [this.#listTag] });
+      return page;
+    });
   }
 
   /** Counts matching documents. */
-  count(where?: Where): Promise<number> {
-    return this.#timed('count', () => this.#adapter.count(this.name, where));
+  count(where?: Where, options?: StorageCallOptions): Promise<number> {
+    return this.#timed('count', () => this.#adapter.count(this.name, where, options));
+  }
+
+  /**
+   * Groups and summarises the collection's documents (see {@link StorageAdapter.aggregate}); not cached.
+   * @throws ConfigError on invalid options.
+   */
+  aggregate(options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#timed('aggregate', () => this.#adapter.aggregate(this.name, options));
   }
 
   /**
@@ -199,12 +288,28 @@ export class Collection<T extends object> {
     });
   }
 
+  /**
+   * Shallow-merges `patch` into every document matching `where` (one statement on SQL); returns how
+   * many. Drops the collection's cached documents and pages.
+   * @throws ConfigError on a bad `where` or patch.
+   */
+  updateMany(where: Where, patch: Partial<T>, options?: StorageCallOptions): Promise<number> {
+    return this.#timed('updateMany', async () => {
+      this.#invalidateAll();
+      try {
+        return await this.#adapter.updateMany(this.name, where, patch as Record<string, unknown>, options);
+      } finally {
+        this.#invalidateAll();
+      }
+    });
+  }
+
   /** Deletes a document; returns whether it existed. */
-  delete(id: string): Promise<boolean> {
+  delete(id: string, options?: StorageCallOptions): Promise<boolean> {
     return this.#timed('delete', async () => {
       this.#invalidate([id]);
       try {
-        return await this.#adapter.delete(this.name, id);
+        return await this.#adapter.delete(this.name, id, options);
       } finally {
         this.#invalidate([id]);
       }
@@ -235,7 +340,11 @@ export class StorageManager {
     if (adapter === null || typeof adapter !== 'object' || typeof adapter.get !== 'function') {
       throw new ConfigError('StorageManager.adapter', 'StorageManager needs a StorageAdapter');
     }
-    validateOptions('StorageManager', options, { cache: { type: 'object' }, profiler: { type: 'object' } });
+    validateOptions('StorageManager', options, {
+      cache: { type: 'object' },
+      cacheFinds: { type: 'boolean' },
+      profiler: { type: 'object' },
+    });
     const cache = options.cache;
     if (
       cache &&
@@ -251,7 +360,7 @@ export class StorageManager {
    * The collection of this name (the same object for the same name).
    * @throws ConfigError on an invalid collection or index field name.
    */
-  collection<T extends object>(name: string, options: CollectionOptions = {}): Collection<T> {
+  collection<T extends object = Record<string, unknown>>(name: string, options: CollectionOptions = {}): Collection<T> {
     checkCollection(name);
     validateOptions('StorageManager.collection', options, { indexes: { type: 'object' } });
     const indexes = options.indexes ?? [];
@@ -268,5 +377,23 @@ export class StorageManager {
       this.#collections.set(name, collection);
     }
     return collection as unknown as Collection<T>;
+  }
+
+  /** True once the adapter is closed (through {@link close} or its own `close()`). */
+  get isClosed(): boolean {
+    return this.adapter.isClosed === true;
+  }
+
+  /**
+   * Closes the adapter; afterwards every collection call fails with `ClosedError`, cached documents
+   * included. Idempotent. The cache is the caller's and stays open.
+   */
+  close(): Promise<void> {
+    return this.adapter.close();
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

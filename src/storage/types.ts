@@ -10,6 +10,15 @@ export type StoredDocument<T extends object = Record<string, unknown>> = T & {
   id: string;
 };
 
+/** Options accepted by every storage method: abort the call while it waits. */
+export interface StorageCallOptions {
+  /**
+   * Aborts the call: it rejects with `signal.reason` before it starts, while it waits for a connection
+   * or a transaction, and (PostgreSQL) while its statement runs — the statement is cancelled on the server.
+   */
+  signal?: AbortSignal;
+}
+
 /** Comparison operators on one top-level field. */
 export interface FieldCondition {
   /** Greater than (numbers compare with numbers, strings with strings by code point). */
@@ -24,13 +33,22 @@ export interface FieldCondition {
   ne?: string | number | boolean | null;
   /** Equal to one of these (at most 1,000 values). */
   in?: ReadonlyArray<string | number | boolean>;
+  /**
+   * A string starting with this text (compared by code point, case-sensitive). Served by the field's
+   * index on the SQL backends (a range on the index, no `LIKE`).
+   */
+  startsWith?: string;
+  /** A string containing this text (a plain substring: `%`, `_` and `\` have no special meaning). */
+  contains?: string;
+  /** With `contains`: compare ignoring ASCII case (A–Z = a–z; other letters compare as they are). Default false. */
+  caseInsensitive?: boolean;
 }
 
 /** Filter on top-level fields: a plain value means equality. */
 export type Where = Record<string, string | number | boolean | null | FieldCondition>;
 
 /** Options of {@link StorageAdapter.find}. */
-export interface FindOptions {
+export interface FindOptions extends StorageCallOptions {
   /** Filter on top-level fields (default: every document). */
   where?: Where;
   /** Sort field and direction (default: `id` ascending). */
@@ -66,8 +84,68 @@ export interface DocumentWithMeta<T extends object = Record<string, unknown>> {
   updatedAt: number;
 }
 
+/** A field of the rows of {@link StorageAdapter.aggregate}: a group field, `count`, or `sum.<field>`, `avg.<field>`, `min.<field>`, `max.<field>`. */
+export type AggregateOrderField = string;
+
+/** Options of {@link StorageAdapter.aggregate}. */
+export interface AggregateOptions extends StorageCallOptions {
+  /** Which documents take part (the same filter as `find`). */
+  where?: Where;
+  /**
+   * Top-level field(s) to group by (default: one group of every matching document). Values group by
+   * type and value as `find` compares them (10 and "10" are two groups); missing and `null` form one
+   * group, reported as `null`; objects and arrays form one group of their own, also reported as `null`.
+   */
+  groupBy?: string | readonly string[];
+  /** Adds `count`: the documents in each group. */
+  count?: true;
+  /** Adds `sum.<field>` for each field: the sum of its numeric values (`null` when the group has none). */
+  sum?: readonly string[];
+  /** Adds `avg.<field>`: the mean of its numeric values (`null` when none). */
+  avg?: readonly string[];
+  /** Adds `min.<field>`: the smallest numeric value (`null` when none). */
+  min?: readonly string[];
+  /** Adds `max.<field>`: the largest numeric value (`null` when none). */
+  max?: readonly string[];
+  /**
+   * Row order (default: by the group fields, ascending). `field` is a group field, `count`, or
+   * `sum.price` / `avg.price` / `min.price` / `max.price` for a requested aggregate. `null` sorts first
+   * ascending and last descending; ties are broken by the group fields, ascending.
+   */
+  orderBy?: {
+    /** A group field, `count`, or `<sum|avg|min|max>.<field>`. */
+    field: AggregateOrderField;
+    /** Default `asc`. */
+    direction?: 'asc' | 'desc';
+  };
+  /** Most rows returned (default 1,000, at most 10,000). */
+  limit?: number;
+}
+
+/** One row of {@link StorageAdapter.aggregate}. Only the aggregates that were asked for are present. */
+export interface AggregateRow {
+  /** The group's values, one per `groupBy` field (`{}` without `groupBy`). */
+  group: Record<string, string | number | boolean | null>;
+  /** Documents in the group (with `count: true`). */
+  count?: number;
+  /** Sum of each `sum` field's numeric values. */
+  sum?: Record<string, number | null>;
+  /** Mean of each `avg` field's numeric values. */
+  avg?: Record<string, number | null>;
+  /** Smallest numeric value of each `min` field. */
+  min?: Record<string, number | null>;
+  /** Largest numeric value of each `max` field. */
+  max?: Record<string, number | null>;
+}
+
+/** Options of {@link StorageAdapter.put}. */
+export interface PutOptions extends StorageCallOptions {
+  /** The id to store the document under (default: `doc.id`, else a new sortable id). */
+  id?: string;
+}
+
 /** Options of {@link StorageAdapter.update}. */
-export interface UpdateOptions {
+export interface UpdateOptions extends StorageCallOptions {
   /** Fail with `ConflictError` unless the stored version equals this. */
   expectedVersion?: number;
 }
@@ -101,6 +179,11 @@ export interface SqlAccess {
   /** Which SQL dialect `query` speaks. */
   readonly dialect: 'sqlite' | 'postgres';
   /**
+   * PostgreSQL: the schema the adapter's tables live in (its `schema` option), so code sharing the
+   * connection (the job queue) puts its tables there too; undefined: the connection's current schema.
+   */
+  readonly schema?: string | undefined;
+  /**
    * Runs one statement with bound parameters and returns its rows (`RETURNING` rows for writes).
    * SQLite placeholders are `?`, PostgreSQL `$1…`. `name` makes it a named prepared statement on PostgreSQL.
    */
@@ -122,22 +205,26 @@ export interface SqlAccess {
 export interface StorageAdapter {
   /** Which backend this is. */
   readonly kind: 'memory' | 'sqlite' | 'postgres';
+  /** True once `close()` was called (every call then fails with `ClosedError`). */
+  readonly isClosed: boolean;
   /** SQL access for SQL backends, bound to the transaction inside `transaction(fn)`; undefined for memory. */
   readonly sql: SqlAccess | undefined;
   /** The document with this id, or undefined. */
   get<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<StoredDocument<T> | undefined>;
   /** The document with its version and timestamps, or undefined. */
   getWithMeta<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<DocumentWithMeta<T> | undefined>;
   /** Inserts or replaces a document; returns its id (`doc.id`, `options.id`, or a new sortable id). */
-  put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string>;
+  put<T extends object>(collection: string, doc: T, options?: PutOptions): Promise<string>;
   /** Inserts or replaces many documents in one transaction; returns their ids in input order. */
-  putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]>;
+  putMany<T extends object>(collection: string, docs: readonly T[], options?: StorageCallOptions): Promise<string[]>;
   /**
    * Shallow-merges `patch` into the document atomically and bumps its version; returns the new document,
    * or undefined when there is no such document.
@@ -149,18 +236,44 @@ export interface StorageAdapter {
     patch: Partial<T>,
     options?: UpdateOptions,
   ): Promise<StoredDocument<T> | undefined>;
+  /**
+   * Shallow-merges `patch` into every document matching `where` and bumps each one's version; returns
+   * how many were updated. One statement on the SQL backends (atomic). Patch keys are top-level field
+   * names (not `id`).
+   * @throws ConfigError on a bad `where` or patch (nothing is written).
+   */
+  updateMany(
+    collection: string,
+    where: Where,
+    patch: Record<string, unknown>,
+    options?: StorageCallOptions,
+  ): Promise<number>;
   /** Deletes a document; returns whether it existed. */
-  delete(collection: string, id: string): Promise<boolean>;
+  delete(collection: string, id: string, options?: StorageCallOptions): Promise<boolean>;
   /** Queries a collection with keyset pagination. */
   find<T extends object = Record<string, unknown>>(collection: string, options?: FindOptions): Promise<FindResult<T>>;
   /** Counts the documents matching `where`. */
-  count(collection: string, where?: Where): Promise<number>;
-  /** Runs `fn` in a transaction: commit on return, rollback on throw. `tx` sees its own writes. */
-  transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T>;
+  count(collection: string, where?: Where, options?: StorageCallOptions): Promise<number>;
+  /**
+   * Groups and summarises documents (`count`, `sum`, `avg`, `min`, `max` per group), computed by the
+   * database on the SQL backends; identical rows on every backend.
+   * @example
+   * ```ts
+   * const rows = await storage.aggregate('stocks', { groupBy: 'sector', count: true, avg: ['price'], orderBy: { field: 'count', direction: 'desc' } });
+   * // [{ group: { sector: 'tech' }, count: 12, avg: { price: 181.5 } }, …]
+   * ```
+   * @throws ConfigError on invalid options.
+   */
+  aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]>;
+  /**
+   * Runs `fn` in a transaction: commit on return, rollback on throw. `tx` sees its own writes.
+   * `signal` aborts the wait for the transaction to begin; inside, pass it to `tx`'s calls.
+   */
+  transaction<T>(fn: (tx: StorageAdapter) => Promise<T>, options?: StorageCallOptions): Promise<T>;
   /** Creates an index on a top-level field so `find` on it is indexed. Idempotent. */
-  ensureIndex(collection: string, field: string): Promise<void>;
+  ensureIndex(collection: string, field: string, options?: StorageCallOptions): Promise<void>;
   /** Names of the collections that exist. */
-  collections(): Promise<string[]>;
+  collections(options?: StorageCallOptions): Promise<string[]>;
   /** Probes the backend. Never throws. */
   health(): Promise<StorageHealth>;
   /** Pool statistics. */

@@ -8,6 +8,7 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { abortReason } from '../core/abort.js';
 import { StorageError } from '../core/errors.js';
 
 // Which locks the current async context holds (inside `transaction(fn)`), to refuse self-deadlocks.
@@ -36,8 +37,9 @@ export class WriteLock {
    * Resolves once the caller owns the lock; call {@link release} exactly once afterwards.
    * Rejects with StorageError when the calling async context already holds it (it would wait forever):
    * that is the adapter itself being used inside its own `transaction(fn)` instead of `tx`.
+   * `signal` gives up waiting: the caller leaves the queue and the promise rejects with its reason.
    */
-  acquire(): Promise<void> {
+  acquire(signal?: AbortSignal): Promise<void> {
     if (this.#held && this.#holderToken !== undefined && holders.getStore()?.has(this.#holderToken)) {
       return Promise.reject(
         new StorageError(
@@ -45,11 +47,26 @@ export class WriteLock {
         ),
       );
     }
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!this.#held) {
       this.#held = true;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve) => this.#waiters.push(resolve));
+    if (!signal) return new Promise<void>((resolve) => this.#waiters.push(resolve));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const index = this.#waiters.indexOf(granted);
+        if (index === -1) return; // already handed the lock
+        this.#waiters.splice(index, 1);
+        reject(abortReason(signal));
+      };
+      const granted = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#waiters.push(granted);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Hands the lock to the next waiter, or frees it. */

@@ -134,6 +134,34 @@ describe('requests', () => {
     expect(s.seen).toHaveLength(1);
   });
 
+  it('refuses an object query value and a header value with CR/LF with ConfigError, before sending', async () => {
+    s = await startServer(echo);
+    const api = client();
+    const objectQuery = await api.get('/x', { query: { filter: { a: 1 } } as never }).catch((e: unknown) => e);
+    expect(objectQuery).toBeInstanceOf(ConfigError);
+    expect((objectQuery as ConfigError).message).toMatch(/query\.filter/);
+    await expect(api.get('/x', { query: { ids: [1, { a: 1 }] } as never })).rejects.toThrow(/query\.ids/);
+    await expect(api.get('/x', { query: { at: new Date(0) } as never })).rejects.toBeInstanceOf(ConfigError);
+    const injected = await api.get('/x', { headers: { 'x-trace': 'a\r\nx-admin: yes' } }).catch((e: unknown) => e);
+    expect(injected).toBeInstanceOf(ConfigError);
+    expect((injected as ConfigError).message).not.toContain('x-admin'); // the value is never echoed
+    expect(() => new APIClient({ baseUrl: s.url, headers: { authorization: 'Bearer t\n' } })).toThrow(ConfigError);
+    expect(s.seen).toHaveLength(0);
+    expect(api.stats()).toMatchObject({ attempts: 0, requests: 0 });
+  });
+
+  it('keeps relative paths inside the base path; an absolute same-origin URL leaves it on purpose', async () => {
+    s = await startServer(echo);
+    const api = client({ baseUrl: `${s.url}/v2/` });
+    for (const escape of ['../admin', '/../admin', 'users/../../admin', '%2e%2e/admin', '/.%2E/admin?x=1']) {
+      await expect(api.get(escape), escape).rejects.toThrow(/leaves the base path/);
+    }
+    expect(s.seen).toHaveLength(0);
+    expect((await api.get<Echo>('users/../orders/./7')).url).toBe('/v2/orders/7');
+    expect((await api.get<Echo>('files/a..b/.hidden?next=../x')).url).toBe('/v2/files/a..b/.hidden?next=../x');
+    expect((await api.get<Echo>(`${s.url}/admin`)).url).toBe('/admin');
+  });
+
   it('limits attempts in flight with maxConcurrent', async () => {
     s = await startServer((req, res) => setTimeout(() => json(200, { url: req.url })(req, res, ''), 20));
     const api = client({ maxConcurrent: 2 });

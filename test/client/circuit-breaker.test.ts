@@ -1,51 +1,107 @@
-import { APIClient, CircuitBreaker } from 'hotpath/client';
+import { APIClient, CircuitBreaker, type CircuitJudge } from 'hotpath/client';
 import { CircuitOpenError, ConfigError, HttpError, ManualClock } from 'hotpath/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from './drive.js';
 import { type Handler, json, type ScriptedServer, startServer } from './scripted-server.js';
 
+/** Runs a failing call through the breaker; returns what it rejected with. */
+const fail = (breaker: CircuitBreaker): Promise<unknown> =>
+  breaker.execute(() => Promise.reject(new Error('upstream down'))).catch((error: unknown) => error);
+const succeed = (breaker: CircuitBreaker): Promise<unknown> => breaker.execute(() => 'ok');
+
+/** A call held open until `finish` is called; `started` tells whether the breaker let it run. */
+function hold(breaker: CircuitBreaker, signal?: AbortSignal) {
+  let finish!: (outcome: 'ok' | 'fail') => void;
+  let started = false;
+  const result = breaker
+    .execute(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          started = true;
+          finish = (outcome) => (outcome === 'ok' ? resolve('ok') : reject(new Error('probe failed')));
+        }),
+      signal,
+    )
+    .catch((error: unknown) => error);
+  return { result, finish: (outcome: 'ok' | 'fail') => finish(outcome), isStarted: () => started };
+}
+
 describe('CircuitBreaker', () => {
   it('opens after failureThreshold consecutive failures, half-opens, and closes on a good probe', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 3, halfOpenAfterMs: 1000, clock });
-    for (let i = 0; i < 2; i++) breaker.failure(breaker.enter());
-    breaker.success(breaker.enter()); // a success resets the count
-    for (let i = 0; i < 3; i++) breaker.failure(breaker.enter());
+    for (let i = 0; i < 2; i++) await fail(breaker);
+    await succeed(breaker); // a success resets the count
+    for (let i = 0; i < 3; i++) await fail(breaker);
     expect(breaker.state).toBe('open');
-    expect(() => breaker.enter()).toThrow(CircuitOpenError);
+    await expect(succeed(breaker)).rejects.toThrow(CircuitOpenError);
     await clock.advance(999);
-    const early = (() => {
-      try {
-        breaker.enter();
-      } catch (error) {
-        return error as CircuitOpenError;
-      }
-    })();
+    const early = (await succeed(breaker).catch((error: unknown) => error)) as CircuitOpenError | undefined;
     expect(early?.retryAfterMs).toBe(1);
     await clock.advance(1);
     expect(breaker.state).toBe('half-open');
-    const isProbe = breaker.enter();
-    expect(isProbe).toBe(true);
-    expect(() => breaker.enter()).toThrow(/probe is still running/); // exactly one probe
-    breaker.success(isProbe);
+    const probe = hold(breaker);
+    expect(probe.isStarted()).toBe(true);
+    await expect(succeed(breaker)).rejects.toThrow(/probe is still running/); // exactly one probe
+    probe.finish('ok');
+    await expect(probe.result).resolves.toBe('ok');
     expect(breaker.state).toBe('closed');
-    expect(breaker.enter()).toBe(false);
+    // Closed: calls run side by side, none of them a probe.
+    const first = hold(breaker);
+    const second = hold(breaker);
+    expect(first.isStarted() && second.isStarted()).toBe(true);
+    first.finish('ok');
+    second.finish('ok');
+    await Promise.all([first.result, second.result]);
     expect(breaker.stats()).toMatchObject({ state: 0, opened: 1, rejected: 3, consecutiveFailures: 0 });
   });
 
   it('a failed probe re-opens for another full wait; a cancelled probe frees the slot', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 1, halfOpenAfterMs: 500, clock });
-    breaker.failure(breaker.enter());
+    await fail(breaker);
     await clock.advance(500);
-    breaker.cancel(breaker.enter()); // caller gave up: no verdict
-    const probe = breaker.enter();
-    breaker.failure(probe);
+    const controller = new AbortController();
+    const cancelled = breaker.execute(
+      (signal) =>
+        new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      controller.signal,
+    );
+    controller.abort(new Error('caller gave up')); // no verdict
+    await expect(cancelled).rejects.toThrow('caller gave up');
+    expect(breaker.state).toBe('half-open');
+    const probe = hold(breaker);
+    expect(probe.isStarted()).toBe(true);
+    probe.finish('fail');
+    await probe.result;
     expect(breaker.state).toBe('open');
     await clock.advance(499);
-    expect(() => breaker.enter()).toThrow(CircuitOpenError);
+    await expect(succeed(breaker)).rejects.toThrow(CircuitOpenError);
     await clock.advance(1);
-    expect(breaker.enter()).toBe(true);
+    const next = hold(breaker);
+    expect(next.isStarted()).toBe(true);
+    await expect(succeed(breaker)).rejects.toThrow(/probe is still running/); // it is the probe
+    next.finish('ok');
+    await next.result;
+  });
+
+  it('a judge decides what an outcome says; an aborted signal rejects without running fn', async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, halfOpenAfterMs: 60_000 });
+    const judge: CircuitJudge<number> = {
+      result: (status) => (status >= 500 ? 'failure' : 'success'),
+      error: () => 'ignore',
+    };
+    await breaker.execute(() => Promise.reject(new Error('not sent')), undefined, judge).catch(() => {});
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(() => 200, undefined, judge);
+    expect(breaker.state).toBe('closed');
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    let ran = false;
+    await expect(breaker.execute(() => (ran = true), controller.signal)).rejects.toThrow('gone');
+    expect(ran).toBe(false);
+    await breaker.execute(() => 503, undefined, judge);
+    expect(breaker.state).toBe('open');
   });
 
   it('reports every transition to onStateChange', async () => {
@@ -57,11 +113,11 @@ describe('CircuitBreaker', () => {
       clock,
       onStateChange: (state, previous) => changes.push(`${previous}->${state}`),
     });
-    breaker.failure(breaker.enter());
+    await fail(breaker);
     await clock.advance(10);
-    breaker.failure(breaker.enter());
+    await fail(breaker);
     await clock.advance(10);
-    breaker.success(breaker.enter());
+    await succeed(breaker);
     expect(changes).toEqual([
       'closed->open',
       'open->half-open',

@@ -199,6 +199,45 @@ describe('server feedback and the shared limiter', () => {
     expect(shared.stats().pausedForMs).toBe(120_000);
   });
 
+  it('a Retry-After of hundreds of digits pauses the limiter (clamped), not ConfigError from penalize', async () => {
+    const clock = new ManualClock();
+    const s = await server();
+    const huge = '9'.repeat(300);
+    for (const header of ['retry-after', 'retry-after-ms']) {
+      s.script(json(429, {}, { [header]: huge }));
+      const shared = limiter(clock);
+      const api = client({ baseUrl: s.url, clock, rateLimiter: shared, timeoutMs: 5000, retry: FAST });
+      const error = await api.get('/x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RateLimitError);
+      expect((error as RateLimitError).retryAfterMs).toBe(2_147_483_647);
+      expect(shared.stats().pausedForMs).toBe(2_147_483_647);
+    }
+  });
+
+  it('a 429 the limiter let through slows the shared limiter down (AIMD); a 503 does not', async () => {
+    const clock = new ManualClock();
+    const s = await server();
+    s.script(json(503, {}, { 'retry-after': '0' }), json(429, {}, { 'retry-after': '0' }));
+    const shared = limiter(clock);
+    const api = client({ baseUrl: s.url, clock, rateLimiter: shared, retry: false });
+    await expect(api.get('/x')).rejects.toMatchObject({ status: 503 });
+    expect(shared.stats().rateFactor).toBe(1);
+    await expect(api.get('/x')).rejects.toMatchObject({ status: 429 });
+    expect(shared.stats().rateFactor).toBe(0.8);
+  });
+
+  it('a garbage HTTP-date in Retry-After is no date: the 429 still pauses by backoff', async () => {
+    const clock = new ManualClock();
+    const s = await server();
+    s.script(json(429, {}, { 'retry-after': 'June 1' }));
+    const shared = limiter(clock);
+    const api = client({ baseUrl: s.url, clock, rateLimiter: shared, timeoutMs: 5000, retry: false });
+    const error = (await api.get('/x').catch((e: unknown) => e)) as HttpError;
+    expect(error.status).toBe(429);
+    expect(error.retryAfterMs).toBeUndefined(); // Date.parse read 'June 1' as 2001: a wait of 0
+    expect(shared.stats().pausedForMs).toBeGreaterThan(0);
+  });
+
   it('RateLimit r=0 on an ordinary response holds the next call until the reset', async () => {
     const clock = new ManualClock();
     const s = await server();

@@ -7,7 +7,7 @@ import { isHotpathError, StorageError } from 'hotpath/core';
 import { PostgresStorage } from 'hotpath/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPgSchema, needsPostgres } from '../helpers/services.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const hasPostgres = await needsPostgres();
 
@@ -37,7 +37,7 @@ describe.runIf(hasPostgres)('PostgreSQL behind a stalling network', () => {
   beforeAll(async () => {
     schema = await freshPgSchema('hp_net');
     const target = new URL(schema.url);
-    proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+    proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     target.port = String(proxy.port);
     proxiedUrl = target.toString();
   });
@@ -65,9 +65,7 @@ describe.runIf(hasPostgres)('PostgreSQL behind a stalling network', () => {
     }
   });
 
-  // Pending: a client-side deadline for queries on a stalled socket (the server's statement_timeout reply
-  // never arrives through a blackhole) and discarding such clients; without it the call and close() hang.
-  it.skip('a blackhole on open connections: statementTimeoutMs bounds the call, and no client leaks', async () => {
+  it('a blackhole on open connections: statementTimeoutMs bounds the call, and no client leaks', async () => {
     const storage = new PostgresStorage({
       connectionString: proxiedUrl,
       max: 2,
@@ -89,6 +87,27 @@ describe.runIf(hasPostgres)('PostgreSQL behind a stalling network', () => {
       const after = storage.stats();
       expect(after.waiting).toBe(0);
       expect(after.total).toBeLessThanOrEqual(Math.max(baseline, 2));
+    } finally {
+      proxy.setMode('pass');
+      await storage.close();
+    }
+  });
+
+  it("a blackhole with no statement timeout: the caller's signal ends the call at once, and no client leaks", async () => {
+    const storage = new PostgresStorage({ connectionString: proxiedUrl, max: 2, connectionTimeoutMs: 500 });
+    try {
+      await storage.put('items', { id: 'signalled', v: 1 });
+      proxy.setMode('blackhole');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('caller gave up')), 200);
+      const outcome = await timed(() => storage.get('items', 'signalled', { signal: controller.signal }), 5_000);
+      expect((outcome.error as Error).message).toBe('caller gave up');
+      expect(outcome.ms).toBeLessThan(1_500);
+      proxy.setMode('pass');
+      proxy.cut();
+      expect(await storage.get('items', 'signalled')).toEqual({ id: 'signalled', v: 1 });
+      expect(storage.stats().waiting).toBe(0);
+      expect(storage.stats().total).toBeLessThanOrEqual(2);
     } finally {
       proxy.setMode('pass');
       await storage.close();

@@ -1,100 +1,102 @@
 /**
- * Private servers for tests that stop, restart or cut a server: a PostgreSQL cluster made with `initdb`
- * in a temporary directory and run with `pg_ctl` as the `postgres` OS user on a free port, and a
- * `redis-server` on a free port. The shared servers are never touched.
+ * Private servers for tests that stop, restart or cut a server — never the shared ones: a PostgreSQL
+ * cluster made with `initdb` in a temporary directory and run with `pg_ctl` as the `postgres` OS user on a
+ * free port, and a `redis-server` on a free port.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** A free TCP port on 127.0.0.1 (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
-function postgresBin(): string | undefined {
+/** Where initdb/pg_ctl are, or undefined when this machine cannot run a private cluster (then skip). */
+function findBinaries(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined; // runuser needs root
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
-  const version = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0];
-  return version === undefined ? undefined : join(root, version, 'bin');
-}
-
-/** Why a private PostgreSQL cannot run here, or undefined when it can (root, `postgres` user, binaries). */
-export function privatePostgresUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to run initdb as the postgres OS user';
-  if (postgresBin() === undefined) return 'no PostgreSQL binaries under /usr/lib/postgresql';
-  try {
-    execFileSync('id', ['postgres'], { stdio: 'ignore' });
-  } catch {
-    return 'no postgres OS user';
+  for (const version of readdirSync(root).sort().reverse()) {
+    const bin = join(root, version, 'bin');
+    if (existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'pg_ctl'))) return bin;
   }
   return undefined;
 }
 
-/** A PostgreSQL cluster of the test's own: start/stop/restart it at will. */
-export interface PrivatePostgres {
-  port: number;
-  url: string;
-  /** `pg_ctl stop -m <mode>`; `immediate` is a crash (recovery on the next start). */
-  stop(mode?: 'fast' | 'immediate' | 'smart'): void;
-  start(): void;
-  restart(mode?: 'fast' | 'immediate'): void;
-  /** Stops the cluster and removes its directory. */
-  destroy(): void;
+/** The directory of initdb and pg_ctl, when a private cluster can run here. */
+export const PRIVATE_PG_BIN = findBinaries();
+
+/** Why a private PostgreSQL cannot run here, or undefined when it can. */
+export function privatePostgresUnavailable(): string | undefined {
+  return PRIVATE_PG_BIN === undefined ? 'needs root and PostgreSQL binaries under /usr/lib/postgresql' : undefined;
 }
 
+/** A running private cluster. */
+export interface PrivatePostgres {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  url: string;
+  port: number;
+  /** Stops the server (`fast`: sessions are terminated; `immediate`: the server quits, recovery on start). */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  /** Stops it and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+/** initdb + start; throws when {@link PRIVATE_PG_BIN} is undefined. */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const bin = postgresBin() as string;
-  const dir = mkdtempSync(join(tmpdir(), 'hp-pg-'));
-  chmodSync(dir, 0o777);
+  const bin = PRIVATE_PG_BIN;
+  if (!bin) throw new Error('no private PostgreSQL here (needs root and /usr/lib/postgresql/*/bin)');
+  const dir = mkdtempSync(join(tmpdir(), 'hp-private-pg-'));
+  chownSync(dir, ...(await postgresIds()));
   const data = join(dir, 'data');
+  const asPostgres = (tool: string, args: string[]) =>
+    run('runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]);
+  await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  const asPostgres = (command: string, args: string[]) =>
-    execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', [join(bin, command), ...args].map(quote).join(' ')], {
-      stdio: 'pipe',
-      timeout: 120_000,
-    });
-  asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=50`;
-  const ctl = (args: string[]) => asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), ...args]);
-  const start = () => ctl(['-o', options, '-w', '-t', '60', 'start']);
-  const stop = (mode: 'fast' | 'immediate' | 'smart' = 'fast') => {
-    ctl(['-m', mode, '-w', '-t', '60', 'stop']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=30`;
+  const start = async () => {
+    await asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
   };
-  start();
+  const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
+    await asPostgres('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
+  };
+  await start();
+  let running = true;
   return {
-    port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop,
-    start: () => {
-      start();
+    port,
+    async stop(mode) {
+      await stop(mode);
+      running = false;
     },
-    restart(mode = 'fast') {
-      stop(mode);
-      start();
+    async start() {
+      await start();
+      running = true;
     },
-    destroy() {
-      try {
-        ctl(['-m', 'immediate', '-w', '-t', '60', 'stop']);
-      } catch {
-        // already stopped
-      }
+    async destroy() {
+      if (running) await stop('immediate').catch(() => undefined);
+      running = false;
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-function quote(arg: string): string {
-  return `'${arg.replaceAll("'", `'\\''`)}'`;
+async function postgresIds(): Promise<[number, number]> {
+  const { stdout } = await run('id', ['-u', 'postgres']);
+  const { stdout: group } = await run('id', ['-g', 'postgres']);
+  return [Number(stdout.trim()), Number(group.trim())];
 }
 
 /** A redis-server of the test's own, on a free port, without persistence. */

@@ -10,41 +10,15 @@ import {
   ManualClock,
   TimeoutError,
 } from 'hotpath/core';
-import { JobQueue, type JobQueueOptions } from 'hotpath/queue';
+import { type JobEventInfo, JobQueue, type JobQueueOptions } from 'hotpath/queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StorageAdapter } from '../../src/storage/types.js';
+import { deferred, eventually } from '../helpers/async.js';
 
-/** Makes fresh storage for one test (undefined = the in-memory backend). */
+/** Makes fresh storage for one test. */
 export interface BackendFactory {
   name: string;
   create(): Promise<{ storage: StorageAdapter | undefined; cleanup(): Promise<void> }>;
-}
-
-/** Polls `check` on real time until it holds (or throws after `timeoutMs`). */
-export async function eventually<T>(
-  check: () => T | Promise<T>,
-  timeoutMs = 10_000,
-): Promise<Exclude<T, undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== false && value !== undefined) return value as Exclude<T, undefined | false>;
-      if (Date.now() > deadline) throw new Error('condition never held');
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** A promise with its resolve function, for handlers the test releases. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 const untilAborted = (signal: AbortSignal): Promise<never> =>
@@ -119,6 +93,30 @@ export function conformanceSuite(factory: BackendFactory): void {
       });
       expect(queue.stats()).toMatchObject({ enqueued: 1, claimed: 1, succeeded: 1, running: 0 });
       expect(await queue.get('no-such-job')).toBeUndefined();
+    });
+
+    it('events carry the wait and run time of the attempt', async () => {
+      const queue = make();
+      const events: JobEventInfo[] = [];
+      queue.on('completed', (job) => events.push(job));
+      queue.on('failed', (job) => events.push(job));
+      queue.register(
+        'timed',
+        async (data: unknown) => {
+          if (data === 'fail') throw new Error('no');
+        },
+        { attempts: 1 },
+      );
+      const late = await queue.enqueue('timed', 'ok');
+      await walk(120);
+      await queue.start();
+      await queue.wait(late, { timeoutMs: 60_000 });
+      const failing = await queue.enqueue('timed', 'fail');
+      await expect(queue.wait(failing, { timeoutMs: 60_000 })).rejects.toThrow(/no/);
+      expect(events).toHaveLength(2);
+      // The first job was due 120 ms (queue clock) before the worker started.
+      expect(events[0]).toMatchObject({ id: late, waitMs: 120, runMs: expect.any(Number) });
+      expect(events[1]).toMatchObject({ id: failing, waitMs: 0, runMs: expect.any(Number) });
     });
 
     it('runs higher priority first, FIFO by runAt then id within a priority', async () => {
@@ -466,6 +464,29 @@ export function conformanceSuite(factory: BackendFactory): void {
       await walk(10_000, 500);
       await eventually(() => fired.includes(2));
       expect(fired.filter((n) => n === 2)).toHaveLength(1);
+    });
+
+    it('with knownTypes, refuses a misspelled type at enqueue, enqueueMany and schedule, writing nothing', async () => {
+      const queue = make({ knownTypes: ['email', 'report'] });
+      for (const call of [
+        () => queue.enqueue('emial', {}),
+        () =>
+          queue.enqueueMany([
+            { type: 'email', data: 1 },
+            { type: 'reprot', data: 2 },
+          ]),
+        () => queue.schedule('nightly', { every: 60_000 }, 'reprot', {}),
+      ]) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigError);
+        expect(String((error as Error).message)).toMatch(/unknown job type "(emial|reprot)".*email, report/);
+      }
+      expect((await queue.list()).items).toEqual([]);
+      expect(await queue.enqueue('email', { to: 'a@example.com' })).toEqual(expect.any(String));
+      // A typed job map makes the same mistake a compile error.
+      const typed = make() as unknown as JobQueue<{ email: { to: string } }>;
+      // @ts-expect-error "emial" is not a job type of the map
+      await typed.enqueue('emial', { to: 'b@example.com' });
     });
 
     it('refuses bad input at enqueue and writes nothing', async () => {

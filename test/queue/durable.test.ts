@@ -1,60 +1,15 @@
 /** Behaviour only durable backends have: transactional enqueue and fencing between two workers. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ManualClock } from 'hotpath/core';
 import { JobQueue } from 'hotpath/queue';
 import { describe, expect, it } from 'vitest';
-import { PostgresStorage, SqliteStorage } from '../../src/storage/index.js';
 import type { StorageAdapter } from '../../src/storage/types.js';
-import { freshPgSchema, needsPostgres } from '../helpers/services.js';
-import { deferred, eventually } from './conformance-suite.js';
+import { deferred, eventually } from '../helpers/async.js';
+import { DURABLE_BACKENDS } from '../helpers/backends.js';
 
-const hasPostgres = await needsPostgres();
-
-interface Backend {
-  name: string;
-  enabled: boolean;
-  open(): Promise<{ storage: StorageAdapter; cleanup(): Promise<void> }>;
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'sqlite',
-    enabled: true,
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-durable-'));
-      const storage = new SqliteStorage({ filename: join(dir, 'q.db') });
-      return {
-        storage,
-        async cleanup() {
-          await storage.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-  {
-    name: 'postgres',
-    enabled: hasPostgres,
-    async open() {
-      const schema = await freshPgSchema('queue_durable');
-      const storage = new PostgresStorage({ connectionString: schema.url, max: 4 });
-      return {
-        storage,
-        async cleanup() {
-          await storage.close();
-          await schema.drop();
-        },
-      };
-    },
-  },
-];
-
-for (const backend of BACKENDS) {
-  describe.runIf(backend.enabled)(`durable queue: ${backend.name}`, () => {
+for (const backend of DURABLE_BACKENDS) {
+  describe.runIf(backend.available)(`durable queue: ${backend.name}`, () => {
     it('enqueue({ tx }) exists if and only if the transaction commits', async () => {
-      const { storage, cleanup } = await backend.open();
+      const { storage, cleanup } = await backend.open({ label: 'hp_queue_durable' });
       const queue = new JobQueue({ storage, pollIntervalMs: 20 });
       try {
         // The first call of this queue is inside a transaction: the tables are created in it.
@@ -89,7 +44,7 @@ for (const backend of BACKENDS) {
     });
 
     it('fences out a worker whose lease was taken over: its late outcome and progress are discarded', async () => {
-      const { storage, cleanup } = await backend.open();
+      const { storage, cleanup } = await backend.open({ label: 'hp_queue_durable' });
       const start = 1_700_000_000_000;
       // Worker A's clock stands still (it is hung); worker B lives 10 s later, past A's lease.
       const fastClock = new ManualClock(start + 10_000);

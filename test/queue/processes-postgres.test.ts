@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/index.js';
+import { eventually } from '../helpers/async.js';
 import { needsPostgres, withFreshPgSchema } from '../helpers/services.js';
-import { eventually } from './conformance-suite.js';
 import { readRuns, startWorker, stopWorker } from './fixtures/processes.js';
 
 const hasPostgres = await needsPostgres();

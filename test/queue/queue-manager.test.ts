@@ -5,7 +5,7 @@ import { ConfigError } from 'hotpath/core';
 import { QueueManager } from 'hotpath/queue';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/storage/index.js';
-import { deferred, eventually } from './conformance-suite.js';
+import { deferred, eventually } from '../helpers/async.js';
 
 describe('QueueManager', () => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -32,7 +32,11 @@ describe('QueueManager', () => {
   }
 
   it('serves submit → 202 + status URL → polling with progress → result', async () => {
-    const jobs = manager({ storage: new MemoryStorage(), progressIntervalMs: 0 });
+    const jobs = manager({
+      storage: new MemoryStorage(),
+      progressIntervalMs: 0,
+      http: { clientOptions: { priority: { min: 0, max: 10 } } },
+    });
     const gate = deferred();
     jobs.register('forecast', async (data: unknown, job) => {
       job.progress(1, 4, 'loading');

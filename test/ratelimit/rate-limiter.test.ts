@@ -1,5 +1,5 @@
 import { ClosedError, ConfigError, isHotpathError, ManualClock, RateLimitError, sleep } from 'hotpath/core';
-import { RateLimiter } from 'hotpath/ratelimit';
+import { DEFAULT_MARGIN_MS, RateLimiter } from 'hotpath/ratelimit';
 import { describe, expect, it } from 'vitest';
 
 interface Start {
@@ -460,5 +460,142 @@ describe('RateLimiter timers and profiler', () => {
     limiter.updateRemaining(50, 60_000);
     expect(limiter.tryAcquire().ok).toBe(true);
     for (const release of running) release();
+  });
+});
+
+describe('RateLimiter pauses longer than a Node timer holds', () => {
+  it('penalize(3e9) arms a chained timer: no 1 ms re-arm loop, no TimeoutOverflowWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    let timersArmed = 0;
+    const counting = {
+      now: () => Date.now(),
+      setTimeout(fn: () => void, ms: number, options?: { unref?: boolean }) {
+        timersArmed++;
+        const timer = setTimeout(fn, ms);
+        if (options?.unref) timer.unref();
+        return timer;
+      },
+      clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock: counting });
+    try {
+      limiter.penalize(3e9);
+      let started = false;
+      const waiter = limiter.schedule(() => {
+        started = true;
+      });
+      waiter.catch(() => {});
+      await sleep(100);
+      expect(started).toBe(false);
+      expect(limiter.stats().pausedForMs).toBeGreaterThan(2.9e9);
+      expect(timersArmed).toBe(1); // one link of the chain, not one timer per millisecond
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await limiter.close();
+    }
+  });
+
+  it('a pause past 2^31-1 ms still ends: the waiter starts when its time has come (ManualClock)', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock });
+    limiter.penalize(3e9);
+    let started = false;
+    const waiter = limiter.schedule(() => {
+      started = true;
+    });
+    await clock.advance(2_147_483_647 + 1);
+    expect(started).toBe(false);
+    await clock.advance(3e9 - 2_147_483_648);
+    await waiter;
+    expect(started).toBe(true);
+  });
+});
+
+describe('RateLimiter marginMs and reportOverLimit (AIMD)', () => {
+  it('marginMs keeps each unit counted that much longer than intervalMs', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, marginMs: 10, clock });
+    const starts: number[] = [];
+    const tasks = Array.from({ length: 4 }, () => limiter.schedule(() => starts.push(clock.now() - 1_700_000_000_000)));
+    await advanceUntil(clock, () => starts.length === 4, 1);
+    await Promise.all(tasks);
+    expect(starts).toEqual([0, 0, 110, 110]);
+  });
+
+  it('marginMs defaults to DEFAULT_MARGIN_MS on the system clock and to 0 on an injected one', async () => {
+    expect(DEFAULT_MARGIN_MS).toBeGreaterThan(0);
+    const real = new RateLimiter({ limit: 1, intervalMs: 1000 });
+    expect(real.tryAcquire().ok).toBe(true);
+    const refused = real.tryAcquire();
+    expect(refused.ok).toBe(false);
+    // intervalMs + the default margin + the 1 ms clock guard, give or take the time this test took.
+    expect(refused.retryAfterMs).toBeGreaterThan(1000 + DEFAULT_MARGIN_MS - 50);
+    await real.close();
+    const clock = new ManualClock();
+    const manual = new RateLimiter({ limit: 1, intervalMs: 1000, clock });
+    manual.tryAcquire();
+    expect(manual.tryAcquire().retryAfterMs).toBe(1000);
+  });
+
+  it('a late acquired task (released more than marginMs/2 after the fastest) stays counted from its release', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 1000, marginMs: 40, clock });
+    const prompt = await limiter.acquire();
+    await clock.advance(5);
+    prompt(); // 5 ms after its start: within the margin, the plain window holds
+    expect(limiter.tryAcquire().retryAfterMs).toBe(1040 - 5);
+    await clock.advance(1035);
+    const late = await limiter.acquire();
+    expect(clock.now() - t0).toBe(1040);
+    await clock.advance(100);
+    late(); // 100 ms: it may have reached the upstream that late, so its unit counts from now
+    expect(limiter.tryAcquire().retryAfterMs).toBe(1040);
+    await clock.advance(1039);
+    expect(limiter.tryAcquire().ok).toBe(false);
+    await clock.advance(1);
+    expect(limiter.tryAcquire().ok).toBe(true);
+  });
+
+  it('an over-limit report slows the rate to 80% and it recovers by 2% per interval', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock });
+    const starts: number[] = [];
+    const t0 = clock.now();
+    const tasks = Array.from({ length: 20 }, () => limiter.schedule(() => starts.push(clock.now() - t0)));
+    await clock.advance(0);
+    expect(starts).toHaveLength(10);
+    limiter.reportOverLimit();
+    expect(limiter.stats().rateFactor).toBe(0.8);
+    limiter.reportOverLimit(); // the same burst: ignored
+    expect(limiter.stats().rateFactor).toBe(0.8);
+    await clock.advance(1100);
+    expect(starts).toHaveLength(10); // without the report, 10 more would have started at 1000
+    await advanceUntil(clock, () => starts.length === 20, 10);
+    await Promise.all(tasks);
+    // The window stretched to 1000 / factor; the factor grew meanwhile: t (0.8 + 0.00002 t) = 1000 → t ≈ 1213.
+    expect(starts[10]).toBeGreaterThanOrEqual(1210);
+    expect(starts[10]).toBeLessThanOrEqual(1230);
+    await clock.advance(5000);
+    expect(limiter.stats().rateFactor).toBeCloseTo(0.8 + 0.02 * ((clock.now() - t0) / 1000), 5);
+    await clock.advance(10_000);
+    expect(limiter.stats().rateFactor).toBe(1);
+  });
+
+  it('ignores over-limit reports while a pause is in force, and never drops below 10%', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 100, clock });
+    limiter.penalize(50);
+    limiter.reportOverLimit();
+    expect(limiter.stats().rateFactor).toBe(1);
+    for (let i = 0; i < 30; i++) {
+      await clock.advance(100);
+      limiter.reportOverLimit();
+    }
+    expect(limiter.stats().rateFactor).toBeGreaterThanOrEqual(0.1);
+    expect(limiter.stats().rateFactor).toBeLessThan(0.13);
   });
 });

@@ -29,16 +29,41 @@ describe('copyStorage between memory and SQLite', () => {
     await from.ensureIndex('empty', 'x');
 
     const dry = await copyStorage(from, to, { dryRun: true, batchSize: 10 });
+    const fresh = { copied: 0, targetCount: 0, wouldReplace: 0 };
     expect(dry).toEqual({
       dryRun: true,
-      countsMatch: false,
+      countsMatch: true, // the copy would leave source and target equal
       collections: [
-        { collection: 'empty', sourceCount: 0, copied: 0, targetCount: 0 },
-        { collection: 'projects', sourceCount: 25, copied: 0, targetCount: 0 },
-        { collection: 'users', sourceCount: 1, copied: 0, targetCount: 0 },
+        { collection: 'empty', sourceCount: 0, wouldCopy: 0, expectedTargetCount: 0, ...fresh },
+        { collection: 'projects', sourceCount: 25, wouldCopy: 25, expectedTargetCount: 25, ...fresh },
+        { collection: 'users', sourceCount: 1, wouldCopy: 1, expectedTargetCount: 1, ...fresh },
       ],
     });
+    // Nothing written, not even the table the target check created and rolled back.
     expect(await to.collections()).toEqual([]);
+
+    // Against a target that already holds some of the ids, and others of its own.
+    await to.putMany('projects', [{ id: 'p3' }, { id: 'p7' }, { id: 'only-in-target' }]);
+    const overlapping = await copyStorage(from, to, { dryRun: true, batchSize: 10, collections: ['projects'] });
+    expect(overlapping).toEqual({
+      dryRun: true,
+      countsMatch: false, // 'only-in-target' would remain: 26 against 25
+      collections: [
+        {
+          collection: 'projects',
+          sourceCount: 25,
+          copied: 0,
+          targetCount: 3,
+          wouldCopy: 25,
+          wouldReplace: 2,
+          expectedTargetCount: 26,
+        },
+      ],
+    });
+    expect(await to.count('projects')).toBe(3);
+    await to.delete('projects', 'p3');
+    await to.delete('projects', 'p7');
+    await to.delete('projects', 'only-in-target');
 
     const progress: CopyProgress[] = [];
     const result = await copyStorage(from, to, { batchSize: 10, onProgress: (p) => progress.push(p) });
@@ -97,13 +122,51 @@ describe.runIf(hasPostgres)('copyStorage SQLite → PostgreSQL, 100,000 document
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('dry run only counts', async () => {
+  it('dry run checks the target and only counts', async () => {
     const dry = await copyStorage(from, to, { dryRun: true });
+    const fresh = { copied: 0, targetCount: 0, wouldReplace: 0 };
     expect(dry.collections).toEqual([
-      { collection: 'forecasts', sourceCount: TOTAL, copied: 0, targetCount: 0 },
-      { collection: 'research', sourceCount: 1, copied: 0, targetCount: 0 },
+      { collection: 'forecasts', sourceCount: TOTAL, wouldCopy: TOTAL, expectedTargetCount: TOTAL, ...fresh },
+      { collection: 'research', sourceCount: 1, wouldCopy: 1, expectedTargetCount: 1, ...fresh },
     ]);
+    expect(dry.countsMatch).toBe(true);
     expect(await to.collections()).toEqual([]);
+  });
+
+  it('dry run against a PostgreSQL schema that does not exist fails with StorageError, as the real run would', async () => {
+    const missing = `hp_no_such_schema_${process.pid}`;
+    const url = new URL(schema.url);
+    url.searchParams.set('options', `-c search_path=${missing}`);
+    for (const target of [
+      new PostgresStorage({ connectionString: schema.url, schema: missing, max: 2 }),
+      new PostgresStorage({ connectionString: url.toString(), max: 2 }),
+    ]) {
+      try {
+        const error = await copyStorage(from, target, { dryRun: true, collections: ['research'] }).catch(
+          (e: unknown) => e,
+        );
+        expect(error).toMatchObject({
+          code: 'ERR_HOTPATH_STORAGE',
+          message: expect.stringMatching(/target cannot create tables.*schema/),
+        });
+        // The real run fails too (before this change the dry run said all was well).
+        await expect(copyStorage(from, target, { collections: ['research'] })).rejects.toMatchObject({
+          code: 'ERR_HOTPATH_STORAGE',
+        });
+      } finally {
+        await target.close();
+      }
+    }
+    // An unreachable target is reported as such.
+    const closedPort = new PostgresStorage({ connectionString: 'postgres://postgres@127.0.0.1:1/test', max: 1 });
+    try {
+      await expect(copyStorage(from, closedPort, { dryRun: true })).rejects.toMatchObject({
+        code: 'ERR_HOTPATH_STORAGE',
+        message: expect.stringContaining('target is not reachable'),
+      });
+    } finally {
+      await closedPort.close();
+    }
   });
 
   it('copies everything with equal counts and identical documents', async () => {

@@ -1,6 +1,7 @@
 /**
  * Differential property test (fast-check): random sequences of put / putMany / update (with and without
- * expected versions) / delete / find (where, orderBy, every cursor page) / count give identical answers on
+ * expected versions) / updateMany / delete / find (where with comparisons, startsWith and contains; orderBy;
+ * every cursor page) / count / aggregate give identical answers on
  * memory, SQLite and PostgreSQL — memory is the model. Errors compare by their code.
  * Seeded; `PROPERTY_RUNS=200` runs a longer search.
  */
@@ -54,6 +55,8 @@ const conditionArb = fc.oneof(
     value: fc.oneof(
       fc.record({ gte: fc.constantFrom(...WORDS) }),
       fc.record({ in: fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 2 }) }),
+      fc.record({ startsWith: fc.constantFrom('a', 'b', 'ch', 'Da', '') }),
+      fc.record({ contains: fc.constantFrom('an', 'A', 'rr', 'e'), caseInsensitive: fc.boolean() }),
     ),
   }),
 );
@@ -63,6 +66,22 @@ const whereArb = fc.option(fc.array(conditionArb, { maxLength: 2 }), { nil: unde
   for (const { field, value } of conditions) where[field] = value as Where[string];
   return where;
 });
+const aggregateArb = fc.record(
+  {
+    where: whereArb,
+    groupBy: fc.constantFrom('s', 'flag', ['s', 'flag']),
+    count: fc.constant(true as const),
+    sum: fc.constant(['n']),
+    min: fc.constant(['n']),
+    max: fc.constant(['n']),
+    orderBy: fc.record({
+      field: fc.constantFrom('count', 'sum.n', 'min.n'),
+      direction: fc.constantFrom('asc' as const, 'desc' as const),
+    }),
+    limit: fc.integer({ min: 1, max: 5 }),
+  },
+  { requiredKeys: ['groupBy', 'count'] },
+);
 const findArb = fc.record(
   {
     where: whereArb,
@@ -97,6 +116,11 @@ const opArb = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), id: fc.constantFrom(...IDS) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('updateMany' as const), where: whereArb, patch: docArb }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('aggregate' as const), options: aggregateArb }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('find' as const), options: findArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('count' as const), where: whereArb }) },
 );
@@ -119,6 +143,10 @@ async function apply(storage: StorageAdapter, collection: string, op: Op): Promi
       }
       case 'delete':
         return await storage.delete(collection, op.id);
+      case 'updateMany':
+        return await storage.updateMany(collection, op.where ?? {}, op.patch);
+      case 'aggregate':
+        return await storage.aggregate(collection, op.options);
       case 'find': {
         // Every page, following the cursor to the end.
         const pages: unknown[] = [];

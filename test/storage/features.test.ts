@@ -68,6 +68,15 @@ for (const backend of BACKENDS) {
       await cleanup?.();
     });
 
+    it('collection() without a type argument takes any plain object (generic defaults)', async () => {
+      const manager = new StorageManager(storage);
+      const notes = manager.collection('untyped_notes');
+      const id = await notes.save({ a: 1, tags: ['x'] });
+      const doc = await notes.get(id);
+      expect(doc?.a).toBe(1);
+      expect((await notes.aggregate({ count: true, sum: ['a'] }))[0]).toEqual({ group: {}, count: 1, sum: { a: 1 } });
+    });
+
     it('typed collections with indexes; get reads through the cache; every write invalidates it', async () => {
       const cache = new CountingCache();
       const manager = new StorageManager(storage, { cache });

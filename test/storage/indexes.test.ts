@@ -40,10 +40,10 @@ describe('SQLite: ensureIndex and the profiler', () => {
     await cleanup?.();
   });
 
-  async function planOf(run: () => Promise<unknown>): Promise<string> {
+  async function planOf(run: () => Promise<unknown>, prefix = 'SELECT data'): Promise<string> {
     profiler.shapes.length = 0;
     await run();
-    const shape = profiler.shapes.find((s) => s.startsWith('SELECT data'));
+    const shape = profiler.shapes.find((s) => s.startsWith(prefix));
     if (!shape) throw new Error('find statement not reported');
     // The plan does not depend on the values; bind placeholders to 1.
     const params = Array.from({ length: shape.split('?').length - 1 }, () => 1);
@@ -66,6 +66,22 @@ describe('SQLite: ensureIndex and the profiler', () => {
     expect(plan).not.toContain('TEMP B-TREE');
     // And the results are right.
     expect(await storage.count('weather', { city: 'city7' })).toBe(100);
+  });
+
+  it('aggregate groupBy on an indexed field walks the index in group order (no sort for GROUP BY)', async () => {
+    const byCity = () => storage.aggregate('weather', { groupBy: 'city', count: true, avg: ['temp'] });
+    const plan = await planOf(byCity, 'SELECT (CASE');
+    expect(plan).toContain('USING INDEX doc_weather__city_idx');
+    expect(plan).not.toContain('TEMP B-TREE FOR GROUP BY');
+    const rows = await byCity();
+    expect(rows).toHaveLength(40);
+    expect(rows.reduce((n, row) => n + (row.count ?? 0), 0)).toBe(4000);
+  });
+
+  it('startsWith on an indexed field is a range search on the index', async () => {
+    const plan = await planOf(() => storage.find('weather', { where: { city: { startsWith: 'city1' } } }));
+    expect(plan).toMatch(/SEARCH .* USING INDEX doc_weather__city_idx/);
+    expect(await storage.count('weather', { city: { startsWith: 'city1' } })).toBe(1100);
   });
 
   it('records every statement as storage.<op> with its shape for N+1 detection', async () => {
@@ -139,10 +155,10 @@ describe.runIf(hasPostgres)('PostgreSQL: ensureIndex and the profiler', () => {
     await schema?.drop();
   });
 
-  async function planOf(run: () => Promise<unknown>): Promise<string> {
+  async function planOf(run: () => Promise<unknown>, prefix = 'SELECT data'): Promise<string> {
     statements.length = 0;
     await run();
-    const statement = statements.find((s) => s.text.startsWith('SELECT data'));
+    const statement = statements.find((s) => s.text.startsWith(prefix));
     if (!statement) throw new Error('find statement not seen');
     const client = await realPool.connect();
     try {
@@ -171,6 +187,25 @@ describe.runIf(hasPostgres)('PostgreSQL: ensureIndex and the profiler', () => {
     expect(plan).toContain('Index Scan using doc_weather__temp_idx');
     expect(plan).not.toContain('Sort');
     expect(await storage.count('weather', { city: 'city7' })).toBe(100);
+  });
+
+  it('aggregate groupBy on an indexed field aggregates in index order (no sort, no hash)', async () => {
+    const byCity = () => storage.aggregate('weather', { groupBy: 'city', count: true, avg: ['temp'] });
+    const plan = await planOf(byCity, 'SELECT (CASE');
+    expect(plan).toContain('GroupAggregate');
+    expect(plan).toContain('Index Scan using doc_weather__city_idx');
+    expect(plan).not.toContain('Sort');
+    const rows = await byCity();
+    expect(rows).toHaveLength(40);
+    expect(rows.reduce((n, row) => n + (row.count ?? 0), 0)).toBe(4000);
+  });
+
+  it('startsWith on an indexed field is an index range condition', async () => {
+    // A selective prefix (100 of 4,000 rows): for a wide one the planner rightly prefers the id order of the primary key.
+    const plan = await planOf(() => storage.find('weather', { where: { city: { startsWith: 'city17' } } }));
+    expect(plan).toMatch(/Index Scan (using|on) doc_weather__city_idx/);
+    expect(plan).toMatch(/Index Cond: .*>= 'city17'.*< 'city18'/);
+    expect(await storage.count('weather', { city: { startsWith: 'city1' } })).toBe(1100);
   });
 
   it('get runs as a named prepared statement and is reported to the profiler', async () => {

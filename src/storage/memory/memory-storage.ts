@@ -4,15 +4,18 @@
  * copy for queries. Transactions hold a lock like SQLite's and keep an undo log.
  * @module
  */
+import { abortReason, throwIfAborted } from '../../core/abort.js';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ClosedError, ConflictError, StorageError } from '../../core/errors.js';
 import { checkNumber, type OptionSchema, validateOptions } from '../../core/options.js';
 import type { LatencyRecorder } from '../../core/recorder.js';
+import { aggregateDocuments, normaliseAggregate } from '../aggregation.js';
 import type { StorageCommonOptions } from '../common-options.js';
 import {
   compareCodePoints,
   compareKeys,
   encodeDocument,
+  encodeManyPatch,
   encodePatch,
   matchesWhere,
   normaliseFind,
@@ -25,10 +28,14 @@ import {
 } from '../documents.js';
 import { checkCollection, checkField, checkId } from '../names.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
+  PutOptions,
   StorageAdapter,
+  StorageCallOptions,
   StorageHealth,
   StorageStats,
   StoredDocument,
@@ -87,12 +94,18 @@ class MemorySession implements StorageAdapter {
     this.#tx = tx;
   }
 
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.#shared.closed;
+  }
+
   #check(): void {
     if (this.#tx?.finished) throw new StorageError('storage: this transaction has already finished');
     if (this.#shared.closed) throw new ClosedError('MemoryStorage');
   }
 
-  #run<T>(op: string, fn: () => T): Promise<T> {
+  #run<T>(op: string, signal: AbortSignal | undefined, fn: () => T): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     const profiler = this.#shared.profiler;
     const start = profiler ? performance.now() : 0;
     const finish = (isError: boolean): void => {
@@ -118,7 +131,7 @@ class MemorySession implements StorageAdapter {
         return Promise.reject(error);
       }
     }
-    return this.#shared.lock.acquire().then(() => {
+    return this.#shared.lock.acquire(signal).then(() => {
       try {
         return now();
       } finally {
@@ -159,8 +172,9 @@ class MemorySession implements StorageAdapter {
   get<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<StoredDocument<T> | undefined> {
-    return this.#run('get', () => {
+    return this.#run('get', options?.signal, () => {
       checkCollection(collection);
       checkId(id);
       const entry = this.#shared.collections.get(collection)?.get(id);
@@ -171,8 +185,9 @@ class MemorySession implements StorageAdapter {
   getWithMeta<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<DocumentWithMeta<T> | undefined> {
-    return this.#run('getWithMeta', () => {
+    return this.#run('getWithMeta', options?.signal, () => {
       checkCollection(collection);
       checkId(id);
       const entry = this.#shared.collections.get(collection)?.get(id);
@@ -186,8 +201,8 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string> {
-    return this.#run('put', () => {
+  put<T extends object>(collection: string, doc: T, options?: PutOptions): Promise<string> {
+    return this.#run('put', options?.signal, () => {
       checkCollection(collection);
       const now = this.#shared.clock.now();
       const id = resolveId(doc, options?.id, now);
@@ -197,8 +212,8 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]> {
-    return this.#run('putMany', () => {
+  putMany<T extends object>(collection: string, docs: readonly T[], options?: StorageCallOptions): Promise<string[]> {
+    return this.#run('putMany', options?.signal, () => {
       checkCollection(collection);
       const now = this.#shared.clock.now();
       const { ids, jsons } = prepareBatch(docs, now);
@@ -221,7 +236,7 @@ class MemorySession implements StorageAdapter {
     patch: Partial<T>,
     options?: UpdateOptions,
   ): Promise<StoredDocument<T> | undefined> {
-    return this.#run('update', () => {
+    return this.#run('update', options?.signal, () => {
       checkCollection(collection);
       checkId(id);
       const clean = encodePatch(patch, id);
@@ -243,8 +258,29 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  delete(collection: string, id: string): Promise<boolean> {
-    return this.#run('delete', () => {
+  updateMany(
+    collection: string,
+    where: Where,
+    patch: Record<string, unknown>,
+    options?: StorageCallOptions,
+  ): Promise<number> {
+    return this.#run('updateMany', options?.signal, () => {
+      checkCollection(collection);
+      const clauses = normaliseWhere(where);
+      const clean = encodeManyPatch(patch);
+      const docs = this.#shared.collections.get(collection);
+      if (docs === undefined) return 0;
+      const now = this.#shared.clock.now();
+      const matching = [...docs].filter(([, entry]) => matchesWhere(entry.value, clauses));
+      for (const [id, entry] of matching) {
+        this.#write(collection, docs, id, JSON.stringify({ ...(JSON.parse(entry.json) as object), ...clean, id }), now);
+      }
+      return matching.length;
+    });
+  }
+
+  delete(collection: string, id: string, options?: StorageCallOptions): Promise<boolean> {
+    return this.#run('delete', options?.signal, () => {
       checkCollection(collection);
       checkId(id);
       const docs = this.#shared.collections.get(collection);
@@ -258,7 +294,7 @@ class MemorySession implements StorageAdapter {
   }
 
   find<T extends object = Record<string, unknown>>(collection: string, options?: FindOptions): Promise<FindResult<T>> {
-    return this.#run('find', () => {
+    return this.#run('find', options?.signal, () => {
       checkCollection(collection);
       const find = normaliseFind(options);
       const docs = this.#shared.collections.get(collection);
@@ -283,8 +319,8 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  count(collection: string, where?: Where): Promise<number> {
-    return this.#run('count', () => {
+  count(collection: string, where?: Where, options?: StorageCallOptions): Promise<number> {
+    return this.#run('count', options?.signal, () => {
       checkCollection(collection);
       const clauses = normaliseWhere(where);
       const docs = this.#shared.collections.get(collection);
@@ -296,8 +332,17 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  ensureIndex(collection: string, field: string): Promise<void> {
-    return this.#run('ensureIndex', () => {
+  aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#run('aggregate', options?.signal, () => {
+      checkCollection(collection);
+      const agg = normaliseAggregate(options);
+      const docs = this.#shared.collections.get(collection);
+      return aggregateDocuments(docs ? Array.from(docs.values(), (entry) => entry.value) : [], agg);
+    });
+  }
+
+  ensureIndex(collection: string, field: string, options?: StorageCallOptions): Promise<void> {
+    return this.#run('ensureIndex', options?.signal, () => {
       checkCollection(collection);
       checkField(field);
       this.#collection(collection, true);
@@ -310,12 +355,15 @@ class MemorySession implements StorageAdapter {
     });
   }
 
-  collections(): Promise<string[]> {
-    return this.#run('collections', () => [...this.#shared.collections.keys()].sort(compareCodePoints));
+  collections(options?: StorageCallOptions): Promise<string[]> {
+    return this.#run('collections', options?.signal, () =>
+      [...this.#shared.collections.keys()].sort(compareCodePoints),
+    );
   }
 
   /** Runs `fn` in a transaction: outside callers wait until it ends; a throw undoes its writes. */
-  async transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: StorageAdapter) => Promise<T>, options?: StorageCallOptions): Promise<T> {
+    throwIfAborted(options?.signal);
     this.#check();
     if (this.#tx) {
       // Nested: undo only this level's writes on throw.
@@ -327,7 +375,7 @@ class MemorySession implements StorageAdapter {
         throw error;
       }
     }
-    await this.#shared.lock.acquire();
+    await this.#shared.lock.acquire(options?.signal);
     const state: TxState = { finished: false, undo: [] };
     try {
       this.#check();

@@ -32,6 +32,8 @@ export interface PgQueryable {
 export interface PgPoolClient extends PgQueryable {
   /** Returns the client; passing an error destroys it instead of reusing it. */
   release(destroy?: Error | boolean): void;
+  /** The server process id of the connection (for `pg_cancel_backend`). */
+  readonly processID?: number;
   /** Subscribes to connection errors. */
   on(event: 'error', listener: (error: Error) => void): unknown;
   /** Unsubscribes from connection errors. */
@@ -67,6 +69,8 @@ export interface PgClient extends PgQueryable {
 export interface PgConnectionConfig {
   connectionString?: string;
   statement_timeout?: number;
+  /** Client-side deadline of one query, ms: the call rejects (and the connection is discarded) when no reply came. */
+  query_timeout?: number;
   connectionTimeoutMillis?: number;
   application_name?: string;
 }

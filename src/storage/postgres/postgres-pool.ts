@@ -32,7 +32,10 @@ export interface PostgresStorageOptions extends StorageCommonOptions {
   connectionTimeoutMs?: number;
   /** Connections are recycled after this age, ms (default 1,800,000 = 30 min; 0 = never). Rounded up to seconds. */
   maxLifetimeMs?: number;
-  /** Server-side `statement_timeout`, ms (default 0 = none). */
+  /**
+   * Server-side `statement_timeout`, ms (default 0 = none). When set, a query that gets no reply at all (a
+   * stalled network) is also given up on the client side 1 s later, and its connection discarded.
+   */
   statementTimeoutMs?: number;
   /** Documents per `putMany` statement (default 1,000). */
   batchSize?: number;
@@ -54,6 +57,9 @@ const SCHEMA = {
   applicationName: { type: 'string', maxLength: 63 },
 } as const;
 
+/** How long after `statementTimeoutMs` a query with no reply at all is given up on the client side, ms. */
+const STALLED_REPLY_GRACE_MS = 1_000;
+
 /** State shared by the adapter and the views bound to its transactions. */
 export interface PgShared {
   pool: PgPool;
@@ -70,7 +76,16 @@ export interface PgShared {
   closed: boolean;
   listener: PgListener | undefined;
   kysely: Kysely<UntypedDatabase> | undefined;
-  counters: { connectionErrors: number; discarded: number; transactions: number; rollbacks: number };
+  counters: {
+    connectionErrors: number;
+    discarded: number;
+    transactions: number;
+    rollbacks: number;
+    /** Reads run again after their pooled connection had died. */
+    readRetries: number;
+    /** Statements cancelled on the server because their call was aborted. */
+    cancelled: number;
+  };
   savepointSeq: number;
 }
 
@@ -106,8 +121,14 @@ export function openShared(options: PostgresStorageOptions): PgShared {
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     application_name: options.applicationName ?? 'hotpath',
   };
-  if (options.statementTimeoutMs) connection.statement_timeout = options.statementTimeoutMs;
-  const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0 };
+  if (options.statementTimeoutMs) {
+    connection.statement_timeout = options.statementTimeoutMs;
+    // The server's statement_timeout reply never arrives over a stalled network (a partition, a blackholed
+    // socket), so the call would wait forever. A client-side deadline a little later ends it there; the
+    // driver's timeout error counts as a dead connection, so the pool discards that client instead of reusing it.
+    connection.query_timeout = options.statementTimeoutMs + STALLED_REPLY_GRACE_MS;
+  }
+  const counters = { connectionErrors: 0, discarded: 0, transactions: 0, rollbacks: 0, readRetries: 0, cancelled: 0 };
   let pool: PgPool;
   if (options.pool) {
     pool = options.pool;

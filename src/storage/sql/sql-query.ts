@@ -98,9 +98,42 @@ function rangeKey(e: KeyExpressions, op: string, key: SortKey, p: Params): strin
   return `${e.rank} = 2 AND ${e.num} = 0 AND ${e.str} ${sqlOp} ${p.add(key.str)}`;
 }
 
-function idCondition(condition: NormalCondition, p: Params): string {
+/**
+ * The least string above every string that starts with `prefix` (by code point, which is UTF-8 byte
+ * order: SQLite BINARY and PostgreSQL "C"), or undefined when there is none (an empty prefix, or one of
+ * U+10FFFF only). `startsWith` becomes `S >= prefix AND S < upper`, a range the field's index serves —
+ * exact without `LIKE`, so `%`, `_` and `\` in the prefix are plain characters.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (points.length > 0 && points[points.length - 1] === 0x10ffff) points.pop();
+  if (points.length === 0) return undefined;
+  let last = (points.pop() as number) + 1;
+  if (last === 0xd800) last = 0xe000; // surrogate code points are not characters
+  points.push(last);
+  return String.fromCodePoint(...points);
+}
+
+function textCondition(dialect: SqlDialect, column: string, condition: NormalCondition, p: Params): string {
+  const operand = (condition.keys[0] as SortKey).str;
+  if (condition.op === 'startsWith') {
+    const upper = prefixUpperBound(operand);
+    return `${column} >= ${p.add(operand)}${upper === undefined ? '' : ` AND ${column} < ${p.add(upper)}`}`;
+  }
+  // A plain substring search (no LIKE, so no wildcard characters to escape); the operand of a
+  // case-insensitive search is lowercased (ASCII) already, and lower() folds ASCII only in both databases.
+  const haystack = condition.caseInsensitive ? `lower(${column})` : column;
+  return dialect === 'sqlite'
+    ? `instr(${haystack}, ${p.add(operand)}) > 0`
+    : `strpos(${haystack}, ${p.add(operand)}) > 0`;
+}
+
+function idCondition(dialect: SqlDialect, condition: NormalCondition, p: Params): string {
   const keys = condition.keys;
   switch (condition.op) {
+    case 'startsWith':
+    case 'contains':
+      return textCondition(dialect, 'id', condition, p);
     case 'eq':
       return `id = ${p.add((keys[0] as SortKey).str)}`;
     case 'ne':
@@ -117,7 +150,7 @@ export function compileWhere(dialect: SqlDialect, clauses: readonly NormalClause
   const parts: string[] = [];
   for (const clause of clauses) {
     if (clause.field === 'id') {
-      for (const condition of clause.conditions) parts.push(idCondition(condition, p));
+      for (const condition of clause.conditions) parts.push(idCondition(dialect, condition, p));
       continue;
     }
     const e = keyExpressions(dialect, clause.field);
@@ -126,7 +159,9 @@ export function compileWhere(dialect: SqlDialect, clauses: readonly NormalClause
       if (condition.op === 'eq') parts.push(equalsKey(e, key, p));
       else if (condition.op === 'ne') parts.push(`NOT (${equalsKey(e, key, p)})`);
       else if (condition.op === 'in') parts.push(inKeys(e, condition.keys, p));
-      else parts.push(rangeKey(e, condition.op, key, p));
+      else if (condition.op === 'startsWith' || condition.op === 'contains') {
+        parts.push(`${e.rank} = 2 AND ${e.num} = 0 AND ${textCondition(dialect, e.str, condition, p)}`);
+      } else parts.push(rangeKey(e, condition.op, key, p));
     }
   }
   return parts.length === 0 ? '1 = 1' : parts.join(' AND ');
@@ -172,6 +207,34 @@ export function findStatement(dialect: SqlDialect, table: string, find: NormalFi
     `SELECT data FROM ${table} WHERE ${where}${order.after ? ` AND ${order.after}` : ''} ` +
     `ORDER BY ${order.orderBy} LIMIT ${limit}`;
   return { text, values: p.values };
+}
+
+/**
+ * The `updateMany` statement: a shallow merge of `patch` into every matching row, one statement.
+ * SQLite sets each top-level key with `json_set` (its `json_patch` would merge nested objects and
+ * delete keys set to null); PostgreSQL's `data || patch` is a shallow merge already. On PostgreSQL the
+ * statement returns the count as `n`; on SQLite the caller reads `changes`.
+ */
+export function updateManyStatement(
+  dialect: SqlDialect,
+  table: string,
+  clauses: readonly NormalClause[],
+  patch: Record<string, unknown>,
+  nowMs: number,
+): Statement {
+  const p = new Params(dialect);
+  let data: string;
+  if (dialect === 'sqlite') {
+    const sets = Object.keys(patch).map((key) => `'$.${key}', json(${p.add(JSON.stringify(patch[key]))})`);
+    data = sets.length === 0 ? 'data' : `json_set(data, ${sets.join(', ')})`;
+  } else {
+    data = `data || ${p.add(JSON.stringify(patch))}::jsonb`;
+  }
+  const update = `UPDATE ${table} SET data = ${data}, updated_at = ${p.add(nowMs)}, version = version + 1 WHERE ${compileWhere(dialect, clauses, p)}`;
+  return {
+    text: dialect === 'sqlite' ? update : `WITH u AS (${update} RETURNING 1) SELECT count(*) AS n FROM u`,
+    values: p.values,
+  };
 }
 
 /** The `count` statement (its one column is `n`). */

@@ -44,12 +44,17 @@ export function collectionsOf(tables: readonly string[], prefix: string): string
 }
 
 /**
- * A driver error as a `StorageError` naming the operation and collection (cause kept); hotpath's own
- * errors pass through unchanged.
+ * A driver error as a `StorageError` naming the operation and collection (cause kept) and whether
+ * retrying is safe; hotpath's own errors pass through unchanged.
  */
-export function wrapDriverError(op: string, collection: string | undefined, error: unknown): unknown {
+export function wrapDriverError(
+  op: string,
+  collection: string | undefined,
+  error: unknown,
+  isRetrySafe: boolean,
+): unknown {
   if ((error as { isHotpathError?: boolean })?.isHotpathError) return error;
-  return new StorageError(describeFailure(op, collection, error), { cause: error });
+  return new StorageError(describeFailure(op, collection, error), { cause: error, isRetrySafe });
 }
 
 /** The members both SQL adapters implement the same way, over what each one supplies. */

@@ -5,20 +5,35 @@
  * @module
  */
 import { Kysely } from 'kysely';
+import { throwIfAborted } from '../../core/abort.js';
 import { ClosedError, ConfigError, ConflictError, StorageError } from '../../core/errors.js';
 import { checkNumber, describeValue } from '../../core/options.js';
 import type { LatencyRecorder } from '../../core/recorder.js';
+import { aggregateNothing, normaliseAggregate } from '../aggregation.js';
 import { indexName } from '../common-options.js';
-import { encodeDocument, encodePatch, normaliseFind, normaliseWhere, pageOf, resolveId } from '../documents.js';
+import {
+  encodeDocument,
+  encodeManyPatch,
+  encodePatch,
+  normaliseFind,
+  normaliseWhere,
+  pageOf,
+  resolveId,
+} from '../documents.js';
 import { checkCollection, checkField, checkId, quoteIdent } from '../names.js';
-import { countStatement, findStatement, indexColumns } from '../sql/sql-query.js';
+import { aggregateRows, aggregateStatement } from '../sql/sql-aggregate.js';
+import { countStatement, findStatement, indexColumns, updateManyStatement } from '../sql/sql-query.js';
 import { collectionsOf, type MetaRow, metaOf, SqlSession, sha1, wrapDriverError } from '../sql/sql-session.js';
 import type {
+  AggregateOptions,
+  AggregateRow,
   DocumentWithMeta,
   FindOptions,
   FindResult,
+  PutOptions,
   SqlAccess,
   StorageAdapter,
+  StorageCallOptions,
   StorageStats,
   StoredDocument,
   UntypedDatabase,
@@ -78,25 +93,31 @@ class SqliteSession extends SqlSession implements StorageAdapter {
 
   // ---- gating -------------------------------------------------------------------------------------
 
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.#shared.closed;
+  }
+
   #check(): void {
     if (this.#tx?.finished) throw new StorageError('storage: this transaction has already finished');
     if (this.#shared.closed) throw new ClosedError('SqliteStorage');
   }
 
   /** Runs a synchronous operation now, or after the open transaction when one holds the lock. */
-  #run<T>(op: () => T): Promise<T> {
+  #run<T>(op: () => T, signal?: AbortSignal): Promise<T> {
     try {
+      throwIfAborted(signal);
       this.#check();
       if (this.#tx || !this.#shared.lock.isHeld) return Promise.resolve(op());
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#afterLock(op);
+    return this.#afterLock(op, signal);
   }
 
-  async #afterLock<T>(op: () => T): Promise<T> {
+  async #afterLock<T>(op: () => T, signal: AbortSignal | undefined): Promise<T> {
     this.#shared.counters.lockWaits++;
-    await this.#shared.lock.acquire();
+    await this.#shared.lock.acquire(signal);
     try {
       this.#check();
       return op();
@@ -105,8 +126,10 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     }
   }
 
+  // SQLite statements and transactions are atomic and local: a failed one had no effect (busy, full
+  // disk and I/O errors roll back), so retrying is always safe.
   #wrap(op: string, collection: string | undefined, error: unknown): unknown {
-    return wrapDriverError(op, collection, error);
+    return wrapDriverError(op, collection, error, true);
   }
 
   protected wrapError(op: string, collection: string | undefined, error: unknown): unknown {
@@ -196,7 +219,7 @@ class SqliteSession extends SqlSession implements StorageAdapter {
 
   #get<T extends object>(collection: string, id: string): StoredDocument<T> | undefined {
     const table = this.#shared.tables.get(collection) ?? this.#existing(collection);
-    if (typeof id !== 'string' || id.length === 0 || id.length > 512) checkId(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > 512 || id.includes('\0')) checkId(id);
     if (table === undefined) return undefined;
     const start = this.#shared.profiler ? performance.now() : 0;
     let text: unknown;
@@ -334,6 +357,24 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     }
   }
 
+  #updateMany(collection: string, where: Where, patch: Record<string, unknown>): number {
+    checkCollection(collection);
+    const clauses = normaliseWhere(where);
+    const clean = encodeManyPatch(patch);
+    const table = this.#existing(collection);
+    if (table === undefined) return 0;
+    const { text, values } = updateManyStatement('sqlite', table.table, clauses, clean, this.#shared.clock.now());
+    const start = performance.now();
+    try {
+      const changed = this.#statement(text).run(...values).changes;
+      if (this.#shared.profiler) this.#record('storage.updateMany', text, start, false);
+      return changed;
+    } catch (error) {
+      if (this.#shared.profiler) this.#record('storage.updateMany', text, start, true);
+      throw this.#wrap('updateMany', collection, error);
+    }
+  }
+
   #delete(collection: string, id: string): boolean {
     checkId(id);
     const table = this.#existing(collection);
@@ -390,6 +431,30 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     }
   }
 
+  /** Runs a read statement (cached) and returns its rows, timed and with driver errors wrapped. */
+  #all(op: string, collection: string, text: string, values: readonly unknown[]): Record<string, unknown>[] {
+    const start = performance.now();
+    try {
+      const rows = this.#statement(text)
+        .pluck(false)
+        .all(...values) as Record<string, unknown>[];
+      if (this.#shared.profiler) this.#record(`storage.${op}`, text, start, false);
+      return rows;
+    } catch (error) {
+      if (this.#shared.profiler) this.#record(`storage.${op}`, text, start, true);
+      throw this.#wrap(op, collection, error);
+    }
+  }
+
+  #aggregate(collection: string, options: AggregateOptions): AggregateRow[] {
+    checkCollection(collection);
+    const agg = normaliseAggregate(options);
+    const table = this.#existing(collection);
+    if (table === undefined) return aggregateNothing(agg);
+    const { text, values } = aggregateStatement('sqlite', table.table, agg);
+    return aggregateRows(this.#all('aggregate', collection, text, values), agg);
+  }
+
   #ensureIndex(collection: string, field: string): void {
     checkCollection(collection);
     checkField(field);
@@ -442,31 +507,33 @@ class SqliteSession extends SqlSession implements StorageAdapter {
   get<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<StoredDocument<T> | undefined> {
     // Fast path without a closure: no transaction is open (the common case).
-    if (this.#tx === undefined && !this.#shared.lock.isHeld && !this.#shared.closed) {
+    if (this.#tx === undefined && !this.#shared.lock.isHeld && !this.#shared.closed && !options?.signal?.aborted) {
       try {
         return Promise.resolve(this.#get<T>(collection, id));
       } catch (error) {
         return Promise.reject(error);
       }
     }
-    return this.#run(() => this.#get<T>(collection, id));
+    return this.#run(() => this.#get<T>(collection, id), options?.signal);
   }
 
   getWithMeta<T extends object = Record<string, unknown>>(
     collection: string,
     id: string,
+    options?: StorageCallOptions,
   ): Promise<DocumentWithMeta<T> | undefined> {
-    return this.#run(() => this.#getWithMeta<T>(collection, id));
+    return this.#run(() => this.#getWithMeta<T>(collection, id), options?.signal);
   }
 
-  put<T extends object>(collection: string, doc: T, options?: { id?: string }): Promise<string> {
-    return this.#run(() => this.#put(collection, doc, options?.id));
+  put<T extends object>(collection: string, doc: T, options?: PutOptions): Promise<string> {
+    return this.#run(() => this.#put(collection, doc, options?.id), options?.signal);
   }
 
-  putMany<T extends object>(collection: string, docs: readonly T[]): Promise<string[]> {
-    return this.#run(() => this.#putMany(collection, docs));
+  putMany<T extends object>(collection: string, docs: readonly T[], options?: StorageCallOptions): Promise<string[]> {
+    return this.#run(() => this.#putMany(collection, docs), options?.signal);
   }
 
   update<T extends object = Record<string, unknown>>(
@@ -475,38 +542,52 @@ class SqliteSession extends SqlSession implements StorageAdapter {
     patch: Partial<T>,
     options?: UpdateOptions,
   ): Promise<StoredDocument<T> | undefined> {
-    return this.#run(() => this.#update<T>(collection, id, patch, options));
+    return this.#run(() => this.#update<T>(collection, id, patch, options), options?.signal);
   }
 
-  delete(collection: string, id: string): Promise<boolean> {
-    return this.#run(() => this.#delete(collection, id));
+  updateMany(
+    collection: string,
+    where: Where,
+    patch: Record<string, unknown>,
+    options?: StorageCallOptions,
+  ): Promise<number> {
+    return this.#run(() => this.#updateMany(collection, where, patch), options?.signal);
+  }
+
+  delete(collection: string, id: string, options?: StorageCallOptions): Promise<boolean> {
+    return this.#run(() => this.#delete(collection, id), options?.signal);
   }
 
   find<T extends object = Record<string, unknown>>(collection: string, options?: FindOptions): Promise<FindResult<T>> {
-    return this.#run(() => this.#find<T>(collection, options));
+    return this.#run(() => this.#find<T>(collection, options), options?.signal);
   }
 
-  count(collection: string, where?: Where): Promise<number> {
-    return this.#run(() => this.#count(collection, where));
+  count(collection: string, where?: Where, options?: StorageCallOptions): Promise<number> {
+    return this.#run(() => this.#count(collection, where), options?.signal);
   }
 
-  ensureIndex(collection: string, field: string): Promise<void> {
-    return this.#run(() => this.#ensureIndex(collection, field));
+  aggregate(collection: string, options: AggregateOptions): Promise<AggregateRow[]> {
+    return this.#run(() => this.#aggregate(collection, options), options?.signal);
   }
 
-  collections(): Promise<string[]> {
-    return this.#run(() => this.#collections());
+  ensureIndex(collection: string, field: string, options?: StorageCallOptions): Promise<void> {
+    return this.#run(() => this.#ensureIndex(collection, field), options?.signal);
+  }
+
+  collections(options?: StorageCallOptions): Promise<string[]> {
+    return this.#run(() => this.#collections(), options?.signal);
   }
 
   /**
    * Runs `fn` in a transaction (`BEGIN IMMEDIATE`): commit on return, rollback on throw. Calls made on
    * the adapter from outside `fn` wait until it ends; use `tx` inside. Nested calls use savepoints.
    */
-  async transaction<T>(fn: (tx: StorageAdapter) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: StorageAdapter) => Promise<T>, options?: StorageCallOptions): Promise<T> {
+    throwIfAborted(options?.signal);
     this.#check();
     const shared = this.#shared;
     if (this.#tx) return this.#savepoint(fn);
-    await shared.lock.acquire();
+    await shared.lock.acquire(options?.signal);
     const state: TxState = { finished: false, depth: 0 };
     try {
       this.#check();

@@ -4,7 +4,7 @@
  * never blocks the others); delayed jobs sit in a heap by `runAt` and move over when due.
  * @module
  */
-import { Heap, type HeapEntry } from '../core/heap.js';
+import { Heap, type HeapEntry } from '../../core/heap.js';
 import type {
   CancelOutcome,
   ClaimedJob,
@@ -16,8 +16,8 @@ import type {
   NewJob,
   QueueBackend,
   ScheduleRow,
-} from './backend.js';
-import type { JobStatus } from './types.js';
+} from '../backend.js';
+import type { JobStatus } from '../types.js';
 
 interface MemoryJob extends JobRow {
   timeoutMs: number | null;
@@ -119,6 +119,7 @@ export class MemoryBackend implements QueueBackend {
         timeoutMs: job.timeoutMs,
         backoff: job.backoff,
         keyRetentionMs: job.keyRetentionMs,
+        owner: job.owner,
         token: 0,
         leaseUntil: 0,
         entry: undefined,
@@ -483,6 +484,7 @@ function toRow(job: MemoryJob): JobRow {
     result: job.result,
     error: job.error,
     key: job.key,
+    owner: job.owner,
     cancelRequested: job.cancelRequested,
   };
 }

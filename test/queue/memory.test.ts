@@ -1,8 +1,0 @@
-import { conformanceSuite } from './conformance-suite.js';
-
-conformanceSuite({
-  name: 'memory',
-  async create() {
-    return { storage: undefined, async cleanup() {} };
-  },
-});
