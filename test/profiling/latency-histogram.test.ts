@@ -256,3 +256,19 @@ describe('LatencyHistogram operations', () => {
     expect(new LatencyHistogram({ maxValueMs: 0.001, significantDigits: 1 }).maxValueMs).toBe(0.001);
   });
 });
+
+describe('LatencyHistogram edges (pinned by mutation testing)', () => {
+  it('percentiles() answers in the order asked, and an empty histogram answers 0', () => {
+    const empty = new LatencyHistogram();
+    expect(empty.percentile(50)).toBe(0);
+    expect(empty.percentiles([50, 99])).toEqual([0, 0]);
+    const histogram = new LatencyHistogram();
+    for (let i = 1; i <= 1000; i++) histogram.record(i);
+    const asked = [99, 10, 50, 100];
+    expect(histogram.percentiles(asked)).toEqual(asked.map((p) => histogram.percentile(p)));
+    expect(histogram.percentile(100)).toBe(1000);
+    expect(histogram.min).toBe(1);
+    expect(() => histogram.percentile(101)).toThrow('p must be a number in 0–100, got 101');
+    expect(() => histogram.record(-1)).toThrow('ms must be a finite number >= 0, got -1');
+  });
+});

@@ -348,3 +348,22 @@ describe('exact contracts (pinned by mutation testing)', () => {
     monitor.close();
   });
 });
+
+describe('EventLoopMonitor figures are in ms and ordered (pinned by mutation testing)', () => {
+  it('min <= p50 <= p90 <= p99 <= p999 <= max, mean inside, all in plausible ms; zeros before the first sample', async () => {
+    const monitor = new EventLoopMonitor();
+    open.push(monitor);
+    expect(monitor.stats()).toEqual({ count: 0, min: 0, mean: 0, max: 0, stddev: 0, p50: 0, p90: 0, p99: 0, p999: 0 });
+    for (let i = 0; i < 200 && monitor.stats().count < 3; i++) await delay(20);
+    const s = monitor.stats();
+    expect(s.count).toBeGreaterThanOrEqual(3);
+    const ordered = [s.min, s.p50, s.p90, s.p99, s.p999, s.max];
+    expect([...ordered].sort((a, b) => a - b)).toEqual(ordered);
+    expect(s.mean).toBeGreaterThanOrEqual(s.min);
+    expect(s.mean).toBeLessThanOrEqual(s.max);
+    // The default resolution is 10 ms: every sample is about that, never nanoseconds, never minutes.
+    expect(s.min).toBeGreaterThan(5);
+    expect(s.max).toBeLessThan(10_000);
+    expect(s.stddev).toBeLessThan(10_000);
+  });
+});
