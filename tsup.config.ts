@@ -11,7 +11,8 @@ const modules = readdirSync('src').filter((name) => {
 });
 
 export default defineConfig({
-  entry: ['src/index.ts', ...modules.map((name) => `src/${name}/index.ts`)],
+  // src/cli/main.ts is the `hotpath` bin (no index.ts: it is not an importable subpath).
+  entry: ['src/index.ts', ...modules.map((name) => `src/${name}/index.ts`), 'src/cli/main.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   splitting: true,

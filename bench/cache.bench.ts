@@ -83,6 +83,27 @@ await compareOps('cache: get hit (sync, 100 warm keys)', {
   'lru-cache get': () => lruPlain.get(nextKey()),
 });
 
+// 10,000 keys with a TTL: the working set no longer fits the CPU caches, so every pointer a hit follows
+// costs a cache miss. Keys are visited in a shuffled order (not sequential), like real traffic.
+const BIG = 10_000;
+const bigKeys = Array.from({ length: BIG }, (_, n) => `SYM${n}`);
+for (let n = BIG - 1; n > 0; n--) {
+  const m = Math.floor(Math.random() * (n + 1));
+  [bigKeys[n], bigKeys[m]] = [bigKeys[m] as string, bigKeys[n] as string];
+}
+const oursBig = new Cache<Quote>({ name: 'bench-10k', max: BIG, ttlMs: TTL_MS });
+const lruBig = new LRUCache<string, Quote>({ max: BIG, ttl: TTL_MS });
+for (const key of bigKeys) {
+  oursBig.set(key, quoteOf(key));
+  lruBig.set(key, quoteOf(key));
+}
+let b = 0;
+const nextBig = (): string => bigKeys[b++ % BIG] as string;
+await compareOps(`cache: get hit (sync, ${BIG.toLocaleString('en')} warm keys, ttl set)`, {
+  'hotpath Cache.get': () => oursBig.get(nextBig()),
+  'lru-cache get (ttl)': () => lruBig.get(nextBig()),
+});
+
 // ---- 2. getOrSet hot hit, call cost ----------------------------------------------------------------
 
 await compareOps('cache: getOrSet hot hit — call cost (promise not awaited)', {
@@ -229,6 +250,7 @@ printRows(
 );
 
 await ours.close();
+await oursBig.close();
 await stampedeOurs.close();
 await bento.disconnectAll();
 await bentoStampede.disconnectAll();

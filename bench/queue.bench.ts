@@ -1,15 +1,24 @@
 /**
  * Queue benchmark: hotpath's JobQueue against the queues users would otherwise pick, on the same
- * machine and database, side by side and interleaved over rounds.
+ * machine and database, side by side and interleaved over rounds. One run prints every table of the
+ * queue section of docs/benchmarks.md.
  *
- * - memory: no-op jobs end to end (enqueue + drain) vs p-queue `addAll`.
+ * - memory: no-op jobs end to end (enqueue + drain) vs p-queue `addAll` (end to end only: `addAll`
+ *   starts running tasks while it adds them, so it has no separate "enqueue part").
  * - SQLite (WAL, synchronous=NORMAL for every library): `enqueueMany` N, then drain, vs plainjob
  *   (`addMany`, its worker) and liteque (smaller N: it sorts the whole queue per job).
- * - PostgreSQL (fsync=on, synchronous_commit=on): `enqueueMany` N, then drain, vs pg-boss 10
- *   (`insert`, 8 `work()` loops × batchSize 500) and graphile-worker 0.16 (`add_jobs`, concurrency 24);
- *   plus enqueue → start latency with an idle worker.
+ * - PostgreSQL (server defaults fsync=on, synchronous_commit=on): `enqueueMany` N, then drain, vs
+ *   graphile-worker 0.17.3 with its documented batching (local queue 500 + batched completions,
+ *   24 concurrent jobs), graphile-worker 0.16 defaults and pg-boss 10 (the last two at N/5: they are
+ *   20× slower and would dominate the run); plus enqueue → handler start with an idle worker.
+ *   What is durable: hotpath commits enqueues and completions with synchronous_commit=on (durable when
+ *   acknowledged); its claims, lease renewals, progress and reaps commit with synchronous_commit=off
+ *   (a database crash may lose the last few hundred ms of them, which only makes those jobs claimable
+ *   again once their lease expires). graphile-worker and pg-boss run every statement at the server
+ *   default (on); graphile 0.17.3's batched completions are durable when its batch commits.
  *
- * `npm run bench -- queue`; QUEUE_BENCH_N (default 50,000) and QUEUE_BENCH_ROUNDS (default 3) scale it.
+ * `npm run bench -- queue`; QUEUE_BENCH_N (default 50,000), QUEUE_BENCH_ROUNDS (default 3) and
+ * QUEUE_BENCH_ONLY (memory | sqlite | postgres) scale it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +31,7 @@ import { median, percentiles, printRows, type Row } from './harness.js';
 const N = Number(process.env.QUEUE_BENCH_N ?? 50_000);
 const ROUNDS = Number(process.env.QUEUE_BENCH_ROUNDS ?? 3);
 const LITEQUE_N = Math.min(N, 2_000);
+const SLOW_N = Math.max(1, Math.round(N / 5));
 const LATENCY_SAMPLES = 200;
 
 type Phase = { enqueue: number; drain: number };
@@ -38,7 +48,11 @@ async function waitFor(check: () => boolean, timeoutMs = 600_000): Promise<void>
 }
 
 /** Runs every contender `ROUNDS` times interleaved and prints the enqueue and drain tables. */
-async function phases(title: string, contenders: Contender[]): Promise<{ enqueue: Row[]; drain: Row[] }> {
+async function phases(
+  title: string,
+  contenders: Contender[],
+  tables: { enqueue: boolean } = { enqueue: true },
+): Promise<{ enqueue: Row[]; drain: Row[] }> {
   const enqueue = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const drain = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
@@ -58,8 +72,8 @@ async function phases(title: string, contenders: Contender[]): Promise<{ enqueue
       extra: { jobs: c.n },
     }));
   const result = { enqueue: rows(enqueue), drain: rows(drain) };
-  printRows(`${title}: enqueue (jobs/s)`, result.enqueue, contenders[0]?.name);
-  printRows(`${title}: drain (jobs/s)`, result.drain, contenders[0]?.name);
+  if (tables.enqueue) printRows(`${title}: enqueue (jobs/s)`, result.enqueue, contenders[0]?.name);
+  printRows(`${title}: ${tables.enqueue ? 'drain' : 'end to end'} (jobs/s)`, result.drain, contenders[0]?.name);
   return result;
 }
 
@@ -107,8 +121,7 @@ async function memoryBench(): Promise<void> {
       },
     },
   ];
-  const { drain } = await phases(`memory: ${total.toLocaleString('en')} no-op jobs, enqueue + drain end to end`, runs);
-  void drain;
+  await phases(`memory: ${total.toLocaleString('en')} no-op jobs, enqueue + drain`, runs, { enqueue: false });
 }
 
 // ------------------------------------------------------------------ SQLite
@@ -207,6 +220,76 @@ async function litequeProbe(liteque: typeof import('liteque'), filename: string)
 
 // ------------------------------------------------------------------ PostgreSQL
 
+type Graphile = typeof import('graphile-worker') | typeof import('graphile-worker-0.17');
+
+/** graphile-worker's documented high-throughput settings (worker.graphile.org/docs/performance). */
+const GRAPHILE_BATCHED = {
+  concurrentJobs: 24,
+  maxPoolSize: 25,
+  localQueue: { size: 500 },
+  completeJobBatchDelay: 0,
+  failJobBatchDelay: 0,
+};
+
+/** Starts a graphile-worker runner (either version) in `schema` with `worker` preset options. */
+async function graphileRunner(
+  graphile: Graphile,
+  schema: string,
+  worker: Record<string, unknown>,
+  taskList: Record<string, () => Promise<void>>,
+): Promise<{ stop(): Promise<void> }> {
+  const logger = new graphile.Logger(() => () => {});
+  const options = {
+    connectionString: PG_URL,
+    schema,
+    noHandleSignals: true,
+    pollInterval: 100,
+    logger,
+    taskList,
+    concurrency: worker.concurrentJobs as number,
+    // 0.17 reads its batching options from the preset; 0.16 ignores the preset.
+    preset: { worker: { ...worker, connectionString: PG_URL, schema, pollInterval: 100, logger } },
+  };
+  return (graphile.run as (options: unknown) => Promise<{ stop(): Promise<void> }>)(options);
+}
+
+/** A graphile-worker contender: `add_jobs` in one statement, then drain. */
+function graphileContender(graphile: Graphile, name: string, n: number, worker: Record<string, unknown>): Contender {
+  return {
+    name,
+    n,
+    async run() {
+      const pg = await import('pg');
+      const schema = uniqueName('gw');
+      const client = new pg.default.Client({ connectionString: PG_URL });
+      let done = 0;
+      const logger = new graphile.Logger(() => () => {});
+      const utils = await graphile.makeWorkerUtils({ connectionString: PG_URL, schema, logger });
+      await utils.migrate();
+      const specs = JSON.stringify(Array.from({ length: n }, (_, i) => ({ identifier: 'noop', payload: { i } })));
+      await client.connect();
+      const start = performance.now();
+      await client.query(
+        `SELECT count(*) FROM "${schema}".add_jobs(array(SELECT json_populate_recordset(null::"${schema}".job_spec, $1::json)))`,
+        [specs],
+      );
+      const enqueued = performance.now();
+      const runner = await graphileRunner(graphile, schema, worker, {
+        noop: async () => {
+          done++;
+        },
+      });
+      await waitFor(() => done >= n);
+      const drained = performance.now();
+      await runner.stop();
+      await utils.release();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+      return { enqueue: enqueued - start, drain: drained - enqueued };
+    },
+  };
+}
+
 async function postgresBench(): Promise<void> {
   const pg = await import('pg');
   const admin = new pg.default.Client({ connectionString: PG_URL });
@@ -217,8 +300,18 @@ async function postgresBench(): Promise<void> {
   console.log(`\nPostgreSQL settings: ${settings.rows.map((row) => `${row.name}=${row.setting}`).join(', ')}`);
   await admin.end();
   const { default: PgBoss } = await import('pg-boss');
-  const graphile = await import('graphile-worker');
+  const graphile016 = await import('graphile-worker');
+  const graphile017 = await import('graphile-worker-0.17');
   const schemas: Array<{ drop(): Promise<void> }> = [];
+  const dropLater = (schema: string) =>
+    schemas.push({
+      drop: async () => {
+        const client = new pg.default.Client({ connectionString: PG_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.end();
+      },
+    });
 
   const runs: Contender[] = [
     {
@@ -247,23 +340,16 @@ async function postgresBench(): Promise<void> {
       },
     },
     {
-      name: 'pg-boss 10 insert + 8 work() × batchSize 500',
-      n: N,
+      name: `pg-boss 10 insert + 8 work() × batchSize 500 (${SLOW_N.toLocaleString('en')} jobs)`,
+      n: SLOW_N,
       async run() {
         const schema = uniqueName('pgboss');
         const boss = new PgBoss({ connectionString: PG_URL, schema, max: 10 });
         boss.on('error', () => {});
         await boss.start();
-        schemas.push({
-          drop: async () => {
-            const client = new pg.default.Client({ connectionString: PG_URL });
-            await client.connect();
-            await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-            await client.end();
-          },
-        });
+        dropLater(schema);
         await boss.createQueue('noop');
-        const batch = Array.from({ length: N }, (_, i) => ({ name: 'noop', data: { i } }));
+        const batch = Array.from({ length: SLOW_N }, (_, i) => ({ name: 'noop', data: { i } }));
         const start = performance.now();
         for (let i = 0; i < batch.length; i += 5_000) await boss.insert(batch.slice(i, i + 5_000));
         const enqueued = performance.now();
@@ -273,146 +359,104 @@ async function postgresBench(): Promise<void> {
             done += jobs.length;
           });
         }
-        await waitFor(() => done >= N);
+        await waitFor(() => done >= SLOW_N);
         const drained = performance.now();
         await boss.stop({ graceful: false, wait: true });
         return { enqueue: enqueued - start, drain: drained - enqueued };
       },
     },
-    {
-      name: 'graphile-worker 0.16 add_jobs + run (concurrency 24)',
-      n: N,
-      async run() {
-        const schema = uniqueName('gw');
-        schemas.push({
-          drop: async () => {
-            const client = new pg.default.Client({ connectionString: PG_URL });
-            await client.connect();
-            await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-            await client.end();
-          },
-        });
-        let done = 0;
-        const logger = new graphile.Logger(() => () => {});
-        const utils = await graphile.makeWorkerUtils({ connectionString: PG_URL, schema, logger });
-        await utils.migrate();
-        const specs = JSON.stringify(Array.from({ length: N }, (_, i) => ({ identifier: 'noop', payload: { i } })));
-        const pool = new pg.default.Pool({ connectionString: PG_URL, max: 2 });
-        const start = performance.now();
-        await pool.query(
-          `SELECT count(*) FROM "${schema}".add_jobs(array(SELECT json_populate_recordset(null::"${schema}".job_spec, $1::json)))`,
-          [specs],
-        );
-        const enqueued = performance.now();
-        const runner = await graphile.run({
-          connectionString: PG_URL,
-          schema,
-          concurrency: 24,
-          noHandleSignals: true,
-          pollInterval: 100,
-          logger,
-          taskList: {
-            noop: async () => {
-              done++;
-            },
-          },
-        });
-        await waitFor(() => done >= N);
-        const drained = performance.now();
-        await runner.stop();
-        await utils.release();
-        await pool.end();
-        return { enqueue: enqueued - start, drain: drained - enqueued };
-      },
-    },
+    graphileContender(
+      graphile017,
+      'graphile-worker 0.17.3 add_jobs + run (24 jobs, local queue 500, batched completions)',
+      N,
+      GRAPHILE_BATCHED,
+    ),
+    graphileContender(
+      graphile016,
+      `graphile-worker 0.16 add_jobs + run (concurrency 24, defaults; ${SLOW_N.toLocaleString('en')} jobs)`,
+      SLOW_N,
+      { concurrentJobs: 24 },
+    ),
   ];
   try {
     await phases(
-      `PostgreSQL (fsync=on, synchronous_commit=on): enqueueMany ${N.toLocaleString('en')}, then drain`,
+      `PostgreSQL (fsync=on, synchronous_commit=on; hotpath claims and leases at off, see the header): enqueueMany ${N.toLocaleString('en')}, then drain`,
       runs,
     );
-    await latencyBench(graphile);
+    await latencyBench(graphile016, graphile017);
   } finally {
     for (const schema of schemas) await schema.drop().catch(() => {});
   }
 }
 
-/** Enqueue → handler start with an idle worker in another connection pool (NOTIFY wakes it). */
-async function latencyBench(graphile: typeof import('graphile-worker')): Promise<void> {
+/**
+ * Enqueue → handler start with an idle worker in another connection pool (NOTIFY wakes it): one
+ * producer `enqueue` / `addJob` at a time, the next one 5 ms after the previous job started.
+ */
+async function latencyBench(graphile016: Graphile, graphile017: Graphile): Promise<void> {
+  let sentAt = 0;
+  let resolveStart: (() => void) | undefined;
+  const probe = async (send: (i: number) => Promise<unknown>): Promise<number[]> => {
+    const samples: number[] = [];
+    await sleep(200);
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      const started = new Promise<void>((resolve) => {
+        resolveStart = () => {
+          samples.push(performance.now() - sentAt);
+          resolve();
+        };
+      });
+      sentAt = performance.now();
+      await send(i);
+      await started;
+      await sleep(5); // idle again
+    }
+    return samples;
+  };
+
   const schema = await freshPgSchema('ql');
   const producerStorage = new PostgresStorage({ connectionString: schema.url, max: 2 });
   const workerStorage = new PostgresStorage({ connectionString: schema.url, max: 4 });
   const producer = new JobQueue({ storage: producerStorage });
   const worker = new JobQueue({ storage: workerStorage, concurrency: 4, pollIntervalMs: 1_000 });
-  const ours: number[] = [];
-  let sentAt = 0;
-  let resolveStart: (() => void) | undefined;
-  worker.register('ping', () => {
-    ours.push(performance.now() - sentAt);
-    resolveStart?.();
-  });
+  worker.register('ping', () => resolveStart?.());
   await worker.start();
   await producer.get('warm-up');
-  await sleep(200);
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const started = new Promise<void>((resolve) => {
-      resolveStart = resolve;
-    });
-    sentAt = performance.now();
-    await producer.enqueue('ping', i);
-    await started;
-    await sleep(5); // idle again
-  }
+  const ours = await probe((i) => producer.enqueue('ping', i));
   await worker.close();
   await producer.close();
   await workerStorage.close();
   await producerStorage.close();
   await schema.drop();
 
-  const gwSchema = uniqueName('gwl');
-  const logger = new graphile.Logger(() => () => {});
-  const utils = await graphile.makeWorkerUtils({ connectionString: PG_URL, schema: gwSchema, logger });
-  await utils.migrate();
-  const theirs: number[] = [];
-  const runner = await graphile.run({
-    connectionString: PG_URL,
-    schema: gwSchema,
-    concurrency: 4,
-    noHandleSignals: true,
-    pollInterval: 1_000,
-    logger,
-    taskList: {
-      ping: async () => {
-        theirs.push(performance.now() - sentAt);
-        resolveStart?.();
-      },
-    },
-  });
-  await sleep(200);
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const started = new Promise<void>((resolve) => {
-      resolveStart = resolve;
-    });
-    sentAt = performance.now();
-    await utils.addJob('ping', { i });
-    await started;
-    await sleep(5);
-  }
-  await runner.stop();
-  await utils.release();
-  const pg = await import('pg');
-  const client = new pg.default.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${gwSchema}" CASCADE`);
-  await client.end();
-
-  const a = percentiles(ours);
-  const b = percentiles(theirs);
+  const theirs = async (graphile: Graphile, worker: Record<string, unknown>): Promise<number[]> => {
+    const gwSchema = uniqueName('gwl');
+    const logger = new graphile.Logger(() => () => {});
+    const utils = await graphile.makeWorkerUtils({ connectionString: PG_URL, schema: gwSchema, logger });
+    await utils.migrate();
+    const runner = await graphileRunner(graphile, gwSchema, worker, { ping: async () => resolveStart?.() });
+    const samples = await probe((i) => utils.addJob('ping', { i }));
+    await runner.stop();
+    await utils.release();
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${gwSchema}" CASCADE`);
+    await client.end();
+    return samples;
+  };
+  const rows: Array<[string, number[]]> = [
+    ['hotpath JobQueue (ours, concurrency 4)', ours],
+    ['graphile-worker 0.17.3 (batched settings above)', await theirs(graphile017, GRAPHILE_BATCHED)],
+    ['graphile-worker 0.16 (concurrency 4, defaults)', await theirs(graphile016, { concurrentJobs: 4 })],
+  ];
   console.log(`\n## PostgreSQL: enqueue → handler start, idle worker (${LATENCY_SAMPLES} samples, ms)`);
   console.log('| name | p50 | p95 | p99 |');
   console.log('| --- | ---: | ---: | ---: |');
-  console.log(`| hotpath JobQueue (ours) | ${a.p50.toFixed(2)} | ${a.p95.toFixed(2)} | ${a.p99.toFixed(2)} |`);
-  console.log(`| graphile-worker 0.16 | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${b.p99.toFixed(2)} |`);
+  for (const [name, samples] of rows) {
+    const p = percentiles(samples);
+    console.log(`| ${name} | ${p.p50.toFixed(2)} | ${p.p95.toFixed(2)} | ${p.p99.toFixed(2)} |`);
+  }
 }
 
 const only = process.env.QUEUE_BENCH_ONLY;

@@ -5,6 +5,7 @@
  *   GET    /jobs/:id          status polling: state, progress, total, stage, result or error
  *   DELETE /jobs/:id          cancel (also POST /jobs/:id/cancel)
  *   GET    /health, /metrics  health JSON and Prometheus text
+ *   GET    /dashboard/        live dashboard (actions only from this machine); every route timed by template
  *
  * Run (the first command starts a stand-in quotes API on port 8081):
  *   node --import tsx examples/shared/quotes-upstream.ts &
@@ -12,7 +13,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { createHotpath, healthHandler, metricsHandler } from 'hotpath/app';
+import { createHotpath, dashboardHandler, healthHandler, metricsHandler, requestProfiler } from 'hotpath/app';
 import { forecastSubmission } from '../shared/forecast.js';
 import { errorResponse } from '../shared/http-errors.js';
 import { hotpathConfig, onShutdownSignal, readServiceEnv, startForecastService } from '../shared/service.js';
@@ -23,6 +24,16 @@ const { quotes, jobs } = await startForecastService(app, env);
 
 const web = express();
 web.disable('x-powered-by');
+// Every request is timed under its route template (`http GET /quotes/:symbol`), with N+1 detection per request.
+web.use(requestProfiler(app));
+
+// The dashboard: anyone who reaches it may look; retry / cancel / purge / invalidate only from this machine
+// (e.g. through `kubectl port-forward`). Put your own auth in `authorize` for anything wider.
+const dashboard = dashboardHandler(app, {
+  basePath: '/dashboard',
+  authorize: (req, action) => action === 'view' || ['127.0.0.1', '::1'].includes(req.socket.remoteAddress ?? ''),
+});
+web.use('/dashboard', (req, res) => dashboard(req, res));
 
 // The hotpath handlers take Node's (req, res); Express's objects extend them, so they mount as they are.
 web.get('/health', healthHandler(app));

@@ -5,13 +5,21 @@
  *   GET    /jobs/:id          status polling: state, progress, total, stage, result or error
  *   DELETE /jobs/:id          cancel (also POST /jobs/:id/cancel)
  *   GET    /health, /metrics  health JSON and Prometheus text
+ *   GET    /dashboard/        live dashboard (actions only from this machine); every route timed by template
  *
  * Run (the first command starts a stand-in quotes API on port 8081):
  *   node --import tsx examples/shared/quotes-upstream.ts &
  *   QUOTES_API_URL=http://127.0.0.1:8081/v1 PORT=3000 node --import tsx examples/fastify/server.ts
  */
-import Fastify, { type FastifyReply } from 'fastify';
-import { createHotpath, healthHandler, metricsHandler, type NodeResponseLike } from 'hotpath/app';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  createHotpath,
+  dashboardHandler,
+  fastifyProfiler,
+  healthHandler,
+  metricsHandler,
+  type NodeResponseLike,
+} from 'hotpath/app';
 import { forecastSubmission } from '../shared/forecast.js';
 import { errorResponse } from '../shared/http-errors.js';
 import { hotpathConfig, onShutdownSignal, readServiceEnv, startForecastService } from '../shared/service.js';
@@ -40,6 +48,21 @@ function replyAsResponse(reply: FastifyReply): NodeResponseLike {
 }
 
 const web = Fastify({ logger: false, bodyLimit: 16_384 });
+// Every request runs in a profiler scope named by its route template (`http GET /quotes/:symbol`).
+await web.register(fastifyProfiler, { app });
+
+// The dashboard: anyone who reaches it may look; actions only from this machine. It streams (SSE), so it
+// takes over the raw response (`reply.hijack()`); Fastify has already parsed an action's JSON body.
+const dashboard = dashboardHandler(app, {
+  basePath: '/dashboard',
+  authorize: (req, action) => action === 'view' || ['127.0.0.1', '::1'].includes(req.socket.remoteAddress ?? ''),
+});
+const serveDashboard = (request: FastifyRequest, reply: FastifyReply) => {
+  reply.hijack();
+  return dashboard(Object.assign(request.raw, { body: request.body }), reply.raw);
+};
+web.all('/dashboard', serveDashboard);
+web.all('/dashboard/*', serveDashboard);
 
 web.get('/health', (request, reply) => health(request.raw, replyAsResponse(reply)));
 web.get('/metrics', (request, reply) => metrics(request.raw, replyAsResponse(reply)));

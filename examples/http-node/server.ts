@@ -5,6 +5,7 @@
  *   GET    /jobs/:id          status polling: state, progress, total, stage, result or error
  *   DELETE /jobs/:id          cancel (also POST /jobs/:id/cancel)
  *   GET    /health, /metrics  health JSON and Prometheus text
+ *   GET    /dashboard/        live dashboard (actions only from this machine); every route timed by template
  *
  * Run (the first command starts a stand-in quotes API on port 8081):
  *   node --import tsx examples/shared/quotes-upstream.ts &
@@ -12,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHotpath, healthHandler, metricsHandler } from 'hotpath/app';
+import { createHotpath, dashboardHandler, healthHandler, metricsHandler, profileRequests } from 'hotpath/app';
 import { forecastSubmission } from '../shared/forecast.js';
 import { errorResponse, InputError } from '../shared/http-errors.js';
 import { hotpathConfig, onShutdownSignal, readServiceEnv, startForecastService } from '../shared/service.js';
@@ -22,6 +23,21 @@ const app = await createHotpath(hotpathConfig);
 const { quotes, jobs } = await startForecastService(app, env);
 const health = healthHandler(app);
 const metrics = metricsHandler(app);
+// Anyone who reaches the dashboard may look; retry / cancel / purge / invalidate only from this machine.
+const dashboard = dashboardHandler(app, {
+  basePath: '/dashboard',
+  authorize: (req, action) => action === 'view' || ['127.0.0.1', '::1'].includes(req.socket.remoteAddress ?? ''),
+});
+
+/** The route template of a request, for per-route latency (node:http has no router to ask). */
+function routeTemplate(req: IncomingMessage): string {
+  const path = (req.url ?? '/').split('?')[0] as string;
+  if (path.startsWith('/quotes/')) return '/quotes/:symbol';
+  if (path.startsWith('/dashboard')) return '/dashboard';
+  if (/^\/jobs\/[^/]+\/cancel$/.test(path)) return '/jobs/:id/cancel';
+  if (/^\/jobs\/[^/]+$/.test(path) && path !== '/jobs/forecast') return '/jobs/:id';
+  return ['/health', '/metrics', '/jobs/forecast'].includes(path) ? path : '(unmatched)';
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -47,6 +63,7 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
   if (method === 'GET' && path === '/health') return health(req, res);
   if (method === 'GET' && path === '/metrics') return metrics(req, res);
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) return dashboard(req, res);
 
   const symbol = /^\/quotes\/([^/]+)$/.exec(path)?.[1];
   if (method === 'GET' && symbol !== undefined) {
@@ -63,14 +80,21 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
   sendJson(res, 404, { error: { code: 'ERR_NOT_FOUND', message: `no route ${method} ${path}` } });
 }
 
-const server = createServer((req, res) => {
-  route(req, res).catch((error: unknown) => {
-    const answer = errorResponse(error);
-    if (answer.status >= 500) app.logger.error({ err: error, url: req.url }, 'request failed');
-    if (!res.headersSent) sendJson(res, answer.status, answer.body, answer.headers);
-    else res.destroy();
-  });
-});
+// profileRequests runs each request in a profiler scope named `http <METHOD> <template>`.
+const server = createServer(
+  profileRequests(
+    (req, res) => {
+      route(req, res).catch((error: unknown) => {
+        const answer = errorResponse(error);
+        if (answer.status >= 500) app.logger.error({ err: error, url: req.url }, 'request failed');
+        if (!res.headersSent) sendJson(res, answer.status, answer.body, answer.headers);
+        else res.destroy();
+      });
+    },
+    app,
+    { route: routeTemplate },
+  ),
+);
 server.listen(env.port, '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

@@ -12,7 +12,7 @@ export type Profile = 'development' | 'test' | 'production';
 
 /** Values read from the environment (all optional). */
 export interface EnvironmentSettings {
-  /** `development` | `test` | `production`, from `HOTPATH_PROFILE` or `NODE_ENV`. */
+  /** `development` | `test` | `production`, from `HOTPATH_PROFILE` or `NODE_ENV` (mapped, see `nodeEnvProfiles`). */
   profile: Profile;
   /** `HOTPATH_DATABASE_URL`: `memory://`, `sqlite://path` or `postgres://…`. */
   databaseUrl?: string;
@@ -26,7 +26,89 @@ export interface EnvironmentSettings {
   logLevel?: LogLevel;
 }
 
+/** Options of {@link readEnvironment}. */
+export interface ReadEnvironmentOptions {
+  /**
+   * Profile of each `NODE_ENV` value that is not a profile name, e.g. `{ staging: 'production', qa: 'test' }`.
+   * A `NODE_ENV` that is neither a profile nor listed here selects `production` (see docs/app.md, "Profiles").
+   */
+  nodeEnvProfiles?: Readonly<Record<string, Profile>> | undefined;
+}
+
 const PROFILES: readonly Profile[] = ['development', 'test', 'production'];
+
+/**
+ * Profile of a `NODE_ENV` that names none: `production`. Such values (`staging`, `preview`, `qa`, `prod`) are
+ * nearly always deployed environments, which need production's guarantees (PostgreSQL, not a SQLite file in a
+ * container); without a PostgreSQL URL startup then fails loudly, naming `nodeEnvProfiles`.
+ */
+export const UNKNOWN_NODE_ENV_PROFILE: Profile = 'production';
+
+/** The `HOTPATH_*` variables hotpath reads. */
+export const HOTPATH_VARIABLES: readonly string[] = [
+  'HOTPATH_PROFILE',
+  'HOTPATH_DATABASE_URL',
+  'HOTPATH_REDIS_URL',
+  'HOTPATH_CACHE_ENABLED',
+  'HOTPATH_QUEUE_CONCURRENCY',
+  'HOTPATH_LOG_LEVEL',
+];
+
+/**
+ * `HOTPATH_*` variables of hotpath's own test suite and CI (PostgreSQL/Redis URLs of the services, and the switch
+ * that makes a missing service fail); declared so a developer's shell that exports them draws no warning.
+ */
+const SUITE_VARIABLES: readonly string[] = ['HOTPATH_PG_URL', 'HOTPATH_REQUIRE_SERVICES'];
+
+/** An unknown `HOTPATH_*` variable and the known one it most resembles. */
+export interface UnknownVariable {
+  /** The variable as set. */
+  variable: string;
+  /** The closest known variable (edit distance over the part after `HOTPATH_`). */
+  closest: string;
+}
+
+/** Levenshtein distance; names are short, so the two-row table is plenty. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/**
+ * Every `HOTPATH_*` variable in `env` that hotpath does not read (nor the app declared in `declared`), with the
+ * closest known name, sorted by name. `HOTPATH_CACHETTL` → `{ variable: 'HOTPATH_CACHETTL', closest: … }`.
+ */
+export function unknownEnvironmentVariables(
+  env: Record<string, string | undefined>,
+  declared: readonly string[] = [],
+): UnknownVariable[] {
+  const known = new Set([...HOTPATH_VARIABLES, ...SUITE_VARIABLES, ...declared]);
+  const unknown: UnknownVariable[] = [];
+  for (const variable of Object.keys(env).sort()) {
+    if (!variable.startsWith('HOTPATH_') || known.has(variable) || env[variable] === undefined) continue;
+    const suffix = variable.slice('HOTPATH_'.length).toUpperCase();
+    let closest = HOTPATH_VARIABLES[0] as string;
+    let best = Number.POSITIVE_INFINITY;
+    for (const candidate of HOTPATH_VARIABLES) {
+      const distance = editDistance(suffix, candidate.slice('HOTPATH_'.length));
+      if (distance < best) [best, closest] = [distance, candidate];
+    }
+    unknown.push({ variable, closest });
+  }
+  return unknown;
+}
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 function bad(variable: string, value: string, allowed: string): never {
@@ -49,16 +131,34 @@ export function defaultDatabaseUrl(profile: Profile): string | undefined {
 export function readEnvironment(
   env: Record<string, string | undefined> = process.env,
   profile?: Profile,
+  options: ReadEnvironmentOptions = {},
 ): EnvironmentSettings {
   const settings: EnvironmentSettings = { profile: profile ?? 'development' };
+  const nodeEnvProfiles = options.nodeEnvProfiles ?? {};
+  for (const [nodeEnv, mapped] of Object.entries(nodeEnvProfiles)) {
+    if (!PROFILES.includes(mapped)) {
+      throw new ConfigError(
+        'nodeEnvProfiles',
+        `nodeEnvProfiles.${nodeEnv} must be one of ${PROFILES.join(', ')}, got ${JSON.stringify(mapped)}`,
+      );
+    }
+  }
   if (profile === undefined) {
     // An empty HOTPATH_PROFILE (`HOTPATH_PROFILE=` in a compose file) counts as unset, so NODE_ENV still applies.
-    const hasProfileVariable = env.HOTPATH_PROFILE !== undefined && env.HOTPATH_PROFILE !== '';
-    const fromEnv = hasProfileVariable ? env.HOTPATH_PROFILE : env.NODE_ENV;
-    if (fromEnv !== undefined && fromEnv !== '') {
-      const variable = hasProfileVariable ? 'HOTPATH_PROFILE' : 'NODE_ENV';
-      if (!PROFILES.includes(fromEnv as Profile)) bad(variable, fromEnv, PROFILES.join(' | '));
-      settings.profile = fromEnv as Profile;
+    const fromProfileVariable = env.HOTPATH_PROFILE;
+    const nodeEnv = env.NODE_ENV;
+    if (fromProfileVariable !== undefined && fromProfileVariable !== '') {
+      // HOTPATH_PROFILE is hotpath's own variable: only the three profile names.
+      if (!PROFILES.includes(fromProfileVariable as Profile)) {
+        bad('HOTPATH_PROFILE', fromProfileVariable, PROFILES.join(' | '));
+      }
+      settings.profile = fromProfileVariable as Profile;
+    } else if (nodeEnv !== undefined && nodeEnv !== '') {
+      // NODE_ENV belongs to every framework: any value is accepted and mapped.
+      settings.profile = PROFILES.includes(nodeEnv as Profile)
+        ? (nodeEnv as Profile)
+        : ((Object.hasOwn(nodeEnvProfiles, nodeEnv) ? nodeEnvProfiles[nodeEnv] : undefined) ??
+          UNKNOWN_NODE_ENV_PROFILE);
     }
   } else if (!PROFILES.includes(profile)) {
     throw new ConfigError('profile', `profile must be one of ${PROFILES.join(', ')}, got ${JSON.stringify(profile)}`);

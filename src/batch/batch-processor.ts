@@ -63,7 +63,12 @@ export interface BatchRunOptions {
 export interface BatchStreamOptions {
   /** Results in input order (default true) or in completion order (`false`, never waits on a slow head). */
   ordered?: boolean | undefined;
-  /** Finished results that may wait for the consumer (or for a slow head item), integer 0–100,000 (default: `concurrency`). */
+  /**
+   * Room for finished results beyond the `concurrency` items running, integer 0–100,000 (default:
+   * `concurrency`). The bound is on items started and not yet read by the consumer — running or
+   * finished — at most `concurrency + bufferSize`; so up to that many finished results can wait
+   * when every running item finishes while the consumer (or, ordered, a slow head item) lags.
+   */
   bufferSize?: number | undefined;
   /** Stops the stream: handlers' signals fire and the iteration throws `signal.reason`. */
   signal?: AbortSignal | undefined;
@@ -307,7 +312,7 @@ export class BatchProcessor {
 
   /**
    * Maps a (sync or async, possibly unbounded) iterable through `fn`, at most `concurrency` items in
-   * flight and at most `bufferSize` finished results waiting: the source is pulled only as fast as the
+   * flight and at most `concurrency + bufferSize` items started and not yet read: the source is pulled only as fast as the
    * consumer reads, so memory does not grow with its length. Breaking out of the loop stops the
    * handlers (their signals fire) and closes the source.
    * @returns an async iterable of per-item results, in input order unless `ordered: false`.
@@ -332,7 +337,7 @@ export class BatchProcessor {
         'BatchProcessor.stream: source must be an iterable or an async iterable',
       );
     }
-    if (this.#isClosed) throw new ClosedError('BatchProcessor is closed');
+    if (this.#isClosed) throw new ClosedError('BatchProcessor');
     const controller = this.#newController();
     const context: HandlerContext = { signal: controller.signal };
     const signal = controller.signal;
@@ -378,7 +383,7 @@ export class BatchProcessor {
       progress,
       onStart: () => {
         // Created before close() but iterated after it: the stream ends at once.
-        if (this.#isClosed) controller.abort(new ClosedError('BatchProcessor was closed'));
+        if (this.#isClosed) controller.abort(new ClosedError('BatchProcessor'));
         else this.#active.add(controller);
       },
       onEnd: () => this.#active.delete(controller),
@@ -406,7 +411,7 @@ export class BatchProcessor {
   async close(): Promise<void> {
     if (this.#isClosed) return;
     this.#isClosed = true;
-    const reason = new ClosedError('BatchProcessor was closed');
+    const reason = new ClosedError('BatchProcessor');
     for (const controller of [...this.#active]) controller.abort(reason);
   }
 
@@ -494,7 +499,7 @@ export class BatchProcessor {
   }
 
   #startRun<R>(total: number, signal: AbortSignal | undefined): Run<R> {
-    if (this.#isClosed) throw new ClosedError('BatchProcessor is closed');
+    if (this.#isClosed) throw new ClosedError('BatchProcessor');
     const controller = this.#newController();
     let resolve!: (results: ItemResult<R>[]) => void;
     let reject!: (error: unknown) => void;
@@ -607,8 +612,14 @@ const STREAM_SCHEMA = {
 
 function toArray<T>(scope: string, items: Iterable<T>): readonly T[] {
   if (Array.isArray(items)) return items;
+  // A string is iterable, but processing it character by character is never what the caller meant.
+  if (typeof items === 'string') {
+    throw new ConfigError(
+      `${scope}.items`,
+      `${scope}: items must be an array or an iterable of items, got a string (wrap it: [value])`,
+    );
+  }
   if (items === null || typeof items !== 'object' || typeof items[Symbol.iterator] !== 'function') {
-    if (typeof items === 'string') return Array.from(items);
     throw new ConfigError(`${scope}.items`, `${scope}: items must be an array or an iterable`);
   }
   return Array.from(items);

@@ -7,7 +7,7 @@ import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { RepeatDetector } from './repeat-detector.js';
+import { firstOccurrences, KeyIndex } from './key-index.js';
 import type { BatcherCache, ItemResult } from './types.js';
 
 /**
@@ -18,14 +18,20 @@ export type LoadManyFn<K, V> = (keys: K[]) => ReadonlyArray<V | Error> | Promise
 
 /** Options of {@link Batcher}. */
 export interface BatcherOptions<K, V> {
-  /** Most keys per `loadMany` call; a fuller window is split. Integer 1–1,000,000 (default 1000). */
+  /**
+   * Most distinct keys per `loadMany` call (repeats of a key in one window share its slot); a fuller
+   * window is split. Integer 1–1,000,000 (default 1000).
+   */
   maxBatchSize?: number | undefined;
   /**
    * How long the first `load` of a window waits for company, ms, 0–60,000. 0 (default) = the current
    * tick: every `load` made before the event loop moves on (promise continuations included) joins.
    */
   maxWaitMs?: number | undefined;
-  /** Read before batching, filled with loaded values (errors are not cached); hotpath's `Cache` fits. */
+  /**
+   * Read before batching, filled with loaded values (errors are not cached); hotpath's `Cache` fits.
+   * An `Error` put there with {@link Batcher.prime} makes `load` reject with it.
+   */
   cache?: BatcherCache<V> | undefined;
   /**
    * Identity of a key, for de-duplication and as the cache key (default: the key itself for
@@ -50,7 +56,7 @@ export interface BatcherStats {
   loads: number;
   /** Loads served from the cache. */
   cacheHits: number;
-  /** Loads that shared a `loadMany` key with another load of the same batch. */
+  /** Loads that shared the load of a key already waiting in the window or in flight. */
   deduplicated: number;
   /** `loadMany` calls made. */
   batches: number;
@@ -62,22 +68,39 @@ export interface BatcherStats {
   batchErrors: number;
   /** Keys whose result was an `Error` (per-key failures). */
   keyErrors: number;
-  /** Keys waiting for their window to close. */
+  /**
+   * Keys waiting for their window to close (with `maxWaitMs` 0 and nothing in flight, loads: a tick's
+   * repeats are counted until its window is sent and de-duplicated).
+   */
   pendingKeys: number;
   /** `loadMany` calls running now. */
   inFlightBatches: number;
 }
 
 interface PendingBatch<K, V> {
-  /** One entry per load (repeats included) until dispatch. */
+  /** Distinct keys, in first-load order (a repeat shares the first load's promise instead). */
+  keys: K[];
+  /** `keyOf(key)` per key, when a `keyOf` is set. */
+  ids: unknown[] | undefined;
+  /** One per key; an error settles through `resolve(Promise.reject(error))`. */
+  resolvers: Array<(value: V | PromiseLike<V>) => void>;
+  /** Key `i` is indexed under reference `base + i` (uint32 arithmetic). */
+  base: number;
+  /** Later loads sharing a key of this batch: pairs of (key index, resolver). */
+  sharers: Array<number | ((value: V | PromiseLike<V>) => void)> | undefined;
+  timer: TimerHandle | undefined;
+  isDispatched: boolean;
+}
+
+/**
+ * The loads of one tick made while nothing was waiting or in flight (maxWaitMs 0), not yet
+ * de-duplicated: one entry per load, repeats included.
+ */
+interface Burst<K, V> {
   keys: K[];
   /** `keyOf(key)` per load, when a `keyOf` is set. */
   ids: unknown[] | undefined;
-  /** Per load, the index of its key in the array sent; set only when keys repeat. */
-  slots?: Uint32Array;
-  /** One per distinct key; an error settles through `resolve(Promise.reject(error))`. */
   resolvers: Array<(value: V | PromiseLike<V>) => void>;
-  timer: TimerHandle | undefined;
   isDispatched: boolean;
 }
 
@@ -112,8 +135,39 @@ export class Batcher<K, V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   #pending: PendingBatch<K, V> | undefined;
-  /** Spots repeated keys at dispatch (one cheap probe per key when none repeats). */
-  readonly #repeats = new RepeatDetector();
+  /**
+   * Why two paths (issue 14, measured with `npm run bench -- batch`, string keys, 100,000 distinct
+   * loads in one tick): indexing every load as it arrives (the `KeyIndex` path) ran at 0.73–0.78×
+   * DataLoader `cache: false`, because the index held all 100,000 keys and each insert missed the CPU
+   * cache. Now, with `maxWaitMs` 0 and nothing waiting or in flight, a tick's loads are only appended
+   * here; at dispatch they are de-duplicated in one radix-partitioned pass ({@link firstOccurrences}:
+   * small cache-resident tables) and cut into batches of `maxBatchSize` distinct keys, with the same
+   * result as the indexed path. Those batches enter the in-flight index only if a load arrives while
+   * they fly ({@link Batcher.#indexInFlight}). Figures in docs/benchmarks.md (batch section).
+   */
+  #burst: Burst<K, V> | undefined;
+  /** Batches of a burst in flight whose keys are not in `#shared` yet (indexed on the first need). */
+  readonly #unindexed: Array<PendingBatch<K, V>> = [];
+  readonly #enlistBurst = (resolve: (value: V | PromiseLike<V>) => void): void => {
+    (this.#burst as Burst<K, V>).resolvers.push(resolve);
+  };
+  /**
+   * The promise of every key waiting in the window or in flight, by id, so a repeat shares it instead
+   * of taking a slot or starting another batch. One index for both (not one per batch): a lookup is
+   * one probe however many batches fly. Deleted per key when its batch settles.
+   */
+  readonly #shared: KeyIndex;
+  /** Batches whose keys are indexed (the window, full ones waiting to go, those in flight), oldest first. */
+  readonly #live: Array<PendingBatch<K, V>> = [];
+  /** The reference the next new key gets (wraps at 2^32; live references span far less). */
+  #nextRef = 0;
+  /** A sharer waiting to be enlisted by `#enlistSharer` (set just before `new Promise`). */
+  #sharerIndex = 0;
+  #sharerBatch: PendingBatch<K, V> | undefined;
+  readonly #enlistSharer = (resolve: (value: V | PromiseLike<V>) => void): void => {
+    const batch = this.#sharerBatch as PendingBatch<K, V>;
+    (batch.sharers ??= []).push(this.#sharerIndex, resolve);
+  };
   /**
    * The executor of every load's promise, allocated once instead of a closure per load (GC was 68%
    * of the profile of 100k loads). Only called while `#pending` is set.
@@ -145,6 +199,7 @@ export class Batcher<K, V> {
     }
     this.#loadMany = loadMany;
     this.#maxBatchSize = options.maxBatchSize ?? 1000;
+    this.#shared = new KeyIndex((ref) => this.#idOfRef(ref), this.#maxBatchSize);
     this.#maxWaitMs = options.maxWaitMs ?? 0;
     this.#cache = cache;
     this.#keyOf = options.keyOf;
@@ -183,24 +238,35 @@ export class Batcher<K, V> {
   }
 
   /**
-   * Forgets a key's cached value, so the next `load(key)` calls `loadMany` again. Loads already waiting
-   * in the current window keep sharing their batch. No-op without a cache.
+   * Forgets a key's cached value and its load in flight, so the next `load(key)` calls `loadMany`
+   * again (a load sent before a write may answer with the old value). Loads still waiting in the
+   * current window keep sharing it: their batch has not been sent yet.
+   * @throws ConfigError for an object key without `keyOf` when a cache is set.
    */
   clear(key: K): this {
-    this.#cache?.delete(this.#cacheKeyOf(key));
+    if (this.#cache !== undefined) this.#cache.delete(this.#cacheKeyOf(key));
+    const id = this.#keyOf === undefined ? key : this.#keyOf(key);
+    if (this.#unindexed.length > 0) this.#indexInFlight();
+    const ref = this.#shared.find(id);
+    if (ref < 0) return this;
+    const pending = this.#pending;
+    const isWaiting = pending !== undefined && (ref - pending.base) >>> 0 < pending.keys.length;
+    if (!isWaiting) this.#shared.delete(id, ref);
     return this;
   }
 
   /**
-   * Puts a known value in the cache, so the next `load(key)` needs no call.
+   * Puts a known value in the cache, so the next `load(key)` needs no call; an `Error` makes the next
+   * `load(key)` reject with it (as an `Error` in a `loadMany` result does). Only the cache holds it:
+   * nothing is primed without one.
    * @throws ConfigError when the Batcher has no cache, or for an `undefined` key.
    */
-  prime(key: K, value: V): this {
+  prime(key: K, value: V | Error): this {
     if (this.#cache === undefined) {
       throw new ConfigError('Batcher.cache', 'Batcher.prime() needs a cache: pass the `cache` option');
     }
     if (key === undefined) throw new ConfigError('Batcher.prime.key', 'Batcher.prime: key must not be undefined');
-    this.#cache.set(this.#cacheKeyOf(key), value);
+    this.#cache.set(this.#cacheKeyOf(key), value as V);
     return this;
   }
 
@@ -215,7 +281,7 @@ export class Batcher<K, V> {
       meanBatchSize: this.#batches === 0 ? 0 : this.#keys / this.#batches,
       batchErrors: this.#batchErrors,
       keyErrors: this.#keyErrors,
-      pendingKeys: this.#pending?.keys.length ?? 0,
+      pendingKeys: this.#pending?.keys.length ?? this.#burst?.keys.length ?? 0,
       inFlightBatches: this.#inFlight.size,
     };
   }
@@ -223,6 +289,8 @@ export class Batcher<K, V> {
   /** Sends the pending window now, waits for the batches in flight, then refuses new loads. Idempotent. */
   async close(): Promise<void> {
     this.#isClosed = true;
+    const burst = this.#burst;
+    if (burst !== undefined) this.#dispatchBurst(burst);
     const pending = this.#pending;
     if (pending !== undefined) this.#dispatch(pending);
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
@@ -242,7 +310,7 @@ export class Batcher<K, V> {
   }
 
   #load(key: K): Promise<V> {
-    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher is closed'));
+    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
     if (key === undefined) {
       return Promise.reject(new ConfigError('Batcher.load.key', 'Batcher.load: key must not be undefined'));
     }
@@ -251,43 +319,60 @@ export class Batcher<K, V> {
     const cache = this.#cache;
     if (keyOf === undefined && cache === undefined) return this.#enqueue(key, key);
     let id: unknown;
-    let cached: V | undefined | Promise<V | undefined>;
+    let cached: V | Error | undefined | Promise<V | Error | undefined>;
     try {
       id = keyOf === undefined ? key : keyOf(key);
       if (cache === undefined) return this.#enqueue(key, id);
-      cached = cache.get(keyOf === undefined ? this.#cacheKeyOf(key) : (id as string));
+      cached = cache.get(keyOf === undefined ? this.#cacheKeyOf(key) : (id as string)) as V | Error | undefined;
     } catch (error) {
       // A throwing keyOf or cache read fails this load only.
       return Promise.reject(error);
     }
     if (cached instanceof Promise) {
-      return cached.then((value) => {
-        if (value !== undefined) {
-          this.#cacheHits++;
-          return value;
-        }
-        return this.#enqueue(key, id);
-      });
+      return cached.then((value) => (value === undefined ? this.#enqueue(key, id) : this.#hit(value)));
     }
-    if (cached !== undefined) {
-      this.#cacheHits++;
-      return Promise.resolve(cached);
-    }
-    return this.#enqueue(key, id);
+    return cached === undefined ? this.#enqueue(key, id) : this.#hit(cached);
+  }
+
+  /** A cache hit: the value, or a rejection for a primed `Error`. */
+  #hit(value: V | Error): Promise<V> {
+    this.#cacheHits++;
+    return value instanceof Error ? Promise.reject(value) : Promise.resolve(value);
   }
 
   #enqueue(key: K, id: unknown): Promise<V> {
-    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher is closed'));
+    if (this.#isClosed) return Promise.reject(new ClosedError('Batcher'));
+    const burst = this.#burst;
+    if (burst !== undefined) return this.#addToBurst(burst, key, id);
+    if (this.#maxWaitMs === 0 && this.#live.length === 0) {
+      const started: Burst<K, V> = {
+        keys: [],
+        ids: this.#keyOf === undefined ? undefined : [],
+        resolvers: [],
+        isDispatched: false,
+      };
+      this.#burst = started;
+      resolved.then(() => process.nextTick(() => this.#dispatchBurst(started)));
+      return this.#addToBurst(started, key, id);
+    }
+    if (this.#unindexed.length > 0) this.#indexInFlight();
+    const ref = this.#nextRef;
+    const existing = this.#shared.findOrAdd(id, ref);
+    if (existing >= 0) return this.#share(existing);
+    this.#nextRef = (ref + 1) >>> 0;
     let batch = this.#pending;
     if (batch === undefined) {
       batch = {
         keys: [],
         ids: this.#keyOf === undefined ? undefined : [],
         resolvers: [],
+        base: ref,
+        sharers: undefined,
         timer: undefined,
         isDispatched: false,
       };
       this.#pending = batch;
+      this.#live.push(batch);
       this.#schedule(batch);
     }
     const promise = new Promise<V>(this.#enlist);
@@ -304,6 +389,120 @@ export class Batcher<K, V> {
       }
     }
     return promise;
+  }
+
+  #addToBurst(burst: Burst<K, V>, key: K, id: unknown): Promise<V> {
+    const promise = new Promise<V>(this.#enlistBurst);
+    burst.keys.push(key);
+    burst.ids?.push(id);
+    return promise;
+  }
+
+  /**
+   * Sends a burst: repeats share the slot of their key's first load, and new keys fill batches of
+   * `maxBatchSize` in load order — the batches the indexed path would have built.
+   */
+  #dispatchBurst(burst: Burst<K, V>): void {
+    if (burst.isDispatched) return;
+    burst.isDispatched = true;
+    if (this.#burst === burst) this.#burst = undefined;
+    const { keys, resolvers } = burst;
+    const ids = burst.ids ?? keys;
+    const count = keys.length;
+    const first = firstOccurrences(ids, count);
+    const slotOf = new Int32Array(count);
+    const batchOf = new Int32Array(count);
+    const batches: Array<PendingBatch<K, V>> = [];
+    const maxBatchSize = this.#maxBatchSize;
+    const hasIds = burst.ids !== undefined;
+    let batch: PendingBatch<K, V> | undefined;
+    for (let i = 0; i < count; i++) {
+      const at = first[i] as number;
+      if (at !== i) {
+        this.#deduplicated++;
+        const owner = batches[batchOf[at] as number] as PendingBatch<K, V>;
+        (owner.sharers ??= []).push(slotOf[at] as number, resolvers[i] as (value: V | PromiseLike<V>) => void);
+        continue;
+      }
+      if (batch === undefined || batch.keys.length >= maxBatchSize) {
+        batch = {
+          keys: [],
+          ids: hasIds ? [] : undefined,
+          resolvers: [],
+          base: this.#nextRef,
+          sharers: undefined,
+          timer: undefined,
+          isDispatched: false,
+        };
+        batches.push(batch);
+        this.#live.push(batch);
+        this.#unindexed.push(batch);
+      }
+      slotOf[i] = batch.keys.length;
+      batchOf[i] = batches.length - 1;
+      batch.keys.push(keys[i] as K);
+      batch.ids?.push(ids[i]);
+      batch.resolvers.push(resolvers[i] as (value: V | PromiseLike<V>) => void);
+      this.#nextRef = (this.#nextRef + 1) >>> 0;
+    }
+    for (const each of batches) this.#dispatch(each);
+  }
+
+  /** A load arrived while batches of a burst fly: put their keys in the index, so it can share them. */
+  #indexInFlight(): void {
+    const shared = this.#shared;
+    for (const batch of this.#unindexed) {
+      const ids = batch.ids ?? batch.keys;
+      for (let i = 0; i < ids.length; i++) shared.findOrAdd(ids[i], (batch.base + i) >>> 0);
+    }
+    this.#unindexed.length = 0;
+  }
+
+  /** A load of a key already waiting or in flight: one more caller of that key's result. */
+  #share(ref: number): Promise<V> {
+    const batch = this.#batchOfRef(ref) as PendingBatch<K, V>;
+    this.#deduplicated++;
+    this.#sharerBatch = batch;
+    this.#sharerIndex = (ref - batch.base) >>> 0;
+    return new Promise<V>(this.#enlistSharer);
+  }
+
+  #batchOfRef(ref: number): PendingBatch<K, V> | undefined {
+    const live = this.#live;
+    // Newest first: a repeat is most often of a key loaded moments ago.
+    for (let i = live.length - 1; i >= 0; i--) {
+      const batch = live[i] as PendingBatch<K, V>;
+      if ((ref - batch.base) >>> 0 < batch.keys.length) return batch;
+    }
+    return undefined;
+  }
+
+  #idOfRef(ref: number): unknown {
+    const batch = this.#batchOfRef(ref);
+    if (batch === undefined) return undefined;
+    const index = (ref - batch.base) >>> 0;
+    return batch.ids === undefined ? batch.keys[index] : batch.ids[index];
+  }
+
+  /** Drops a settled batch from the live list (usually the oldest) and its keys from the index. */
+  #retire(batch: PendingBatch<K, V>): void {
+    const live = this.#live;
+    const at = live.indexOf(batch);
+    if (at >= 0) live.splice(at, 1);
+    const unindexed = this.#unindexed;
+    if (unindexed.length > 0) {
+      const waiting = unindexed.indexOf(batch);
+      if (waiting >= 0) unindexed.splice(waiting, 1);
+    }
+    const shared = this.#shared;
+    const oldest = live[0];
+    if (oldest === undefined) {
+      shared.clear();
+      shared.liveFrom = this.#nextRef;
+      return;
+    }
+    shared.liveFrom = oldest.base;
+    shared.forgetOther((ref) => this.#batchOfRef(ref) !== undefined);
   }
 
   #schedule(batch: PendingBatch<K, V>): void {
@@ -327,7 +526,7 @@ export class Batcher<K, V> {
       this.#clock.clearTimeout(batch.timer);
       batch.timer = undefined;
     }
-    const sent = this.#dedupe(batch);
+    const sent = batch.keys;
     const size = sent.length;
     this.#batches++;
     this.#keys += size;
@@ -361,55 +560,34 @@ export class Batcher<K, V> {
     settled.then(() => this.#inFlight.delete(settled));
   }
 
-  /**
-   * The keys to send: the batch's own array when no key repeats (the common case), else the distinct keys in first-seen order, with `batch.slots` mapping each load to its key.
-   */
-  #dedupe(batch: PendingBatch<K, V>): K[] {
-    const { keys, ids } = batch;
-    const count = keys.length;
-    if (count < 2) return keys;
-    const hasRepeats = this.#repeats.hasRepeats(ids ?? keys);
-    if (!hasRepeats) return keys;
-    const indexOf = new Map<unknown, number>();
-    const distinct: K[] = [];
-    const slots = new Uint32Array(count);
-    for (let i = 0; i < count; i++) {
-      const id = ids === undefined ? keys[i] : ids[i];
-      let slot = indexOf.get(id);
-      if (slot === undefined) {
-        slot = distinct.length;
-        indexOf.set(id, slot);
-        distinct.push(keys[i] as K);
-      }
-      slots[i] = slot;
-    }
-    this.#deduplicated += count - distinct.length;
-    batch.slots = slots;
-    return distinct;
-  }
-
   #settleBatch(batch: PendingBatch<K, V>, sent: K[], values: ReadonlyArray<V | Error>): void {
-    const { resolvers, slots } = batch;
+    const { resolvers } = batch;
     const cache = this.#cache;
+    // Leave the index first: a load made by a continuation of these results starts a new batch.
+    this.#retire(batch);
     for (let i = 0; i < sent.length; i++) {
-      const value = values[i];
+      const value = values[i] as V | Error;
       if (value instanceof Error) {
         this.#keyErrors++;
       } else if (cache !== undefined) {
         try {
-          cache.set(this.#cacheKeyOf(sent[i] as K), value as V);
+          cache.set(this.#cacheKeyOf(sent[i] as K), value);
         } catch {
           // The callers still get the value; a cache that refuses a write only costs a later miss.
         }
       }
-    }
-    for (let i = 0; i < resolvers.length; i++) {
-      const value = values[slots === undefined ? i : (slots[i] as number)] as V | Error;
       if (value instanceof Error) {
         (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(value));
       } else {
         (resolvers[i] as (value: V) => void)(value);
       }
+    }
+    const sharers = batch.sharers;
+    if (sharers === undefined) return;
+    for (let i = 0; i < sharers.length; i += 2) {
+      const value = values[sharers[i] as number] as V | Error;
+      const resolve = sharers[i + 1] as (value: V | PromiseLike<V>) => void;
+      resolve(value instanceof Error ? Promise.reject(value) : value);
     }
   }
 
@@ -417,8 +595,14 @@ export class Batcher<K, V> {
     this.#batchErrors++;
     this.#profiler?.record('batch.loadMany', performance.now() - start, true);
     const { resolvers } = batch;
+    this.#retire(batch);
     for (let i = 0; i < resolvers.length; i++) {
       (resolvers[i] as (value: Promise<V>) => void)(Promise.reject(error));
+    }
+    const sharers = batch.sharers;
+    if (sharers === undefined) return;
+    for (let i = 1; i < sharers.length; i += 2) {
+      (sharers[i] as (value: Promise<V>) => void)(Promise.reject(error));
     }
   }
 }

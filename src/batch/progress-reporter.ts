@@ -1,7 +1,7 @@
 /**
  * Throttled progress for one run: the first completion reports at once, later ones at most every
  * `intervalMs`, a trailing report catches the last change of a quiet spell, and `finish()` always
- * reports the final counts. Without a listener every call is a counter increment.
+ * reports the final counts unless the last report already did. Without a listener every call is a counter increment.
  * @module
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -17,6 +17,8 @@ export class ProgressReporter {
   readonly #clock: Clock;
   readonly #onListenerError: (error: unknown) => void;
   #lastReportAt = Number.NEGATIVE_INFINITY;
+  /** `done` at the last report, so `finish()` does not repeat a report the last `add` already made. */
+  #reportedDone = -1;
   #trailing: TimerHandle | undefined;
   #isFinished = false;
 
@@ -60,11 +62,13 @@ export class ProgressReporter {
     this.#isFinished = true;
     if (this.#trailing !== undefined) this.#clock.clearTimeout(this.#trailing);
     this.#trailing = undefined;
-    if (this.#listener !== undefined) this.#report(this.#clock.now());
+    // The last item may have reported the final counts already (its interval had passed): once is enough.
+    if (this.#listener !== undefined && this.#reportedDone !== this.done) this.#report(this.#clock.now());
   }
 
   #report(now: number): void {
     this.#lastReportAt = now;
+    this.#reportedDone = this.done;
     // A throwing listener must not fail the run (progress is advisory); the owner counts and logs it.
     try {
       this.#listener?.({ done: this.done, total: this.#total, failed: this.failed });

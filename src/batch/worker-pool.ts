@@ -4,8 +4,8 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import type { MessagePort } from 'node:worker_threads';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { abortReason } from '../core/abort.js';
 import { ClosedError, ConfigError, RateLimitError } from '../core/errors.js';
@@ -97,8 +97,17 @@ export class WorkerPool<In = unknown, Out = unknown> {
   /** Tasks accepted at once: one running per thread plus `maxQueue` waiting. */
   readonly #capacity: number;
   readonly #profiler: LatencyRecorder | undefined;
+  readonly #filename: string;
   #isClosed = false;
   #closing: Promise<void> | undefined;
+  /**
+   * Settles once the module has loaded in a probe thread: `undefined`, or the ConfigError that every
+   * run rejects with. Started by the first `run`.
+   */
+  #probe: Promise<ConfigError | undefined> | undefined;
+  /** True once the probe succeeded: runs skip the race against it. */
+  #isLoadable = false;
+  #loadError: ConfigError | undefined;
   /** Tasks submitted and not settled; bounded by threads + `maxQueue` (piscina refuses more). */
   readonly #tasks = new Set<Promise<Out>>();
   readonly #logger: Logger;
@@ -110,6 +119,7 @@ export class WorkerPool<In = unknown, Out = unknown> {
   constructor(options: WorkerPoolOptions) {
     validateOptions('WorkerPool', options, SCHEMA);
     const filename = toPath(options.filename);
+    this.#filename = filename;
     const maxThreads = options.maxThreads ?? Math.max(1, availableParallelism() - 1);
     const minThreads = options.minThreads ?? 0;
     if (minThreads > maxThreads) {
@@ -146,7 +156,8 @@ export class WorkerPool<In = unknown, Out = unknown> {
    *   (`retryAfterMs` 0: retry when a task finishes); `signal.reason` on abort; ClosedError after `close()`.
    */
   async run(data: In, options: WorkerRunOptions = {}): Promise<Out> {
-    if (this.#isClosed) throw new ClosedError('WorkerPool is closed');
+    if (this.#isClosed) throw new ClosedError('WorkerPool');
+    if (this.#loadError !== undefined) throw this.#loadError;
     const { signal } = options;
     if (signal?.aborted) throw abortReason(signal);
     if (this.#tasks.size >= this.#capacity) {
@@ -159,10 +170,22 @@ export class WorkerPool<In = unknown, Out = unknown> {
     if (options.name !== undefined) runOptions.name = options.name;
     if (options.transferList !== undefined) runOptions.transferList = [...options.transferList];
     const start = this.#profiler === undefined ? 0 : performance.now();
+    const probe = this.#isLoadable ? undefined : (this.#probe ??= this.#startProbe());
     const task = this.#piscina.run(data, runOptions);
     this.#tasks.add(task);
     try {
-      const result = await task;
+      // Until the module is known to load, a task may wait forever: piscina queues it behind a worker
+      // that failed to start (issue 18). The probe's verdict ends that wait.
+      const result =
+        probe === undefined
+          ? await task
+          : await Promise.race([
+              task,
+              probe.then((error) => {
+                if (error !== undefined) throw error;
+                return task;
+              }),
+            ]);
       this.#profiler?.record('batch.worker', performance.now() - start);
       return result;
     } catch (error) {
@@ -170,10 +193,68 @@ export class WorkerPool<In = unknown, Out = unknown> {
       this.#profiler?.record('batch.worker', performance.now() - start, true);
       // Piscina wraps aborts in its own AbortError; the hotpath convention is the signal's reason.
       if (signal?.aborted) throw abortReason(signal);
+      // A worker that failed to start may also reject its task with the raw load error.
+      if (probe !== undefined) {
+        const loadError = await probe;
+        if (loadError !== undefined) throw loadError;
+      }
+      if (error instanceof Error && error.name === 'DataCloneError') {
+        throw new ConfigError(
+          'WorkerPool.run.data',
+          `WorkerPool.run: a task's data and result must survive a structured clone (no functions, class instances lose their prototype): ${error.message}`,
+          { cause: error },
+        );
+      }
       throw error;
     } finally {
       this.#tasks.delete(task);
     }
+  }
+
+  /**
+   * Loads the module once in a throwaway thread and reports whether it loads. A module that fails to
+   * load (missing, syntax error, throws at top level) leaves piscina's tasks queued forever with
+   * minThreads 0, so this is the only prompt way to tell; it runs the module's top-level code once more.
+   */
+  #startProbe(): Promise<ConfigError | undefined> {
+    return new Promise<ConfigError | undefined>((resolve) => {
+      const filename = this.#filename;
+      let worker: Worker;
+      try {
+        worker = new Worker(PROBE_SOURCE, { eval: true, workerData: { href: pathToFileURL(filename).href } });
+      } catch (error) {
+        resolve(undefined); // no threads to probe with: piscina will report the same problem itself
+        this.#logger.warn({ err: error }, 'WorkerPool: could not start the load probe');
+        return;
+      }
+      worker.unref();
+      let isSettled = false;
+      const settle = (message: string | undefined, cause?: unknown): void => {
+        if (isSettled) return;
+        isSettled = true;
+        void worker.terminate();
+        if (message === undefined) {
+          this.#isLoadable = true;
+          resolve(undefined);
+          return;
+        }
+        const error = new ConfigError(
+          'WorkerPool.filename',
+          `WorkerPool: ${filename} does not load in a worker thread: ${message}`,
+          { cause },
+        );
+        this.#loadError = error;
+        // Tasks already queued behind the failed worker would never settle; the pool is unusable.
+        this.#piscina.destroy().catch(() => {});
+        resolve(error);
+      };
+      worker.once('message', (reply: { error?: string; stack?: string }) => {
+        if (reply.error === undefined) settle(undefined);
+        else settle(reply.error, Object.assign(new Error(reply.error), { stack: reply.stack }));
+      });
+      worker.once('error', (error: Error) => settle(error.message, error));
+      worker.once('exit', () => settle('the probe thread exited before loading it'));
+    });
   }
 
   /** Counters now. */
@@ -196,7 +277,7 @@ export class WorkerPool<In = unknown, Out = unknown> {
    */
   close(options: { force?: boolean } = {}): Promise<void> {
     this.#isClosed = true;
-    if (options.force) {
+    if (options.force || this.#loadError !== undefined) {
       this.#closing = this.#piscina.destroy();
       return this.#closing;
     }
@@ -209,6 +290,15 @@ export class WorkerPool<In = unknown, Out = unknown> {
     await this.close();
   }
 }
+
+/** Runs in the probe thread: import the module, post `{}` or `{ error, stack }`. CommonJS (eval). */
+const PROBE_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+import(workerData.href).then(
+  () => parentPort.postMessage({}),
+  (error) => parentPort.postMessage({ error: String(error && error.message || error), stack: error && error.stack }),
+);
+`;
 
 function toPath(filename: unknown): string {
   if (filename instanceof URL) {

@@ -24,7 +24,7 @@ export interface CacheRegistryOptions {
 
 /** Stats of every cache by name, plus their sum. */
 export interface CacheRegistryStats {
-  /** Each cache's {@link CacheStats}, by name. */
+  /** Each cache's {@link CacheStats}, by name (a null-prototype object, so any name is a plain key). */
   caches: Record<string, CacheStats>;
   /** Counters summed over all caches; `hitRate` recomputed from the sums. */
   total: CacheStats;
@@ -71,7 +71,7 @@ export class CacheRegistry {
    * Creates and registers a cache named `name` with the registry's defaults under `options`.
    * @throws ConfigError when the name is taken or the options are invalid; ClosedError-like ConfigError after `close()`.
    */
-  create<V>(name: string, options: Omit<CacheOptions<V>, 'name'>): Cache<V> {
+  create<V = unknown>(name: string, options: Omit<CacheOptions<V>, 'name'>): Cache<V> {
     this.#checkName(name);
     const defaults = this.#defaults;
     const merged: CacheOptions<V> = { ...options, name };
@@ -107,7 +107,8 @@ export class CacheRegistry {
 
   /** Stats of every cache and their sum. */
   stats(): CacheRegistryStats {
-    const caches: Record<string, CacheStats> = {};
+    // Null prototype: a cache named "__proto__" (any user name) is an ordinary own key, not the prototype.
+    const caches: Record<string, CacheStats> = Object.create(null) as Record<string, CacheStats>;
     const total: CacheStats = {
       hits: 0,
       misses: 0,
@@ -121,6 +122,9 @@ export class CacheRegistry {
       tags: 0,
       tierHits: 0,
       tierErrors: 0,
+      staleLoadsRefused: 0,
+      busMessages: 0,
+      busErrors: 0,
       hitRate: 0,
     };
     for (const [name, cache] of this.#caches) {

@@ -11,12 +11,19 @@ import { ClosedError, ConfigError, TimeoutError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
+import type { CacheBus, CacheBusMessage } from './cache-bus.js';
 import { checkKey, checkTags } from './cache-input.js';
-import type { CacheTier, CacheTierEntry } from './cache-tier.js';
+import {
+  type CacheTier,
+  type CacheTierEntry,
+  type CacheTierLookup,
+  type CoordinatedCacheTier,
+  isCoordinatedTier,
+} from './cache-tier.js';
 import { TagIndex } from './tag-index.js';
 
 /** Options of {@link Cache}. Every duration is in milliseconds. */
-export interface CacheOptions<V> {
+export interface CacheOptions<V = unknown> {
   /** Name used in errors, logs, `stats()` of a registry and the profiler metric `cache.<name>.load` (default `"default"`). */
   name?: string;
   /**
@@ -65,8 +72,19 @@ export interface CacheOptions<V> {
    * Default `true`.
    */
   enabled?: boolean;
-  /** A second level consulted on an L1 miss before the loader, and written after each load. */
+  /**
+   * A second level consulted on an L1 miss before the loader, and written after each load. A tier that
+   * coordinates loads (`RedisCacheTier`) makes a cold key load once across all processes: the others
+   * wait for the value (woken by `bus`), and a load begun before an invalidation never stores its result.
+   */
   tier?: CacheTier<V>;
+  /**
+   * Tells the other instances of this cache (same `name`, other processes) about `set`, `delete`,
+   * `invalidateTags` and `clear`, so they drop their L1 copies; and receives theirs. Messages are sent
+   * after the tier write they describe has finished. After a bus reconnect L1 is cleared (messages may
+   * have been missed). Costs nothing on a hit.
+   */
+  bus?: CacheBus;
   /** Time source; tests pass a `ManualClock` (default: the system clock). */
   clock?: Clock;
   /** Receives the duration of every loader call as `cache.<name>.load` (errors flagged). */
@@ -90,7 +108,7 @@ export interface GetOrSetOptions extends CacheSetOptions {
 }
 
 /** What a loader receives. */
-export interface LoaderContext<V> {
+export interface LoaderContext<V = unknown> {
   /** Aborted when the load is abandoned (timeout without a usable stale value, or `close()`). */
   signal: AbortSignal;
   /** The expired value still held for this key, if any (e.g. for conditional requests). */
@@ -101,7 +119,7 @@ export interface LoaderContext<V> {
  * Produces the value of a missing key. Returning `undefined` means "nothing to cache": callers get
  * `undefined` and nothing is stored (return `null` to cache a negative answer).
  */
-export type CacheLoader<V> = (context: LoaderContext<V>) => Promise<V> | V;
+export type CacheLoader<V = unknown> = (context: LoaderContext<V>) => Promise<V> | V;
 
 /** Options of {@link Cache.wrap}. */
 export interface WrapOptions<A extends unknown[]> {
@@ -112,6 +130,12 @@ export interface WrapOptions<A extends unknown[]> {
   /** Tags of every result, or a function of the arguments returning them. */
   tags?: readonly string[] | ((...args: A) => readonly string[]);
 }
+
+/**
+ * What `getOrSet`/`wrap` resolve with: the loader's type `T` on an untyped `Cache<unknown>`, else the
+ * cache's `V` (so `Cache<string>` with a loader returning `'x'` still gives `string`, not the literal).
+ */
+export type Loaded<V, T> = unknown extends V ? T : V;
 
 /** Counters of a {@link Cache}; plain numbers. Each `get`/`getOrSet` call counts once in `hits`, `misses` or `staleHits`. */
 export interface CacheStats {
@@ -139,6 +163,12 @@ export interface CacheStats {
   tierHits: number;
   /** Tier calls that failed (or writes dropped because too many were pending). */
   tierErrors: number;
+  /** Loader results the tier refused because the key was invalidated while they loaded (never stored). */
+  staleLoadsRefused: number;
+  /** Changes received from other instances over the bus. */
+  busMessages: number;
+  /** Bus sends that failed. */
+  busErrors: number;
   /** `(hits + staleHits) / (hits + staleHits + misses)`, 0 before the first call. */
   hitRate: number;
 }
@@ -147,6 +177,13 @@ export interface CacheStats {
 const MAX_ENTRIES_LIMIT = 2 ** 24;
 /** Tier writes in flight beyond which new ones are dropped (and counted), so a stuck tier cannot grow memory. */
 const MAX_PENDING_TIER_WRITES = 10_000;
+/**
+ * Longest wait for another process's load before looking at the tier again. The bus wakes waiters at
+ * once when the value arrives; this bounds the wait when a message is lost.
+ */
+const MAX_REMOTE_WAIT_MS = 1_000;
+/** Poll period for another process's load when there is no bus to wake the waiter. */
+const REMOTE_POLL_MS = 25;
 
 const OPTION_SCHEMA: OptionSchema = {
   name: { type: 'string', nonEmpty: true, maxLength: 100 },
@@ -162,6 +199,7 @@ const OPTION_SCHEMA: OptionSchema = {
   purgeIntervalMs: { type: 'number', min: 0 },
   enabled: { type: 'boolean' },
   tier: { type: 'object' },
+  bus: { type: 'object' },
   clock: { type: 'object' },
   profiler: { type: 'object' },
   logger: { type: 'object' },
@@ -169,20 +207,26 @@ const OPTION_SCHEMA: OptionSchema = {
 
 const noop = (): void => {};
 
-/** One stored value with the times (clock ms) at which it goes stale and stops being servable. */
+/**
+ * One stored value with the time (clock ms) at which it goes stale; it stops being servable
+ * `max(staleWhileRevalidateMs, graceMs)` later. Kept small (value first, no second timestamp): with
+ * 10,000 keys a `get` hit's cost is mostly the cache miss on this object.
+ */
 class Entry<V> {
+  readonly value: V;
+  readonly staleAt: number;
+  readonly tags: readonly string[] | undefined;
   /**
    * `Promise.resolve(value)`, made on the first `getOrSet` hit and handed to every later one: a resolved
    * promise can be awaited any number of times, so hot hits allocate nothing at all.
    */
   promise: Promise<V> | undefined = undefined;
 
-  constructor(
-    readonly value: V,
-    readonly staleAt: number,
-    readonly dropAt: number,
-    readonly tags: readonly string[] | undefined,
-  ) {}
+  constructor(value: V, staleAt: number, tags: readonly string[] | undefined) {
+    this.value = value;
+    this.staleAt = staleAt;
+    this.tags = tags;
+  }
 
   resolved(): Promise<V> {
     this.promise ??= Promise.resolve(this.value);
@@ -210,6 +254,12 @@ class Load<V> {
   /** `performance.now()` when the loader was called; 0 while the tier is consulted. */
   startedAt = 0;
   timer: TimerHandle | undefined;
+  /** The tier's load lease (coordinated tiers): its token and invalidation stamp. */
+  lease: { token: string; stamp: string } | undefined;
+  /** Set while waiting for another process's load: wakes the wait early. */
+  wake: (() => void) | undefined;
+  /** The awaited value arrived while the tier was being asked: do not wait, look again at once. */
+  isWakePending = false;
 
   constructor(
     readonly key: string,
@@ -263,7 +313,7 @@ interface CachedError {
  * const quote = await quotes.getOrSet(symbol, ({ signal }) => fetchQuote(symbol, { signal }));
  * ```
  */
-export class Cache<V> {
+export class Cache<V = unknown> {
   /** The name given in the options (`"default"` when none). */
   readonly name: string;
   readonly #scope: string;
@@ -276,6 +326,9 @@ export class Cache<V> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #logger: Logger;
   readonly #tier: CacheTier<V> | undefined;
+  readonly #coordinated: CoordinatedCacheTier<V> | undefined;
+  readonly #bus: CacheBus | undefined;
+  #unsubscribe: (() => void) | undefined;
   readonly #loadMetric: string;
   readonly #ttlMs: number;
   readonly #swrMs: number;
@@ -304,6 +357,9 @@ export class Cache<V> {
   #expirations = 0;
   #tierHits = 0;
   #tierErrors = 0;
+  #staleLoadsRefused = 0;
+  #busMessages = 0;
+  #busErrors = 0;
   #taggedLoads = 0;
   #isPurging = false;
   #isClosed = false;
@@ -323,6 +379,7 @@ export class Cache<V> {
       throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
     }
     checkMethods('Cache.tier', options.tier, ['get', 'set', 'delete', 'deleteTags']);
+    checkMethods('Cache.bus', options.bus, ['subscribe', 'publish']);
     checkMethods('Cache.clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
     checkMethods('Cache.profiler', options.profiler, ['record']);
     checkMethods('Cache.logger', options.logger, ['debug', 'info', 'warn', 'error']);
@@ -333,6 +390,8 @@ export class Cache<V> {
     this.#profiler = options.profiler;
     this.#logger = options.logger ?? silentLogger;
     this.#tier = options.tier;
+    this.#coordinated = options.tier !== undefined && isCoordinatedTier(options.tier) ? options.tier : undefined;
+    this.#bus = options.bus;
     this.#loadMetric = `cache.${this.name}.load`;
     this.#ttlMs = options.ttlMs;
     this.#swrMs = options.staleWhileRevalidateMs ?? 0;
@@ -372,6 +431,12 @@ export class Cache<V> {
           })
         : undefined;
     if (this.#isEnabled) this.#schedulePurge();
+    if (this.#bus !== undefined && this.#isEnabled) {
+      this.#unsubscribe = this.#bus.subscribe(this.name, {
+        onMessage: (message) => this.#onRemote(message),
+        onReset: () => this.#onRemoteReset(),
+      });
+    }
   }
 
   /**
@@ -420,23 +485,28 @@ export class Cache<V> {
     this.#errors?.delete(key);
     this.#store(key, value, ttlMs, tags);
     const tier = this.#tier;
-    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }));
+    const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
+    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }), message);
+    else if (message !== undefined) this.#publish(message);
   }
 
   /**
    * The value under `key`; on a miss, runs `loader` once for all concurrent callers and stores its
    * result. Stale values are served per `staleWhileRevalidateMs`/`graceMs`. A hit allocates nothing:
    * every hit on an entry gets the same resolved promise.
+   * On a `Cache<unknown>` (e.g. `app.cache('quotes')` without a type argument) the result is typed from
+   * the loader (the caller asserts that the key always holds what its loader returns); on a typed
+   * `Cache<V>` it is `V`.
    * @throws (rejects) the loader's error (shared by all waiters), `TimeoutError` after `loadTimeoutMs`,
    * the signal's reason when this caller aborts, TypeError for a non-string key, ClosedError after `close()`.
    */
-  getOrSet(key: string, loader: CacheLoader<V>, options?: GetOrSetOptions): Promise<V> {
+  getOrSet<T extends V = V>(key: string, loader: CacheLoader<T>, options?: GetOrSetOptions): Promise<Loaded<V, T>> {
     const entry = this.#lru.get(key);
     if (entry !== undefined) {
       this.#hits++;
-      return entry.resolved();
+      return entry.resolved() as Promise<Loaded<V, T>>;
     }
-    return this.#getOrSetSlow(key, loader, options);
+    return this.#getOrSetSlow(key, loader as unknown as CacheLoader<V>, options) as Promise<Loaded<V, T>>;
   }
 
   /**
@@ -444,7 +514,10 @@ export class Cache<V> {
    * stored result, with the same stampede safety and stale serving as {@link getOrSet}.
    * @throws ConfigError when `key` is missing or `ttlMs`/`tags` are invalid.
    */
-  wrap<A extends unknown[]>(fn: (...args: A) => Promise<V> | V, options: WrapOptions<A>): (...args: A) => Promise<V> {
+  wrap<A extends unknown[], R extends V = V>(
+    fn: (...args: A) => Promise<R> | R,
+    options: WrapOptions<A>,
+  ): (...args: A) => Promise<Loaded<V, R>> {
     const scope = `${this.#scope}.wrap`;
     if (typeof fn !== 'function')
       throw new ConfigError(scope, `${scope}: fn must be a function, got ${describeValue(fn)}`);
@@ -457,7 +530,7 @@ export class Cache<V> {
     const ttlMs = options.ttlMs;
     const tagsOption = options.tags;
     const staticTags = typeof tagsOption === 'function' ? undefined : copyTags(scope, tagsOption);
-    return (...args: A): Promise<V> => {
+    const call = (...args: A): Promise<V> => {
       let key: string;
       try {
         key = keyOf(...args);
@@ -477,6 +550,7 @@ export class Cache<V> {
         return Promise.reject(error);
       }
     };
+    return call as (...args: A) => Promise<Loaded<V, R>>;
   }
 
   /**
@@ -491,20 +565,23 @@ export class Cache<V> {
     if (running !== undefined) this.#detach(running);
     this.#errors?.delete(key);
     const had = this.#lru.delete(key);
+    if (!this.#isEnabled) return had;
     const tier = this.#tier;
-    if (tier !== undefined && this.#isEnabled) this.#tierWrite(() => tier.delete(key));
+    const message = this.#bus === undefined ? undefined : ({ type: 'delete', key } as const);
+    if (tier !== undefined) this.#tierWrite(() => tier.delete(key), message);
+    else if (message !== undefined) this.#publish(message);
     return had;
   }
 
   /** Removes every entry (and clears the tier when it supports it). Loads in flight are not stored. */
   clear(): void {
     if (this.#isClosed) return;
-    for (const load of this.#inflight.values()) this.#detach(load);
-    this.#errors?.clear();
-    this.#lru.clear();
-    this.#tagIndex.clear();
+    this.#clearLocal();
+    if (!this.#isEnabled) return;
     const tier = this.#tier;
-    if (tier?.clear !== undefined && this.#isEnabled) this.#tierWrite(() => (tier.clear as () => Promise<void>)());
+    const message = this.#bus === undefined ? undefined : ({ type: 'clear' } as const);
+    if (tier?.clear !== undefined) this.#tierWrite(() => (tier.clear as () => Promise<void>)(), message);
+    else if (message !== undefined) this.#publish(message);
   }
 
   /**
@@ -518,26 +595,19 @@ export class Cache<V> {
     checkTags(scope, tags);
     this.#throwIfClosed();
     if (!this.#isEnabled) return 0;
-    let removed = 0;
-    for (const tag of tags) {
-      const keys = this.#tagIndex.take(tag);
-      if (keys === undefined) continue;
-      for (const key of keys) if (this.#lru.delete(key)) removed++;
-    }
-    if (this.#taggedLoads > 0) {
-      for (const load of this.#inflight.values()) {
-        if (load.tags?.some((tag) => tags.includes(tag))) this.#detach(load);
-      }
-    }
+    const removed = this.#invalidateTagsLocal(tags);
+    const message = this.#bus === undefined ? undefined : ({ type: 'tags', tags: [...tags] } as const);
     if (this.#tier !== undefined) {
       try {
         await this.#tier.deleteTags(tags);
       } catch (error) {
         this.#tierErrors++;
         this.#logger.warn({ cache: this.name, tags, err: error }, 'cache tier tag invalidation failed');
+        if (message !== undefined) this.#publish(message);
         throw error;
       }
     }
+    if (message !== undefined) this.#publish(message);
     return removed;
   }
 
@@ -555,13 +625,14 @@ export class Cache<V> {
     const now = this.#clock.now();
     const expired: string[] = [];
     // lru-cache's iterators skip stale entries unless its public `allowStale` field is set; entries
-    // inside the stale window must survive, so we pick the ones past `dropAt` ourselves.
+    // inside the stale window must survive, so we pick the ones past it ourselves.
+    const dropBefore = now - this.#retainMs;
     lru.allowStale = true;
     try {
       for (const key of lru.rkeys()) {
         this.#stalePeekOptions.status = undefined;
         const entry = lru.peek(key, this.#stalePeekOptions);
-        if (entry !== undefined && entry.dropAt <= now) expired.push(key);
+        if (entry !== undefined && entry.staleAt <= dropBefore) expired.push(key);
       }
     } finally {
       lru.allowStale = false;
@@ -591,6 +662,9 @@ export class Cache<V> {
       tags: this.#tagIndex.size,
       tierHits: this.#tierHits,
       tierErrors: this.#tierErrors,
+      staleLoadsRefused: this.#staleLoadsRefused,
+      busMessages: this.#busMessages,
+      busErrors: this.#busErrors,
       hitRate: answered === 0 ? 0 : (this.#hits + this.#staleHits) / answered,
     };
   }
@@ -604,12 +678,16 @@ export class Cache<V> {
     this.#isClosed = true;
     if (this.#purgeTimer !== undefined) this.#clock.clearTimeout(this.#purgeTimer);
     this.#purgeTimer = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     const error = new ClosedError(this.#scope);
     for (const load of this.#inflight.values()) {
       this.#clearTimer(load);
       load.isDetached = true;
       load.isAbandoned = true;
       load.abort(error);
+      load.wake?.();
+      this.#releaseLease(load);
       if (!load.isSettled) load.fail(error);
     }
     this.#inflight.clear();
@@ -733,14 +811,14 @@ export class Cache<V> {
 
   async #run(load: Load<V>, loader: CacheLoader<V>): Promise<void> {
     try {
-      if (this.#tier !== undefined) {
+      if (this.#coordinated !== undefined) {
+        if (await this.#lookupCoordinated(load, this.#coordinated)) return;
+      } else if (this.#tier !== undefined) {
         const found = await this.#tierGet(load.key);
         if (load.isAbandoned) return;
         if (found !== undefined) {
           this.#tierHits++;
-          const ttlMs = Math.min(load.ttlMs, found.ttlMs > 0 ? found.ttlMs : load.ttlMs);
-          const tags = found.tags === undefined ? load.tags : copyTags(`${this.#scope} tier`, found.tags);
-          this.#finish(load, found.value, ttlMs, tags, false);
+          this.#finishFromTier(load, found);
           return;
         }
       }
@@ -753,6 +831,76 @@ export class Cache<V> {
     }
   }
 
+  /**
+   * Consults a coordinating tier until it answers with a value (stored, returns true), the lease
+   * (this process loads), or fails (this process loads without coordination and writes nothing to the
+   * tier, since it has no stamp to prove its result is not stale). Waits between looks while another
+   * process holds the lease.
+   */
+  async #lookupCoordinated(load: Load<V>, tier: CoordinatedCacheTier<V>): Promise<boolean> {
+    for (;;) {
+      let found: CacheTierLookup<V> | undefined;
+      try {
+        found = await tier.lookup(load.key);
+      } catch (error) {
+        this.#tierErrors++;
+        this.#logger.warn(
+          { cache: this.name, key: load.key, err: error },
+          'cache tier read failed; calling the loader',
+        );
+        return false;
+      }
+      if (found.kind === 'lease') {
+        load.lease = { token: found.token, stamp: found.stamp };
+        if (load.isAbandoned || load.isDetached) {
+          // Abandoned or superseded while asking: give the lease back at once for the other processes.
+          this.#releaseLease(load);
+          if (load.isAbandoned) return true;
+        }
+        return false;
+      }
+      if (load.isAbandoned) return true;
+      if (found.kind === 'hit') {
+        this.#tierHits++;
+        this.#finishFromTier(load, found.entry);
+        return true;
+      }
+      await this.#waitRemote(load, found.retryInMs);
+      if (load.isAbandoned) return true;
+    }
+  }
+
+  /** Waits for another process's load: woken by the bus, or after the lease's remaining time (bounded). */
+  #waitRemote(load: Load<V>, retryInMs: number): Promise<void> {
+    if (load.isWakePending) {
+      load.isWakePending = false;
+      return Promise.resolve();
+    }
+    const capMs = this.#bus === undefined ? REMOTE_POLL_MS : MAX_REMOTE_WAIT_MS;
+    const waitMs = Math.max(1, Math.min(retryInMs, capMs));
+    return new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimeout(
+        () => {
+          load.wake = undefined;
+          resolve();
+        },
+        waitMs,
+        { unref: true },
+      );
+      load.wake = () => {
+        load.wake = undefined;
+        this.#clock.clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #finishFromTier(load: Load<V>, found: CacheTierEntry<V>): void {
+    const ttlMs = Math.min(load.ttlMs, found.ttlMs > 0 ? found.ttlMs : load.ttlMs);
+    const tags = found.tags === undefined ? load.tags : copyTags(`${this.#scope} tier`, found.tags);
+    this.#finish(load, found.value, ttlMs, tags, false);
+  }
+
   /** Stores a load's result (unless detached) and answers its waiters. Throws when `sizeOf` does. */
   #finish(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, writeTier: boolean): void {
     if (load.isAbandoned) return;
@@ -763,13 +911,13 @@ export class Cache<V> {
       this.#errors?.delete(load.key);
       if (value === undefined) {
         this.#lru.delete(load.key);
+        this.#releaseLease(load);
       } else {
-        this.#store(load.key, value, ttlMs, tags);
-        const tier = this.#tier;
-        if (writeTier && tier !== undefined) {
-          this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
-        }
+        const entry = this.#store(load.key, value, ttlMs, tags);
+        if (writeTier) this.#writeLoaded(load, value, ttlMs, tags, entry);
       }
+    } else {
+      this.#releaseLease(load);
     }
     if (!load.isSettled) {
       load.isSettled = true;
@@ -779,6 +927,7 @@ export class Cache<V> {
 
   #fail(load: Load<V>, error: unknown): void {
     if (load.isAbandoned) return;
+    this.#releaseLease(load);
     this.#clearTimer(load);
     this.#removeInflight(load);
     this.#record(load, true);
@@ -843,6 +992,8 @@ export class Cache<V> {
     load.isAbandoned = true;
     load.isDetached = true;
     load.abort(error);
+    load.wake?.();
+    this.#releaseLease(load);
     if (!load.isSettled) load.fail(error);
   }
 
@@ -879,22 +1030,23 @@ export class Cache<V> {
     );
   }
 
-  #store(key: string, value: V, ttlMs: number, tags: readonly string[] | undefined): void {
+  #store(key: string, value: V, ttlMs: number, tags: readonly string[] | undefined): Entry<V> {
     let ttl = ttlMs;
     if (this.#jitter > 0 && ttl !== Number.POSITIVE_INFINITY) ttl -= ttl * this.#jitter * Math.random();
     const staleAt = this.#clock.now() + ttl;
-    const entry = new Entry(value, staleAt, staleAt + this.#retainMs, tags);
+    const entry = new Entry(value, staleAt, tags);
     const setOptions = this.#setOptions;
     setOptions.ttl = ttl === Number.POSITIVE_INFINITY ? 0 : ttl;
     setOptions.status = undefined;
     this.#lru.set(key, entry, setOptions);
-    if (tags === undefined) return;
+    if (tags === undefined) return entry;
     if (this.#hasMaxSize) {
       // lru-cache silently refuses an entry larger than maxSize; index tags only for what it kept.
       this.#stalePeekOptions.status = undefined;
-      if (this.#lru.peek(key, this.#stalePeekOptions) !== entry) return;
+      if (this.#lru.peek(key, this.#stalePeekOptions) !== entry) return entry;
     }
     this.#tagIndex.add(key, tags);
+    return entry;
   }
 
   #onDispose(entry: Entry<V>, key: string, reason: LRUCache.DisposeReason): void {
@@ -937,13 +1089,56 @@ export class Cache<V> {
     }
   }
 
-  #tierWrite(write: () => Promise<void>): void {
-    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES) {
+  /**
+   * Writes a loaded value to the tier: a coordinating tier stores it only if nothing was invalidated
+   * since the lease's stamp (else L1 drops it too), then the bus wakes the processes waiting for it.
+   */
+  #writeLoaded(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, entry: Entry<V>): void {
+    const tier = this.#tier;
+    if (tier === undefined) return;
+    const coordinated = this.#coordinated;
+    if (coordinated === undefined) {
+      this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
+      return;
+    }
+    const lease = load.lease;
+    // No lease means the tier could not be asked (it failed): without a stamp the result cannot be
+    // proven fresh, so it stays in L1 only.
+    if (lease === undefined) return;
+    load.lease = undefined;
+    const key = load.key;
+    const message = this.#bus === undefined ? undefined : ({ type: 'loaded', key } as const);
+    this.#tierWrite(async () => {
+      const stored = await coordinated.fill(key, value, {
+        ttlMs,
+        tags: tags ?? [],
+        stamp: lease.stamp,
+        token: lease.token,
+      });
+      if (stored) return;
+      this.#staleLoadsRefused++;
+      this.#stalePeekOptions.status = undefined;
+      if (this.#lru.peek(key, this.#stalePeekOptions) === entry) this.#lru.delete(key);
+    }, message);
+  }
+
+  /** Gives a held lease back (in the background), so another process may load at once. */
+  #releaseLease(load: Load<V>): void {
+    const lease = load.lease;
+    const tier = this.#coordinated;
+    if (lease === undefined || tier === undefined) return;
+    load.lease = undefined;
+    this.#tierWrite(() => tier.release(load.key, lease.token), undefined, true);
+  }
+
+  #tierWrite(write: () => Promise<void>, message?: CacheBusMessage, isForced = false): void {
+    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES && !isForced) {
       this.#tierErrors++;
       this.#logger.warn(
         { cache: this.name, pending: this.#pendingTier.size },
         'cache tier write dropped: too many pending',
       );
+      if (message !== undefined) this.#publish(message);
       return;
     }
     let result: Promise<void>;
@@ -952,17 +1147,119 @@ export class Cache<V> {
     } catch (error) {
       result = Promise.reject(error);
     }
+    // The message goes out after the write it describes: a receiver re-reading the tier sees the change.
     const tracked: Promise<void> = result.then(
       () => {
         this.#pendingTier.delete(tracked);
+        if (message !== undefined) this.#publish(message);
       },
       (error: unknown) => {
         this.#pendingTier.delete(tracked);
         this.#tierErrors++;
         this.#logger.warn({ cache: this.name, err: error }, 'cache tier write failed');
+        if (message !== undefined) this.#publish(message);
       },
     );
     this.#pendingTier.add(tracked);
+  }
+
+  /** Sends a change to the other instances, in the background; failures are counted and logged. */
+  #publish(message: CacheBusMessage): void {
+    const bus = this.#bus;
+    if (bus === undefined) return;
+    let sent: Promise<void>;
+    try {
+      sent = Promise.resolve(bus.publish(this.name, message));
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    const tracked: Promise<void> = sent.then(
+      () => {
+        this.#pendingTier.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#pendingTier.delete(tracked);
+        this.#busErrors++;
+        this.#logger.warn({ cache: this.name, err: error }, 'cache bus publish failed');
+      },
+    );
+    this.#pendingTier.add(tracked);
+  }
+
+  // ---- changes made by other instances (the bus) ---------------------------------------------------
+
+  #onRemote(message: CacheBusMessage): void {
+    if (this.#isClosed) return;
+    this.#busMessages++;
+    switch (message.type) {
+      case 'set':
+      case 'delete': {
+        const key = message.key;
+        this.#errors?.delete(key);
+        this.#lru.delete(key);
+        const running = this.#inflight.get(key);
+        if (running === undefined) return;
+        this.#supersede(running);
+        return;
+      }
+      case 'loaded': {
+        const running = this.#inflight.get(message.key);
+        if (running === undefined) return;
+        if (running.wake !== undefined) running.wake();
+        else running.isWakePending = true;
+        return;
+      }
+      case 'tags':
+        this.#invalidateTagsLocal(message.tags);
+        this.#wakeWaiters();
+        return;
+      case 'clear':
+        this.#clearLocal();
+        return;
+    }
+  }
+
+  #onRemoteReset(): void {
+    if (this.#isClosed) return;
+    this.#logger.info({ cache: this.name }, 'cache bus reconnected; clearing L1 (messages may have been missed)');
+    this.#clearLocal();
+  }
+
+  #invalidateTagsLocal(tags: readonly string[]): number {
+    let removed = 0;
+    for (const tag of tags) {
+      const keys = this.#tagIndex.take(tag);
+      if (keys === undefined) continue;
+      for (const key of keys) if (this.#lru.delete(key)) removed++;
+    }
+    if (this.#taggedLoads > 0) {
+      for (const load of this.#inflight.values()) {
+        if (load.tags?.some((tag) => tags.includes(tag))) this.#supersede(load);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * A change made the key's in-flight load outdated. A load waiting for another process's value only
+   * looks at the tier again (it has read nothing yet); any other began before the change, so its result
+   * is handed to its waiters but not kept.
+   */
+  #supersede(load: Load<V>): void {
+    if (load.wake !== undefined) load.wake();
+    else this.#detach(load);
+  }
+
+  /** Drops L1; loads in flight are superseded (see {@link #supersede}). */
+  #clearLocal(): void {
+    for (const load of [...this.#inflight.values()]) this.#supersede(load);
+    this.#errors?.clear();
+    this.#lru.clear();
+    this.#tagIndex.clear();
+  }
+
+  #wakeWaiters(): void {
+    for (const load of this.#inflight.values()) load.wake?.();
   }
 
   #schedulePurge(): void {

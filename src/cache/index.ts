@@ -10,10 +10,19 @@ export {
   type CacheSetOptions,
   type CacheStats,
   type GetOrSetOptions,
+  type Loaded,
   type LoaderContext,
   type WrapOptions,
 } from './cache.js';
+export type { CacheBus, CacheBusListener, CacheBusMessage } from './cache-bus.js';
 export { MAX_TAGS_PER_ENTRY } from './cache-input.js';
 export { CacheRegistry, type CacheRegistryOptions, type CacheRegistryStats } from './cache-registry.js';
 export type { CacheTier, CacheTierEntry, CacheTierSetOptions } from './cache-tier.js';
+export {
+  type CacheTierFillOptions,
+  type CacheTierLookup,
+  type CacheTierStamp,
+  type CoordinatedCacheTier,
+  isCoordinatedTier,
+} from './cache-tier.js';
 export { MapCacheTier, type MapCacheTierOptions, type MapCacheTierStats } from './map-cache-tier.js';

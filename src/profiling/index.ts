@@ -4,6 +4,8 @@
  * event-loop and memory monitors.
  * @module
  */
+
+export type { MetricFamily, MetricSample, MetricType } from '../core/prometheus-text.js';
 export {
   EventLoopMonitor,
   type EventLoopMonitorOptions,
@@ -18,6 +20,7 @@ export {
   type ProfilerJSON,
   type ProfilerOptions,
   type PrometheusOptions,
+  type ScopeHandle,
   type SlowOperation,
   type StopTimer,
 } from './profiler.js';

@@ -9,11 +9,11 @@ import { ClosedError, ConfigError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import {
-  escapeHelp,
-  formatLabels,
-  formatSampleValue,
   isValidLabelName,
+  type MetricFamily,
+  type MetricSample,
   sanitizeMetricName,
+  writeExposition,
 } from '../core/prometheus-text.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { EventLoopMonitor, type EventLoopMonitorOptions, type EventLoopStats } from './event-loop-monitor.js';
@@ -157,6 +157,23 @@ export interface PrometheusOptions {
   prefix?: string | undefined;
   /** Constant labels added to every sample (e.g. `{ service: 'api' }`); values are escaped. */
   labels?: Record<string, string> | undefined;
+  /**
+   * More metric families written after the profiler's, through the same writer and with the same constant
+   * labels (the app adds its cache, limiter, storage and queue families this way).
+   */
+  families?: Iterable<MetricFamily> | undefined;
+}
+
+/** Passed to the function of {@link Profiler.scope}: adjusts the running scope. */
+export interface ScopeHandle {
+  /**
+   * Renames the scope — e.g. once a router knows the route template, as tracing spans are renamed after
+   * routing. Its duration and totals are recorded, and later N+1 reports made, under the new name.
+   * @throws ConfigError when `name` is not a non-empty string of at most 200 characters.
+   */
+  rename(name: string): void;
+  /** Counts the scope as failed although its function succeeds (e.g. a request answered with a 5xx). */
+  markFailed(): void;
 }
 
 /** Stops a timer started by {@link Profiler.start}; returns the elapsed ms. Only the first call records. */
@@ -369,31 +386,43 @@ export class Profiler implements LatencyRecorder {
    * Runs `fn` as a request scope named `name` (AsyncLocalStorage): every `record`/`time`/`start` inside it,
    * across `await`s and in nested scopes, is attributed to it (see {@link scopeStats}, {@link currentScope}),
    * and a query shape passed to {@link noteQuery} `nPlusOneThreshold` times in one run is reported once via
-   * `onNPlusOne`. The scope's own duration is recorded under `name`, like {@link time}.
+   * `onNPlusOne`. The scope's own duration is recorded under `name` (or the name given to `handle.rename`),
+   * like {@link time}. `fn` receives a {@link ScopeHandle}.
    * @throws ConfigError when `name` is invalid (before `fn` runs); otherwise whatever `fn` throws.
    */
-  scope<T>(name: string, fn: () => T): T {
+  scope<T>(name: string, fn: (handle: ScopeHandle) => T): T {
     checkName(name);
     this.#als ??= new AsyncLocalStorage<ScopeState>();
     const als = this.#als;
     const parent = als.getStore();
     const now = this.#now;
     const state = new ScopeState(name, parent, now());
-    const finish = (isError: boolean): void => {
+    const handle: ScopeHandle = {
+      rename: (newName) => {
+        checkName(newName);
+        state.name = newName;
+      },
+      markFailed: () => {
+        state.isFailed = true;
+      },
+    };
+    const finish = (threw: boolean): void => {
       state.ended = true;
-      this.#record(name, elapsedSince(now, state.startedAt), isError, parent);
+      const isError = threw || state.isFailed;
+      const finalName = state.name;
+      this.#record(finalName, elapsedSince(now, state.startedAt), isError, parent);
       if (this.#isClosed) return;
-      let aggregate = this.#scopes.get(name);
+      let aggregate = this.#scopes.get(finalName);
       if (aggregate === undefined) {
         if (this.#scopes.size >= this.#maxMetrics) return;
         aggregate = new ScopeAggregate();
-        this.#scopes.set(name, aggregate);
+        this.#scopes.set(finalName, aggregate);
       }
       aggregate.add(state, isError, this.#maxMetrics);
     };
     let result: T;
     try {
-      result = als.run(state, fn);
+      result = als.run(state, fn, handle);
     } catch (error) {
       finish(true);
       throw error;
@@ -468,12 +497,16 @@ export class Profiler implements LatencyRecorder {
   /**
    * The metrics in Prometheus text exposition format (0.0.4): one summary family
    * `<prefix>operation_duration_seconds{name="…",quantile="…"}` with `_sum`/`_count`, error and slow
-   * counters, dropped records, and event-loop delay when a monitor is open. Names become escaped label
-   * values, so any name is safe.
+   * counters, dropped records, and event-loop delay (summary plus `event_loop_delay_max_seconds`) when a
+   * monitor is open, then `options.families`. Names become escaped label values, so any name is safe.
    * @throws ConfigError when a constant label name is invalid or reserved (`name`, `quantile`).
    */
   toPrometheus(options: PrometheusOptions = {}): string {
-    validateOptions('Profiler.toPrometheus', options, { prefix: { type: 'string' }, labels: { type: 'object' } });
+    validateOptions('Profiler.toPrometheus', options, {
+      prefix: { type: 'string' },
+      labels: { type: 'object' },
+      families: { type: 'object' },
+    });
     const prefix = sanitizeMetricName(options.prefix ?? 'hotpath_');
     const constant: Array<[string, string]> = [];
     for (const [key, value] of Object.entries(options.labels ?? {})) {
@@ -488,55 +521,84 @@ export class Profiler implements LatencyRecorder {
       }
       constant.push([key, value]);
     }
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string) => {
-      lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
-    };
-    const sample = (name: string, labels: Array<[string, string]>, value: number) => {
-      lines.push(`${name}${formatLabels([...constant, ...labels])} ${formatSampleValue(value)}`);
-    };
-    const snapshot = this.snapshot();
-    const entries = Object.entries(snapshot);
-    const duration = `${prefix}operation_duration_seconds`;
-    family(duration, 'summary', 'Duration of operations recorded by the hotpath profiler, by name.');
+    const entries = Object.entries(this.snapshot());
+    const byName = (pick: (stats: OperationStats) => number): MetricSample[] =>
+      entries.map(([name, stats]) => ({ labels: [['name', name]], value: pick(stats) }));
+    const durationSamples: MetricSample[] = [];
     for (const [name, stats] of entries) {
-      for (const [quantile, key] of QUANTILES)
-        sample(
-          duration,
-          [
+      for (const [quantile, key] of QUANTILES) {
+        durationSamples.push({
+          labels: [
             ['name', name],
             ['quantile', quantile],
           ],
-          stats[key] / 1000,
-        );
-      sample(`${duration}_sum`, [['name', name]], stats.sum / 1000);
-      sample(`${duration}_count`, [['name', name]], stats.count);
+          value: stats[key] / 1000,
+        });
+      }
+      durationSamples.push({ suffix: '_sum', labels: [['name', name]], value: stats.sum / 1000 });
+      durationSamples.push({ suffix: '_count', labels: [['name', name]], value: stats.count });
     }
-    const errors = `${prefix}operation_errors_total`;
-    family(errors, 'counter', 'Operations that failed, by name.');
-    for (const [name, stats] of entries) sample(errors, [['name', name]], stats.errors);
-    const slow = `${prefix}operation_slow_total`;
-    family(slow, 'counter', 'Operations at or above the slow threshold, by name.');
-    for (const [name, stats] of entries) sample(slow, [['name', name]], stats.slow);
-    const dropped = `${prefix}profiler_dropped_records_total`;
-    family(dropped, 'counter', 'Records dropped because the metric-name cap was reached or the profiler was closed.');
-    sample(dropped, [], this.#droppedRecords);
+    const families: MetricFamily[] = [
+      {
+        name: `${prefix}operation_duration_seconds`,
+        type: 'summary',
+        help: 'Duration of operations recorded by the hotpath profiler, by name.',
+        samples: durationSamples,
+      },
+      {
+        name: `${prefix}operation_errors_total`,
+        type: 'counter',
+        help: 'Operations that failed, by name.',
+        samples: byName((stats) => stats.errors),
+      },
+      {
+        name: `${prefix}operation_slow_total`,
+        type: 'counter',
+        help: 'Operations at or above the slow threshold, by name.',
+        samples: byName((stats) => stats.slow),
+      },
+      {
+        name: `${prefix}profiler_dropped_records_total`,
+        type: 'counter',
+        help: 'Records dropped because the metric-name cap was reached or the profiler was closed.',
+        samples: [{ value: this.#droppedRecords }],
+      },
+    ];
     const loop = this.#latestMonitor()?.stats();
     if (loop !== undefined) {
-      const delay = `${prefix}event_loop_delay_seconds`;
-      family(delay, 'summary', 'Event-loop delay sampled by monitorEventLoopDelay.');
-      for (const [quantile, key] of [
+      const loopQuantiles = [
         ['0.5', 'p50'],
         ['0.9', 'p90'],
         ['0.99', 'p99'],
         ['0.999', 'p999'],
-      ] as const) {
-        sample(delay, [['quantile', quantile]], loop[key] / 1000);
-      }
-      sample(`${delay}_sum`, [], (loop.mean * loop.count) / 1000);
-      sample(`${delay}_count`, [], loop.count);
+      ] as const;
+      families.push(
+        {
+          name: `${prefix}event_loop_delay_seconds`,
+          type: 'summary',
+          help: 'Event-loop delay sampled by monitorEventLoopDelay.',
+          samples: [
+            ...loopQuantiles.map(
+              ([quantile, key]): MetricSample => ({
+                labels: [['quantile', quantile]],
+                value: loop[key] / 1000,
+              }),
+            ),
+            { suffix: '_sum', value: (loop.mean * loop.count) / 1000 },
+            { suffix: '_count', value: loop.count },
+          ],
+        },
+        {
+          // p99 alone hides multi-second blocks (a trial run: p99 12.6 ms, max 3.9 s), so the max is exported too.
+          name: `${prefix}event_loop_delay_max_seconds`,
+          type: 'gauge',
+          help: 'Longest event-loop delay seen by the monitor.',
+          samples: [{ value: loop.max / 1000 }],
+        },
+      );
     }
-    return `${lines.join('\n')}\n`;
+    if (options.families !== undefined) families.push(...options.families);
+    return writeExposition(families, constant);
   }
 
   /** Everything as plain data (metrics, scopes, dropped records, event loop, memory). */

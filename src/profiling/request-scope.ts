@@ -58,7 +58,10 @@ export interface ScopeStats {
 
 /** Mutable state of one scope run; the AsyncLocalStorage store. */
 export class ScopeState {
-  readonly name: string;
+  /** Mutable: `ScopeHandle.rename` sets it once a router knows the route template. */
+  name: string;
+  /** Set by `ScopeHandle.markFailed` (an HTTP 5xx whose handler did not throw). */
+  isFailed = false;
   readonly parent: ScopeState | undefined;
   readonly startedAt: number;
   /** Set when the scope's function settled; late work started inside it is no longer attributed. */

@@ -6,24 +6,19 @@
  */
 import { backoffDelay } from '../core/backoff.js';
 import type { TimerHandle } from '../core/clock.js';
-import type { ClaimedJob, QueueBackend } from './backend.js';
-import type { QueueSettings } from './queue-options.js';
+import type { ClaimedJob } from './backend.js';
+import type { QueueContext } from './queue-options.js';
 
 /** What the claim loop needs from the engine. */
-export interface ClaimLoopHost {
-  readonly backend: QueueBackend;
-  readonly settings: QueueSettings;
+export interface ClaimLoopHost extends QueueContext {
   /** Job types this process runs. */
   types(): readonly string[];
   /** Concurrency slots free now. */
   freeSlots(): number;
-  /** Claims are made only while started. */
-  isStarted(): boolean;
   /** Runs a claimed job (takes a slot). */
   run(job: ClaimedJob): void;
   /** Hands claimed jobs straight back (claimed while stopping). */
   handBack(jobs: readonly ClaimedJob[]): void;
-  onError(what: string, error: unknown): void;
 }
 
 /** Fills free slots with claimed jobs. */

@@ -5,8 +5,8 @@
  * @module
  */
 import { backoffDelay } from '../core/backoff.js';
-import type { Completion, QueueBackend } from './backend.js';
-import type { QueueSettings } from './queue-options.js';
+import type { Completion } from './backend.js';
+import type { QueueContext } from './queue-options.js';
 import type { RunningJob } from './running-job.js';
 
 /** An outcome waiting to be written. */
@@ -19,14 +19,9 @@ export interface PendingCompletion {
 }
 
 /** What the completion writer needs from the engine. */
-export interface CompletionWriterHost {
-  readonly backend: QueueBackend;
-  /** `clock`; `backendDownBackoff` paces the attempts while the backend is down. */
-  readonly settings: QueueSettings;
+export interface CompletionWriterHost extends QueueContext {
   /** The write of `entry` finished: `applied` false when its lease had been taken over. */
   onWritten(entry: PendingCompletion, applied: boolean): void;
-  /** A batch write failed (counted, logged; retried). */
-  onError(what: string, error: unknown): void;
   /** The queue was closed: stop retrying. */
   isClosed(): boolean;
 }

@@ -80,20 +80,39 @@ export interface JobEndpoints {
 /** Job options a client may set in a submitted body, each with its bounds (none by default). */
 export interface ClientOptions {
   /** Priority within `[min, max]` (each within ±1,000). */
-  priority?: { min: number; max: number };
+  priority?: {
+    /** Lowest priority a client may ask for. */
+    min: number;
+    /** Highest priority a client may ask for. */
+    max: number;
+  };
   /** Attempts in all, 1 to `max`. */
-  attempts?: { max: number };
+  attempts?: {
+    /** Most attempts a client may ask for (≤ 1,000). */
+    max: number;
+  };
   /** Per-attempt time limit, up to `max` ms. */
-  timeoutMs?: { max: number };
+  timeoutMs?: {
+    /** Longest time limit a client may ask for, in ms. */
+    max: number;
+  };
   /** Delay before the job runs, up to `max` ms. */
-  delayMs?: { max: number };
+  delayMs?: {
+    /** Longest delay a client may ask for, in ms. */
+    max: number;
+  };
   /** A start time at most `maxAheadMs` in the future. */
-  runAt?: { maxAheadMs: number };
+  runAt?: {
+    /** How far ahead of now a client may schedule, in ms. */
+    maxAheadMs: number;
+  };
   /**
-   * Dedupe keys of at most `maxLength` characters (default 128). With `owner`, a key is scoped to its
-   * owner: two clients using the same key get two jobs.
+   * Dedupe keys. With `owner`, a key is scoped to its owner: two clients using the same key get two jobs.
    */
-  key?: { maxLength?: number };
+  key?: {
+    /** Longest key a client may send, in characters (default 128, at most 200). */
+    maxLength?: number;
+  };
 }
 
 /** What a client asks to do with an existing job. */

@@ -25,6 +25,7 @@ export {
   type StorageAdapterHolder,
 } from './queue-manager.js';
 export { MIN_EVERY_MS } from './recurrence.js';
+export type { SandboxedHandlerSpec } from './sandboxed-handler.js';
 export { handleShutdownSignals, type ShutdownSignalOptions, type StoppableQueue } from './shutdown-signals.js';
 export {
   type CronSpec,

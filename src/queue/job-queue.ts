@@ -14,7 +14,7 @@ import { sortableId } from '../core/ids.js';
 import { checkString, validateOptions } from '../core/options.js';
 import type { SqlAccess, StorageAdapter } from '../storage/types.js';
 import type { ClaimedJob, Completion, NewJob, QueueBackend } from './backend.js';
-import { createQueueBackend, transactionSql } from './backends/create-backend.js';
+import { createQueueBackend, initOnce, transactionSql } from './backends/create-backend.js';
 import { ClaimLoop } from './claim-loop.js';
 import { CompletionWriter, type PendingCompletion } from './completion-writer.js';
 import { listJobs, readHealth, toJobInfo } from './job-info.js';
@@ -22,20 +22,23 @@ import { buildJob, buildJobs, checkJobType, errorJson, fastJson, MAX_TIMER_MS, t
 import { DrainWaiters, JobWaiters, waitForJob } from './job-waiters.js';
 import { KeepAlive } from './keep-alive.js';
 import { Maintenance } from './maintenance.js';
+import { type OutcomeEvents, reportOutcome, warnLeaseLost } from './outcome-events.js';
 import { ProgressWriter } from './progress-writer.js';
 import {
   checkKnownType,
   emptyQueueStats,
+  type QueueContext,
   type QueueSettings,
   resolveBackoff,
   resolveQueueSettings,
+  resolveTypeConfig,
   SCHEDULE_OPTIONS_SCHEMA,
-  TYPE_OPTIONS_SCHEMA,
   type TypeConfig,
 } from './queue-options.js';
 import { parseRecurrence } from './recurrence.js';
 import { RunWatchdog } from './run-watchdog.js';
 import { RunningJob } from './running-job.js';
+import { isSandboxedHandlerSpec, SandboxedHandler, type SandboxedHandlerSpec } from './sandboxed-handler.js';
 import { Schedules } from './schedules.js';
 import type {
   EnqueueManyEntry,
@@ -86,7 +89,15 @@ export class JobQueue<
 > extends TypedEmitter<JobQueueEvents> {
   readonly #backend: QueueBackend;
   readonly #settings: QueueSettings;
+  /** What the engine's parts share (backend, settings, counters, state, error sink). */
+  readonly #context: QueueContext;
+  readonly #events: OutcomeEvents = {
+    listens: (event) => this.listenerCount(event) > 0,
+    emit: (event, ...args) => this.emit(event, ...args),
+  };
   readonly #types = new Map<string, TypeConfig>();
+  /** Thread pools of the types registered with `{ file }`, closed by `close()`. */
+  readonly #sandboxes: SandboxedHandler[] = [];
   #typeList: string[] = [];
   /** Runs whose outcome is still open, by job id. */
   readonly #running = new Map<string, RunningJob>();
@@ -97,8 +108,8 @@ export class JobQueue<
   /** Runs finalized whose completion waits for their last progress write (not yet queued for writing). */
   #finalizing = 0;
   #state: WorkerState = 'idle';
-  #initPromise: Promise<void> | undefined;
-  #isInitialized = false;
+  /** Creates the backend's tables once. */
+  readonly #init: (inTx?: SqlAccess) => Promise<void>;
   #stopPromise: Promise<void> | undefined;
   #closePromise: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -125,68 +136,49 @@ export class JobQueue<
     this.#settings = settings;
     const backend = createQueueBackend(options.storage, settings.agingMs);
     this.#backend = backend;
-    const onError = (what: string, error: unknown) => this.#backgroundError(what, error);
-    const isStarted = () => this.#state === 'started';
-    this.#claims = new ClaimLoop({
+    this.#init = initOnce(backend);
+    // The parts share one small context; each adds the few engine calls it needs.
+    const context: QueueContext = (this.#context = {
       backend,
       settings,
+      stats: this.#stats,
+      isStarted: () => this.#state === 'started',
+      onError: (what, error) => this.#backgroundError(what, error),
+    });
+    this.#claims = new ClaimLoop({
+      ...context,
       types: () => this.#typeList,
       freeSlots: () => settings.concurrency - this.#busy,
-      isStarted,
       run: (job) => this.#run(job),
       handBack: (jobs) => this.#handBack(jobs),
-      onError,
     });
     this.#watchdog = new RunWatchdog({
-      settings,
+      ...context,
       onTimeout: (job, timeoutMs) => this.#onTimeout(job, timeoutMs),
-      onStalled: (job, reason) => {
-        this.#stats.stalled++;
-        this.emit('stalled', job.info, reason);
-      },
+      onStalled: (job, reason) => this.emit('stalled', job.info, reason),
     });
     this.#completions = new CompletionWriter({
-      backend,
-      settings,
+      ...context,
       onWritten: (entry, applied) => this.#onWritten(entry, applied),
-      onError,
       isClosed: () => this.#state === 'closed',
     });
-    this.#progress = new ProgressWriter({ backend, settings, onLeaseLost: (job) => this.#onLeaseLost(job), onError });
+    this.#progress = new ProgressWriter({ ...context, onLeaseLost: (job) => this.#onLeaseLost(job) });
     this.#maintenance = new Maintenance({
-      backend,
-      settings,
+      ...context,
       openRuns: () => [...this.#running.values()].filter((job) => !job.isFinalized),
       onLeaseLost: (id) => {
         const job = this.#running.get(id);
         if (job !== undefined) this.#onLeaseLost(job);
       },
       onCancelRequested: (id) => this.#requestCancelOf(id),
-      onReaped: (count) => {
-        this.#stats.reaped += count;
-        settings.logger.info(
-          { reaped: count, workerId: settings.workerId },
-          'JobQueue: took back jobs whose lease expired',
-        );
-        this.#wake();
-      },
-      onSwept: (count) => {
-        this.#stats.swept += count;
-      },
-      onError,
-      isStarted,
+      onReaped: () => this.#wake(),
       needsHeartbeat: () => this.#state === 'started' || (this.#state === 'stopping' && this.#running.size > 0),
     });
     this.#schedules = new Schedules({
-      backend,
-      settings,
+      ...context,
       onFired: (type) => {
-        this.#stats.scheduledFired++;
-        this.#stats.enqueued++;
         if (this.#types.has(type)) this.#wake();
       },
-      onError,
-      isStarted,
     });
     const clock = settings.clock;
     this.#waiters = new JobWaiters(clock);
@@ -216,25 +208,27 @@ export class JobQueue<
    */
   register<Type extends keyof Jobs & string>(
     type: Type,
-    handler: JobHandler<Jobs[Type]>,
+    handler: JobHandler<Jobs[Type]> | SandboxedHandlerSpec,
     options: JobTypeOptions = {},
   ): this {
     this.#assertOpen();
-    checkJobType(type, 'JobQueue.register.type');
-    if (typeof handler !== 'function') {
-      throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function');
-    }
-    validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
+    // { file } runs the handler in a worker thread that a timeout or cancel terminates (sandboxed-handler.ts);
+    // building the spec starts no thread.
+    const sandbox = isSandboxedHandlerSpec(handler)
+      ? new SandboxedHandler(handler, 'JobQueue.register.handler')
+      : undefined;
+    const config = resolveTypeConfig(
+      this.#settings,
+      type,
+      (sandbox?.handler ?? handler) as JobHandler<never, unknown>,
+      options,
+      sandbox?.timeoutMs,
+    );
     if (this.#types.has(type)) {
       throw new ConfigError('JobQueue.register.type', `job type "${type}" already has a handler`);
     }
-    const settings = this.#settings;
-    this.#types.set(type, {
-      handler: handler as JobHandler<never, unknown>,
-      attempts: options.attempts ?? settings.defaultAttempts,
-      backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
-      timeoutMs: options.timeoutMs ?? settings.defaultTimeoutMs,
-    });
+    if (sandbox !== undefined) this.#sandboxes.push(sandbox);
+    this.#types.set(type, config);
     this.#typeList = [...this.#types.keys()];
     this.#wake();
     return this;
@@ -256,13 +250,7 @@ export class JobQueue<
     const id = sortableId(now);
     const job = buildJob(type, data, options, now, id, this.#settings.defaultKeyRetentionMs, 'JobQueue.enqueue');
     checkKnownType(this.#settings, job.type, 'JobQueue.enqueue.type');
-    const sql = transactionSql(this.#backend, options?.tx);
-    await this.#init(sql);
-    const [stored] = await this.#backend.insert([job], now, sql);
-    if (stored === id) {
-      this.#stats.enqueued++;
-      if (sql === undefined && this.#types.has(job.type)) this.#wake();
-    }
+    const [stored] = await this.#insert([job], now, options?.tx);
     return stored as string;
   }
 
@@ -281,12 +269,23 @@ export class JobQueue<
     const now = clock.now();
     const check = (type: string, what: string) => checkKnownType(this.#settings, type, what);
     const jobs = buildJobs(entries, now, defaultKeyRetentionMs, check);
-    if (jobs.length === 0) return [];
-    const sql = transactionSql(this.#backend, options.tx);
+    return jobs.length === 0 ? [] : this.#insert(jobs, now, options.tx);
+  }
+
+  /** Writes validated jobs (inside `tx` when given), counts the new ones and wakes the claim loop for them. */
+  async #insert(jobs: NewJob[], now: number, tx: StorageAdapter | undefined): Promise<string[]> {
+    const sql = transactionSql(this.#backend, tx);
     await this.#init(sql);
     const ids = await this.#backend.insert(jobs, now, sql);
-    for (let i = 0; i < ids.length; i++) if (ids[i] === (jobs[i] as NewJob).id) this.#stats.enqueued++;
-    if (sql === undefined && jobs.some((job) => this.#types.has(job.type))) this.#wake();
+    let wakes = false;
+    for (let i = 0; i < ids.length; i++) {
+      const job = jobs[i] as NewJob;
+      if (ids[i] !== job.id) continue; // deduped: the key's holder
+      this.#stats.enqueued++;
+      if (!wakes) wakes = this.#types.has(job.type);
+    }
+    // Inside a transaction the job may not exist yet: PostgreSQL wakes workers at commit, polling does elsewhere.
+    if (wakes && sql === undefined) this.#wake();
     return ids;
   }
 
@@ -489,6 +488,7 @@ export class JobQueue<
     if (this.#closePromise) return this.#closePromise;
     this.#closePromise = (async () => {
       await this.stop({ graceful: false, timeoutMs: Math.min(this.#settings.stallGraceMs, 5_000) });
+      await Promise.all(this.#sandboxes.map((sandbox) => sandbox.close()));
       this.#state = 'closed';
       this.#claims.stop();
       this.#schedules.stop();
@@ -680,42 +680,12 @@ export class JobQueue<
     const job = entry.job;
     if (job === undefined) return;
     job.outcome = 'written';
-    if (applied) this.#afterCompletion(job, entry.completion, entry.detail);
+    if (applied) reportOutcome(this.#events, this.#context, job, entry.completion, entry.detail);
     else if (entry.completion.kind !== 'released')
-      this.#warnLeaseLost(job, 'before the outcome was written; outcome discarded');
+      warnLeaseLost(this.#context, job, 'before the outcome was written; outcome discarded');
     if (!this.#waiters.isEmpty) this.#waiters.notify(job.id);
     this.#maybeFreeSlot(job);
     this.#drain.check();
-  }
-
-  #afterCompletion(job: RunningJob, completion: Completion, detail: unknown): void {
-    switch (completion.kind) {
-      case 'succeeded':
-        this.#stats.succeeded++;
-        if (this.listenerCount('completed') > 0) this.emit('completed', job.info, detail);
-        break;
-      case 'retry':
-        this.#stats.failedAttempts++;
-        this.#stats.retried++;
-        if (this.listenerCount('failed') > 0) this.emit('failed', job.info, detail, true);
-        break;
-      case 'failed':
-        this.#stats.failedAttempts++;
-        this.#stats.failed++;
-        this.#settings.logger.warn(
-          { jobId: job.id, type: job.type, attempt: job.attempt, err: detail },
-          'JobQueue: job failed',
-        );
-        if (this.listenerCount('failed') > 0) this.emit('failed', job.info, detail, false);
-        break;
-      case 'cancelled':
-        this.#stats.cancelled++;
-        this.emit('cancelled', job.info);
-        break;
-      case 'released':
-        this.#stats.released++;
-        break;
-    }
   }
 
   /** A heartbeat or progress write found the lease taken over: this run's outcome no longer counts. */
@@ -724,18 +694,10 @@ export class JobQueue<
     job.outcome = 'written';
     if (this.#running.get(job.id) === job) this.#running.delete(job.id);
     this.#progress.cancelTimer(job);
-    this.#warnLeaseLost(job, '(expired and taken over); aborting this run');
+    warnLeaseLost(this.#context, job, '(expired and taken over); aborting this run');
     this.#watchdog.abort(job, new Error(`lease of job ${job.id} was lost`));
     this.#maybeFreeSlot(job);
     this.#drain.check();
-  }
-
-  #warnLeaseLost(job: RunningJob, what: string): void {
-    this.#stats.leasesLost++;
-    this.#settings.logger.warn(
-      { jobId: job.id, type: job.type, attempt: job.attempt, workerId: this.#settings.workerId },
-      `JobQueue: lease was lost ${what}`,
-    );
   }
 
   #maybeFreeSlot(job: RunningJob): void {
@@ -788,22 +750,6 @@ export class JobQueue<
 
   #assertOpen(): void {
     if (this.#state === 'closed' || this.#closePromise) throw new ClosedError('JobQueue');
-  }
-
-  #init(inTx?: SqlAccess): Promise<void> {
-    // Inside a caller's transaction the tables are created on it (waiting for our own connection would
-    // wait for the lock that transaction holds on SQLite); that does not count as done, it may roll back.
-    if (inTx !== undefined && !this.#isInitialized) return this.#backend.init(inTx);
-    this.#initPromise ??= this.#backend.init().then(
-      () => {
-        this.#isInitialized = true;
-      },
-      (error: unknown) => {
-        this.#initPromise = undefined;
-        throw error;
-      },
-    );
-    return this.#initPromise;
   }
 
   #backgroundError(what: string, error: unknown): void {

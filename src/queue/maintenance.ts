@@ -5,31 +5,23 @@
  * @module
  */
 import type { TimerHandle } from '../core/clock.js';
-import type { QueueBackend } from './backend.js';
 import { errorJson } from './job-validation.js';
-import type { QueueSettings } from './queue-options.js';
+import type { QueueContext } from './queue-options.js';
 import type { RunningJob } from './running-job.js';
 
 /** Jobs deleted per sweep statement: keeps each delete short so it never holds the write lock long. */
 const SWEEP_BATCH = 1_000;
 
 /** What maintenance needs from the engine. */
-export interface MaintenanceHost {
-  readonly backend: QueueBackend;
-  readonly settings: QueueSettings;
+export interface MaintenanceHost extends QueueContext {
   /** Runs of this process whose outcome is still open. */
   openRuns(): RunningJob[];
   /** The lease of run `id` was found taken over. */
   onLeaseLost(id: string): void;
   /** Cancellation of run `id` was requested by another process. */
   onCancelRequested(id: string): void;
-  /** `count` expired leases were taken back. */
-  onReaped(count: number): void;
-  /** `count` finished jobs were deleted. */
-  onSwept(count: number): void;
-  onError(what: string, error: unknown): void;
-  /** The worker claims (maintenance runs only then). */
-  isStarted(): boolean;
+  /** Expired leases were taken back: there is work to claim. */
+  onReaped(): void;
   /** Leases still need renewing (started, or stopping with runs left). */
   needsHeartbeat(): boolean;
 }
@@ -106,12 +98,19 @@ export class Maintenance {
         defaultAttempts,
         errorJson(new Error('lease expired: the worker running this job died or hung')),
       );
-      if (reaped > 0) host.onReaped(reaped);
+      if (reaped > 0) {
+        host.stats.reaped += reaped;
+        host.settings.logger.info(
+          { reaped, workerId: host.settings.workerId },
+          'JobQueue: took back jobs whose lease expired',
+        );
+        host.onReaped();
+      }
       if (now - this.#lastSweepAt >= sweepIntervalMs) {
         this.#lastSweepAt = now;
         for (;;) {
           const swept = await host.backend.sweep(now, now - resultTtlMs, SWEEP_BATCH);
-          host.onSwept(swept);
+          host.stats.swept += swept;
           if (swept < SWEEP_BATCH || !host.isStarted()) break;
         }
       }

@@ -4,20 +4,14 @@
  * it would be fenced out).
  * @module
  */
-import type { QueueBackend } from './backend.js';
-import type { QueueSettings } from './queue-options.js';
+import type { QueueContext } from './queue-options.js';
 import type { RunningJob } from './running-job.js';
 import type { JobProgress } from './types.js';
 
 /** What the progress writer needs from the engine. */
-export interface ProgressWriterHost {
-  readonly backend: QueueBackend;
-  /** `clock` and `progressIntervalMs`. */
-  readonly settings: QueueSettings;
+export interface ProgressWriterHost extends QueueContext {
   /** A write found the lease taken over. */
   onLeaseLost(job: RunningJob): void;
-  /** A write failed (counted, logged; the next report tries again). */
-  onError(what: string, error: unknown): void;
 }
 
 /** Throttled progress writes of this process's runs. */

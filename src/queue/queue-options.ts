@@ -10,8 +10,9 @@ import { sortableId } from '../core/ids.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { backoffJson, MAX_PRIORITY, MAX_TIMER_MS } from './job-validation.js';
-import type { JobBackoff, JobHandler, JobQueueOptions, JobQueueStats } from './types.js';
+import type { QueueBackend } from './backend.js';
+import { backoffJson, checkJobType, MAX_PRIORITY, MAX_TIMER_MS } from './job-validation.js';
+import type { JobBackoff, JobHandler, JobQueueOptions, JobQueueStats, JobTypeOptions } from './types.js';
 
 const OPTIONS_SCHEMA = {
   storage: { type: 'object' },
@@ -158,8 +159,23 @@ export function checkKnownType(settings: QueueSettings, type: string, what: stri
   throw new ConfigError(what, `unknown job type "${type}" (JobQueue.knownTypes: ${[...known].join(', ')})`);
 }
 
+/** The counters of `stats()` (the live `running` and `idleSlots` are added on read). */
+export type QueueCounters = Omit<JobQueueStats, 'running' | 'idleSlots'>;
+
+/**
+ * What every part of the engine shares: the backend, the resolved settings, the counters, whether the
+ * worker is started, and where background failures go (counted, logged, emitted; the part retries).
+ */
+export interface QueueContext {
+  readonly backend: QueueBackend;
+  readonly settings: QueueSettings;
+  readonly stats: QueueCounters;
+  isStarted(): boolean;
+  onError(what: string, error: unknown): void;
+}
+
 /** Counters of `stats()` at construction (the live `running` and `idleSlots` are added on read). */
-export function emptyQueueStats(): Omit<JobQueueStats, 'running' | 'idleSlots'> {
+export function emptyQueueStats(): QueueCounters {
   return {
     enqueued: 0,
     claimed: 0,
@@ -176,6 +192,30 @@ export function emptyQueueStats(): Omit<JobQueueStats, 'running' | 'idleSlots'> 
     swept: 0,
     scheduledFired: 0,
     backgroundErrors: 0,
+  };
+}
+
+/**
+ * Validates `register`'s arguments and resolves the type's settings over the queue defaults.
+ * @throws ConfigError for a bad type name, handler or options.
+ */
+export function resolveTypeConfig(
+  settings: QueueSettings,
+  type: string,
+  handler: JobHandler<never, unknown>,
+  options: JobTypeOptions,
+  sandboxTimeoutMs?: number,
+): TypeConfig {
+  checkJobType(type, 'JobQueue.register.type');
+  if (typeof handler !== 'function') {
+    throw new ConfigError('JobQueue.register.handler', 'JobQueue.register.handler must be a function or { file }');
+  }
+  validateOptions('JobQueue.register', options, TYPE_OPTIONS_SCHEMA);
+  return {
+    handler,
+    attempts: options.attempts ?? settings.defaultAttempts,
+    backoff: resolveBackoff('JobQueue.register.backoff', options.backoff, settings.defaultBackoff),
+    timeoutMs: options.timeoutMs ?? sandboxTimeoutMs ?? settings.defaultTimeoutMs,
   };
 }
 

@@ -3,12 +3,11 @@
  * `stallGraceMs` after its signal was aborted (its slot stays taken until it settles).
  * @module
  */
-import type { QueueSettings } from './queue-options.js';
+import type { QueueContext } from './queue-options.js';
 import type { RunningJob } from './running-job.js';
 
 /** What the watchdog needs from the engine. */
-export interface RunWatchdogHost {
-  readonly settings: QueueSettings;
+export interface RunWatchdogHost extends QueueContext {
   /** The run hit its time limit (its signal is not aborted yet). */
   onTimeout(job: RunningJob, timeoutMs: number): void;
   /** The handler ignored its aborted signal for `stallGraceMs`. */
@@ -46,6 +45,7 @@ export class RunWatchdog {
         job.stallTimer = undefined;
         if (job.isSettled) return;
         job.stallReported = true;
+        this.#host.stats.stalled++;
         logger.warn(
           { jobId: job.id, type: job.type, attempt: job.attempt, graceMs: stallGraceMs },
           'JobQueue: handler ignores its aborted signal; its slot stays taken until it settles',

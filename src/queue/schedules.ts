@@ -6,9 +6,9 @@
  */
 import type { TimerHandle } from '../core/clock.js';
 import { sortableId } from '../core/ids.js';
-import type { NewJob, QueueBackend } from './backend.js';
+import type { NewJob } from './backend.js';
 import { buildJob } from './job-validation.js';
-import type { QueueSettings } from './queue-options.js';
+import type { QueueContext } from './queue-options.js';
 import type { Recurrence } from './recurrence.js';
 import type { ScheduleOptions } from './types.js';
 
@@ -23,15 +23,9 @@ export interface LocalSchedule {
 }
 
 /** What the schedules need from the engine. */
-export interface SchedulesHost {
-  readonly backend: QueueBackend;
-  /** `clock`; `pollIntervalMs` is the delay before retrying a failed tick. */
-  readonly settings: QueueSettings;
+export interface SchedulesHost extends QueueContext {
   /** A tick fired here and enqueued a job of `type`. */
   onFired(type: string): void;
-  onError(what: string, error: unknown): void;
-  /** Ticks fire only while the worker is started. */
-  isStarted(): boolean;
 }
 
 /** The recurring jobs this process takes part in, and the timer of the next tick. */
@@ -112,7 +106,11 @@ export class Schedules {
             nextAt,
             this.#job(local, row.nextRunAt, now),
           );
-          if (fired) host.onFired(local.type);
+          if (fired) {
+            host.stats.scheduledFired++;
+            host.stats.enqueued++;
+            host.onFired(local.type);
+          }
           nextRunAt = fired ? nextAt : local.recurrence.nextAfter(now);
         }
         nextDelay = Math.min(nextDelay, nextRunAt - clock.now());

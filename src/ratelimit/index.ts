@@ -24,4 +24,4 @@ export {
   type Release,
   type TryAcquireResult,
 } from './rate-limiter.js';
-export type { RateLimitStore } from './store.js';
+export type { RateLimitStore, ReserveResult } from './store.js';

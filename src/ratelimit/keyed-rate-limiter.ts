@@ -137,6 +137,20 @@ export class KeyedRateLimiter implements AsyncDisposable {
     return this.for(key).tryAcquire(weight);
   }
 
+  /**
+   * `for(key).tryAcquireAsync(weight)`: works on every store, network stores included.
+   * @throws (rejects) as {@link RateLimiter.tryAcquireAsync}, and ConfigError for a bad key.
+   */
+  tryAcquireAsync(key: string, weight?: number): Promise<TryAcquireResult> {
+    let limiter: RateLimiter;
+    try {
+      limiter = this.for(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return limiter.tryAcquireAsync(weight);
+  }
+
   /** `for(key).penalize(retryAfterMs)`: pauses that key only. */
   penalize(key: string, retryAfterMs: number): void {
     this.for(key).penalize(retryAfterMs);

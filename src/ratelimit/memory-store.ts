@@ -4,7 +4,7 @@
  * @module
  */
 import { validateOptions } from '../core/options.js';
-import type { RateLimitStore } from './store.js';
+import type { RateLimitStore, ReserveResult } from './store.js';
 
 /** Options of {@link MemoryRateLimitStore}. */
 export interface MemoryRateLimitStoreOptions {
@@ -200,6 +200,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
     window.add(weight, nowMs, this.#maxEntries);
     return 0;
+  }
+
+  /** See {@link RateLimitStore.reserveDetailed}; always answers synchronously. */
+  reserveDetailed(key: string, weight: number, limit: number, windowMs: number, nowMs: number): ReserveResult {
+    const waitMs = this.reserve(key, weight, limit, windowMs, nowMs);
+    return { waitMs, used: (this.#lastWindow as SlidingWindow).used };
   }
 
   /** See {@link RateLimitStore.release}. */

@@ -13,7 +13,7 @@ import { clearLongTimeout, setLongTimeout } from '../core/long-timeout.js';
 import { checkNumber, describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { MemoryRateLimitStore } from './memory-store.js';
-import type { RateLimitStore } from './store.js';
+import type { RateLimitStore, ReserveResult } from './store.js';
 
 /** Options of {@link RateLimiter}. */
 export interface RateLimiterOptions {
@@ -31,8 +31,8 @@ export interface RateLimiterOptions {
    */
   maxQueued?: number;
   /**
-   * Extra milliseconds each unit stays counted after `intervalMs` (default {@link DEFAULT_MARGIN_MS} with
-   * the system clock, 0 with an injected `clock`),
+   * Extra milliseconds each unit stays counted after `intervalMs` (default with the system clock:
+   * {@link DEFAULT_MARGIN_MS} = 40 ms, or 4% of `intervalMs` when that is less; 0 with an injected `clock`),
    * so that requests reaching an upstream that counts by *arrival* time stay inside its quota: arrivals
    * jitter by a few ms, and without a margin two windows touch (a limiter exactly at 20 per 1,000 ms let
    * an upstream see up to 30). Costs `marginMs / intervalMs` of throughput; 0 for an exact window.
@@ -76,6 +76,11 @@ export interface TryAcquireResult {
   retryAfterMs: number;
   /** Call when the work ends (frees the concurrency slot); a no-op when `ok` is false. */
   release: Release;
+  /**
+   * Units left in the window after this call, when the store reports them (`tryAcquireAsync` on a store
+   * with `reserveDetailed`, e.g. the memory and Redis stores); undefined otherwise.
+   */
+  remaining?: number;
 }
 
 /** Counters of a {@link RateLimiter}; plain numbers. */
@@ -99,7 +104,7 @@ export interface RateLimiterStats {
   /** Milliseconds left of the current pause (0 when not paused). */
   pausedForMs: number;
   /**
-   * Share of the configured rate in force (1 = all of it): below 1 after {@link RateLimiter.reportOverLimit},
+   * Share of `limit` in force per window (1 = all of it): below 1 after {@link RateLimiter.reportOverLimit},
    * recovering by 0.02 per `intervalMs`.
    */
   rateFactor: number;
@@ -137,6 +142,8 @@ const NOOP_RELEASE: Release = () => {};
  * a few ms would do; a 429 that still happens is handled by {@link RateLimiter.reportOverLimit}.
  */
 export const DEFAULT_MARGIN_MS = 40;
+/** The default margin never costs more than this share of `intervalMs` (4%: 8 ms for a 200 ms window). */
+const MAX_DEFAULT_MARGIN_SHARE = 0.04;
 /** `reportOverLimit` multiplies the rate in force by this (the multiplicative decrease of AIMD). */
 const OVER_LIMIT_FACTOR = 0.8;
 /** The rate in force recovers by this share of the configured rate per `intervalMs` (additive increase). */
@@ -224,7 +231,11 @@ export function resolveRateLimiterOptions(scope: string, options: RateLimiterOpt
     minTimeMs: options.minTimeMs ?? 0,
     maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
     // Jitter is a property of real time: with an injected clock (tests) the window is exact by default.
-    marginMs: options.marginMs ?? (clock === undefined || clock === systemClock ? DEFAULT_MARGIN_MS : 0),
+    marginMs:
+      options.marginMs ??
+      (clock === undefined || clock === systemClock
+        ? Math.min(DEFAULT_MARGIN_MS, options.intervalMs * MAX_DEFAULT_MARGIN_SHARE)
+        : 0),
     store,
     key: options.key ?? 'default',
     name: options.name ?? 'RateLimiter',
@@ -247,6 +258,11 @@ export function createRateLimiter(base: ResolvedRateLimiterOptions, key: string,
   } finally {
     handoff = undefined;
   }
+}
+
+/** Units left after a reservation that left `used` counted; undefined when the store did not say. */
+function remainingOf(limit: number, used: number): number | undefined {
+  return Number.isNaN(used) ? undefined : Math.max(0, limit - used);
 }
 
 function compareWaiters(a: Waiter, b: Waiter): boolean {
@@ -406,11 +422,79 @@ export class RateLimiter implements AsyncDisposable {
       this.#refundPendingReserve(weight, now);
       throw new ConfigError(
         'RateLimiter.store',
-        `${this.#name}.tryAcquire needs a store that answers synchronously; use acquire() with this store`,
+        `${this.#name}.tryAcquire answers synchronously and this store answers with a promise; use tryAcquireAsync()`,
       );
     }
     const retryAfterMs = verdict > 0 ? Math.max(1, Math.ceil(verdict)) : this.#estimateHeadWait(now);
     return { ok: false, retryAfterMs, release: NOOP_RELEASE };
+  }
+
+  /**
+   * {@link tryAcquire} for any store, network stores included: starts now if every limit allows it and
+   * nobody is waiting, never waiting in line — only for the store's answer. Concurrent calls reserve
+   * concurrently (the store decides atomically), so a burst of requests is not refused merely because
+   * another reservation is in flight; `maxConcurrent` counts the calls in flight.
+   * @param weight - units to consume (default 1).
+   * @returns the verdict, with `remaining` when the store reports usage.
+   * @throws (rejects) ConfigError for a bad weight (state unchanged); ClosedError after `close()`; the
+   *   store's error when it fails (e.g. Redis unreachable with `failMode: 'closed'`).
+   */
+  async tryAcquireAsync(weight = 1): Promise<TryAcquireResult> {
+    if (this.#closed) throw new ClosedError(this.#name);
+    this.#checkWeight('tryAcquireAsync', weight);
+    const now = this.#clock.now();
+    if ((this.#queue !== undefined && this.#queue.size > 0) || this.#reserving !== undefined) {
+      return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
+    }
+    if (this.#running >= this.#maxConcurrent) {
+      return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
+    }
+    const localWaitMs = this.#localWaitMs(weight, now);
+    if (localWaitMs > 0) return { ok: false, retryAfterMs: Math.max(1, Math.ceil(localWaitMs)), release: NOOP_RELEASE };
+    let result: ReserveResult = { waitMs: 0, used: Number.NaN };
+    if (this.#hasRateLimit && weight > 0) {
+      const previousStartAt = this.#lastStartAt;
+      // Held while the reservation is in flight, so that concurrent calls respect maxConcurrent and spacing.
+      this.#running++;
+      if (this.#minTimeMs > 0) this.#lastStartAt = now;
+      try {
+        const store = this.#store;
+        const answer =
+          store.reserveDetailed !== undefined
+            ? store.reserveDetailed(this.#key, weight, this.#limit, this.#windowMs, now)
+            : store.reserve(this.#key, weight, this.#limit, this.#windowMs, now);
+        const settled = answer instanceof Promise ? await answer : answer;
+        result = typeof settled === 'number' ? { waitMs: settled, used: Number.NaN } : settled;
+      } catch (error) {
+        this.#running--;
+        if (this.#lastStartAt === now) this.#lastStartAt = previousStartAt;
+        this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store failed');
+        this.#drain();
+        throw error;
+      }
+      this.#running--;
+      if (result.waitMs !== 0 || this.#closed) {
+        if (this.#lastStartAt === now) this.#lastStartAt = previousStartAt;
+        if (result.waitMs === 0) this.#refund(weight, now);
+        this.#drain();
+        if (this.#closed) throw new ClosedError(this.#name);
+        return {
+          ok: false,
+          retryAfterMs: Math.max(1, Math.ceil(result.waitMs)),
+          release: NOOP_RELEASE,
+          remaining: remainingOf(this.#limit, result.used),
+        };
+      }
+    }
+    this.#commit(weight, this.#clock.now());
+    const startedAt = this.#restamp(weight, now);
+    this.#profiler?.record('ratelimit.wait', 0);
+    return {
+      ok: true,
+      retryAfterMs: 0,
+      release: this.#makeRelease(weight, startedAt),
+      remaining: remainingOf(this.#limit, result.used),
+    };
   }
 
   /**
@@ -424,6 +508,7 @@ export class RateLimiter implements AsyncDisposable {
     const until = this.#clock.now() + retryAfterMs;
     this.#penalties++;
     if (until > this.#pausedUntil) this.#pausedUntil = until;
+    this.#sharePause(retryAfterMs, until - retryAfterMs);
     this.#logger.info({ limiter: this.#name, retryAfterMs }, 'rate limiter paused by penalize()');
     this.#drain();
   }
@@ -453,12 +538,12 @@ export class RateLimiter implements AsyncDisposable {
   }
 
   /**
-   * The upstream refused a call this limiter admitted (a 429 it did not expect): the rate in force drops
-   * to 80% of what it was (never below 10% of the configured rate) and recovers by 2% of the configured
-   * rate per `intervalMs` — additive increase, multiplicative decrease, as TCP does with congestion.
-   * One burst of refusals is one event: reports while a pause is in force (call this before `penalize`)
-   * or within `intervalMs` of the last drop are ignored. The slower rate stretches the window the store
-   * counts in, so it holds for every caller of this limiter.
+   * The upstream refused a call this limiter admitted (a 429 it did not expect): the units allowed per
+   * window drop to 80% of what they were (never below 10% of `limit`, nor below one unit) and recover by
+   * 2% of `limit` per `intervalMs` — additive increase, multiplicative decrease, as TCP does with
+   * congestion. One burst of refusals is one event: reports while a pause is in force (call this before
+   * `penalize`) or within `intervalMs` of the last drop are ignored. The lower count holds for every
+   * caller of this limiter (the store is asked with it).
    */
   reportOverLimit(): void {
     if (this.#closed || !this.#hasRateLimit) return;
@@ -634,17 +719,10 @@ export class RateLimiter implements AsyncDisposable {
    */
   #tryStart(weight: number, now: number): number {
     if (this.#running >= this.#maxConcurrent || this.#reserving !== undefined) return BLOCKED;
-    let waitMs = 0;
-    if (this.#pausedUntil > now) waitMs = this.#pausedUntil - now;
-    const spacingMs = this.#lastStartAt + this.#minTimeMs - now;
-    if (spacingMs > waitMs) waitMs = spacingMs;
-    if (this.#upstreamResetAt > now && this.#upstreamRemaining < weight) {
-      const resetMs = this.#upstreamResetAt - now;
-      if (resetMs > waitMs) waitMs = resetMs;
-    }
+    const waitMs = this.#localWaitMs(weight, now);
     if (waitMs > 0) return waitMs;
     if (this.#hasRateLimit && weight > 0) {
-      const answer = this.#store.reserve(this.#key, weight, this.#limit, this.#windowAt(now), now);
+      const answer = this.#store.reserve(this.#key, weight, this.#limitAt(now, weight), this.#windowMs, now);
       if (typeof answer !== 'number') {
         this.#pendingReserve = answer;
         return PENDING;
@@ -653,6 +731,34 @@ export class RateLimiter implements AsyncDisposable {
     }
     this.#commit(weight, now);
     return ADMITTED;
+  }
+
+  /** Milliseconds the limiter's own state (pause, spacing, upstream budget) holds a start of `weight` back. */
+  #localWaitMs(weight: number, now: number): number {
+    let waitMs = 0;
+    if (this.#pausedUntil > now) waitMs = this.#pausedUntil - now;
+    const spacingMs = this.#lastStartAt + this.#minTimeMs - now;
+    if (spacingMs > waitMs) waitMs = spacingMs;
+    if (this.#upstreamResetAt > now && this.#upstreamRemaining < weight) {
+      const resetMs = this.#upstreamResetAt - now;
+      if (resetMs > waitMs) waitMs = resetMs;
+    }
+    return waitMs;
+  }
+
+  /** Passes a pause on to a store that shares it with every process (see {@link RateLimitStore.pause}). */
+  #sharePause(retryAfterMs: number, now: number): void {
+    if (this.#store.pause === undefined) return;
+    try {
+      const shared = this.#store.pause(this.#key, retryAfterMs, now);
+      if (shared instanceof Promise) {
+        shared.catch((error: unknown) =>
+          this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause'),
+        );
+      }
+    } catch (error) {
+      this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause');
+    }
   }
 
   #commit(weight: number, now: number): void {
@@ -672,6 +778,9 @@ export class RateLimiter implements AsyncDisposable {
    */
   #restamp(weight: number, decidedAt: number): number {
     const now = this.#clock.now();
+    // Within the same millisecond the start is covered by the clock guard (a unit is held 1 ms longer
+    // than intervalMs): a store with its own finer clock (Redis's TIME) stamped the reservation less than
+    // 1 ms before this start too.
     if (!(now > decidedAt)) return decidedAt;
     this.#lastStartAt = now;
     this.#moveUnits(weight, decidedAt, now);
@@ -681,10 +790,22 @@ export class RateLimiter implements AsyncDisposable {
   /** Moves `weight` units stamped at `from` to `to` (later) in the store. */
   #moveUnits(weight: number, from: number, to: number): void {
     if (!this.#hasRateLimit || weight === 0) return;
+    const store = this.#store;
     try {
+      if (store.restamp !== undefined) {
+        // A store that moves a reservation itself (Redis: batched, on its own clock) — also the later move
+        // of a task released long after its start.
+        const moved = store.restamp(this.#key, weight, from, to);
+        if (moved instanceof Promise) {
+          moved.catch((error: unknown) =>
+            this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store restamp failed'),
+          );
+        }
+        return;
+      }
       // Record the later start first, then give back the earlier one: in between the units are counted
       // twice (safe), never zero times.
-      const moved = this.#store.reserve(this.#key, weight, Number.POSITIVE_INFINITY, this.#windowAt(to), to);
+      const moved = store.reserve(this.#key, weight, Number.POSITIVE_INFINITY, this.#windowMs, to);
       if (moved instanceof Promise) {
         moved.then(
           () => this.#refund(weight, from),
@@ -901,9 +1022,15 @@ export class RateLimiter implements AsyncDisposable {
     return 1;
   }
 
-  /** How long a unit started at `now` stays counted: the window, stretched while the rate is reduced. */
-  #windowAt(now: number): number {
-    return this.#rateFactor === 1 ? this.#windowMs : this.#windowMs / this.#factorAt(now);
+  /**
+   * Units that may start per window at `now`: the limit, lowered while an over-limit report recovers. The
+   * count drops, not only the pace: an upstream with a smaller quota refuses the excess of every burst.
+   */
+  #limitAt(now: number, weight: number): number {
+    if (this.#rateFactor === 1) return this.#limit;
+    const lowered = Math.floor(this.#limit * this.#factorAt(now));
+    // Never below one unit (or what one call weighs), so the line keeps moving while the rate recovers.
+    return Math.max(lowered, weight, Math.min(this.#limit, 1));
   }
 
   #armTimer(waitMs: number, now: number): void {

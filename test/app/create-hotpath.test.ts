@@ -37,7 +37,7 @@ describe('readEnvironment', () => {
   });
 
   it.each([
-    ['NODE_ENV', 'staging'],
+    ['HOTPATH_PROFILE', 'staging'],
     ['HOTPATH_DATABASE_URL', 'mysql://x'],
     ['HOTPATH_REDIS_URL', 'http://x'],
     ['HOTPATH_CACHE_ENABLED', 'maybe'],
@@ -74,8 +74,8 @@ describe('createHotpath', () => {
     const quotes = app.cache<number>('quotes');
     expect(await quotes.getOrSet('AAPL', async () => 187)).toBe(187);
     expect(await quotes.getOrSet('AAPL', async () => 0)).toBe(187);
-    expect(() => app.cache('nope')).toThrow(ConfigError);
-    expect(() => app.rateLimiter('nope')).toThrow(ConfigError);
+    expect(() => app.cache('nope' as never)).toThrow(ConfigError);
+    expect(() => app.rateLimiter('nope' as never)).toThrow(ConfigError);
 
     const forecasts = app.storage.collection<{ city: string; tempC: number }>('forecasts');
     const id = await forecasts.save({ city: 'Oslo', tempC: 4 });
@@ -92,7 +92,7 @@ describe('createHotpath', () => {
     expect(health.caches.quotes).toMatchObject({ size: 1, enabled: true });
 
     const metrics = await app.metrics();
-    expect(metrics).toContain('hotpath_cache_hits{cache="quotes"} 1');
+    expect(metrics).toContain('hotpath_cache_hits_total{cache="quotes"} 1');
     expect(metrics).toContain('hotpath_queue_jobs{status="succeeded"} 1');
     expect(metrics).toContain('hotpath_storage_pool_connections{state="total"}');
 

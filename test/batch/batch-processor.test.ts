@@ -310,6 +310,52 @@ describe('BatchProcessor.map', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('reports completion once when the last item finishes after the interval has passed (issue 20)', async () => {
+    const clock = new ManualClock();
+    const reports: BatchProgress[] = [];
+    const processor = new BatchProcessor({
+      concurrency: 4,
+      progressIntervalMs: 100,
+      clock,
+      onProgress: (progress) => reports.push(progress),
+    });
+    // Item n finishes at n * 200 ms: every completion falls after the interval and reports at once.
+    const run = processor.map(
+      Array.from({ length: 12 }, (_, i) => i + 1),
+      async (n) => {
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, n * 200));
+        return n;
+      },
+    );
+    for (let i = 0; i < 30; i++) await clock.advance(200);
+    await run;
+    expect(reports.map((report) => report.done)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(reports.filter((report) => report.done === 12)).toHaveLength(1);
+  });
+
+  it('refuses a string as the items (a ConfigError naming the argument), not one item per character', async () => {
+    const processor = new BatchProcessor();
+    let calls = 0;
+    for (const method of ['map', 'process'] as const) {
+      const error = await processor[method]('abc' as never, async (x: unknown) => {
+        calls++;
+        return x as never;
+      }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).option).toBe(`BatchProcessor.${method}.items`);
+    }
+    expect(calls).toBe(0);
+    expect(values(await processor.map(['abc'], async (x) => x.length))).toEqual([3]);
+  });
+
+  it('ClosedError reads "BatchProcessor is closed" (said once)', async () => {
+    const processor = new BatchProcessor();
+    await processor.close();
+    const error = await processor.map([1], async (n) => n).catch((caught: unknown) => caught);
+    expect((error as Error).message).toBe('BatchProcessor is closed');
+    expect(() => processor.stream([1], async (n) => n)).toThrow(/^BatchProcessor is closed$/);
+  });
+
   it('sends a trailing report after a quiet spell and survives a throwing listener', async () => {
     const clock = new ManualClock();
     const reports: number[] = [];

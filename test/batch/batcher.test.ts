@@ -80,7 +80,6 @@ describe('Batcher', () => {
     expect(results).toEqual(['v:x', 'v:y', 'v:x', 'v:x', 'v:y']);
     expect(calls).toEqual([['x', 'y']]);
     expect(batcher.stats()).toMatchObject({ loads: 5, deduplicated: 3, keys: 2 });
-    // Integer keys take a different path to spot repeats.
     const numbers = recorder<number>();
     const byNumber = new Batcher(numbers.loadMany);
     expect(await Promise.all([7, 8, 7, -1, 8].map((key) => byNumber.load(key)))).toEqual([
@@ -91,6 +90,127 @@ describe('Batcher', () => {
       'v:8',
     ]);
     expect(numbers.calls).toEqual([[7, 8, -1]]);
+  });
+
+  it('maxBatchSize counts distinct keys: repeats in a window share one slot (a,b,a,a,a,b,c with 3 → one call)', async () => {
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher(loadMany, { maxBatchSize: 3 });
+    const keys = ['a', 'b', 'a', 'a', 'a', 'b', 'c', 'd', 'c'];
+    expect(await Promise.all(keys.map((key) => batcher.load(key)))).toEqual(keys.map((key) => `v:${key}`));
+    expect(calls).toEqual([['a', 'b', 'c'], ['d']]);
+    expect(batcher.stats()).toMatchObject({ loads: 9, deduplicated: 5, batches: 2, keys: 4 });
+  });
+
+  it('a key loaded while its batch is in flight shares that load, with or without a cache', async () => {
+    for (const cache of [undefined, new Map<string, string>()]) {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const calls: string[][] = [];
+      const batcher = new Batcher<string, string>(
+        async (keys) => {
+          calls.push([...keys]);
+          await gate;
+          return keys.map((key) => `v:${key}`);
+        },
+        { cache },
+      );
+      const first = batcher.load('a');
+      await new Promise<void>((resolve) => setImmediate(resolve)); // the batch of 'a' is in flight
+      expect(batcher.stats().inFlightBatches).toBe(1);
+      const again = batcher.load('a');
+      const other = batcher.load('b');
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(calls).toEqual([['a'], ['b']]);
+      release();
+      expect(await Promise.all([first, again, other])).toEqual(['v:a', 'v:a', 'v:b']);
+      expect(batcher.stats().deduplicated).toBe(1);
+      // Settled: a later load (no cache) is a new batch.
+      await batcher.load('a');
+      expect(calls.length).toBe(cache === undefined ? 3 : 2);
+    }
+  });
+
+  it('a burst of 5,000 keys in flight drains, and the Batcher keeps sharing and loading after it', async () => {
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher(loadMany, { maxBatchSize: 500 });
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
+    const first = await Promise.all([...keys, ...keys.slice(0, 100)].map((key) => batcher.load(key)));
+    expect(first.slice(-100)).toEqual(keys.slice(0, 100).map((key) => `v:${key}`));
+    expect(calls).toHaveLength(10);
+    expect(batcher.stats().deduplicated).toBe(100);
+    expect(await Promise.all([batcher.load('k1'), batcher.load('k1'), batcher.load('new')])).toEqual([
+      'v:k1',
+      'v:k1',
+      'v:new',
+    ]);
+    expect(calls.at(-1)).toEqual(['k1', 'new']);
+  });
+
+  it('keys of a large burst in flight (several batches) are shared by loads arriving while they fly', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher<string, string>(
+      async (keys) => {
+        const values = await loadMany(keys);
+        await gate;
+        return values;
+      },
+      { maxBatchSize: 500 },
+    );
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${i}`);
+    const burst = Promise.all(keys.map((key) => batcher.load(key)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(batcher.stats().inFlightBatches).toBe(6);
+    const late = Promise.all([batcher.load('k2999'), batcher.load('k0'), batcher.load('k1234'), batcher.load('new')]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(calls).toHaveLength(7);
+    expect(calls.at(-1)).toEqual(['new']);
+    release();
+    expect(await late).toEqual(['v:k2999', 'v:k0', 'v:k1234', 'v:new']);
+    expect((await burst).at(-1)).toBe('v:k2999');
+    expect(batcher.stats()).toMatchObject({ deduplicated: 3, keys: 3001 });
+  });
+
+  it('clear(key) drops a load in flight, so the next load of the key starts a new batch', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher<string, string>(async (keys) => {
+      const values = await loadMany(keys);
+      await gate;
+      return values;
+    });
+    const before = batcher.load('a');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    batcher.clear('a');
+    const after = batcher.load('a');
+    // A key still waiting in the window keeps its share through clear().
+    const waiting = batcher.load('w');
+    batcher.clear('w');
+    const waitingAgain = batcher.load('w');
+    release();
+    expect(await Promise.all([before, after, waiting, waitingAgain])).toEqual(['v:a', 'v:a', 'v:w', 'v:w']);
+    expect(calls).toEqual([['a'], ['a', 'w']]);
+  });
+
+  it('prime(key, error) makes load(key) reject with that error, without a call', async () => {
+    const { calls, loadMany } = recorder<string>();
+    const batcher = new Batcher(loadMany, { cache: new Cache<string>({ max: 10, ttlMs: 60_000 }) });
+    const error = new Error('known missing');
+    batcher.prime('gone', error);
+    await expect(batcher.load('gone')).rejects.toBe(error);
+    expect(await batcher.loadMany(['gone', 'ok'])).toEqual([
+      { ok: false, error },
+      { ok: true, value: 'v:ok' },
+    ]);
+    expect(calls).toEqual([['ok']]);
   });
 
   it('de-duplicates object keys through keyOf', async () => {

@@ -53,12 +53,19 @@ describe('BatchProcessor.stream', () => {
       }
     }
     const seen: number[] = [];
-    for await (const result of processor.stream(source(), async (n) => n, { bufferSize: 3 })) {
+    let finished = 0;
+    const handler = async (n: number) => {
+      finished++;
+      return n;
+    };
+    for await (const result of processor.stream(source(), handler, { bufferSize: 3 })) {
       seen.push(result.ok ? result.value : -1);
       if (seen.length === 5) {
-        // A slow consumer: the source must stay within concurrency + bufferSize of what was read.
+        // A slow consumer: the source must stay within concurrency + bufferSize of what was read,
+        // and that is the documented bound on finished-but-unread results too (it is reached).
         await sleepMs(20);
         expect(pulled - seen.length).toBeLessThanOrEqual(2 + 3);
+        expect(finished - seen.length).toBe(2 + 3);
       }
       if (seen.length === 10) break;
     }

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BatchProcessor, WorkerPool } from 'hotpath/batch';
 import { ClosedError, ConfigError, RateLimitError } from 'hotpath/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -112,5 +115,46 @@ describe('WorkerPool', () => {
     } finally {
       spinning = false;
     }
+  });
+
+  it('a module that is missing or fails to load: run() rejects promptly with a ConfigError naming filename', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hotpath-pool-'));
+    const broken = join(dir, 'broken.mjs');
+    const throwing = join(dir, 'throws.mjs');
+    await writeFile(broken, 'export default (x) => { this is not javascript', 'utf8');
+    await writeFile(throwing, 'throw new Error("boom at load");\nexport default (x) => x;', 'utf8');
+    for (const [filename, cause] of [
+      [join(dir, 'missing.mjs'), /Cannot find module/],
+      [broken, /Unexpected/],
+      [throwing, /boom at load/],
+    ] as const) {
+      for (const minThreads of [0, 1]) {
+        const pool = makePool<number, number>({ filename, maxThreads: 1, minThreads });
+        const error = await pool.run(1).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).option).toBe('WorkerPool.filename');
+        expect((error as Error).message).toMatch(cause);
+        // Later runs fail the same way at once, and close() does not hang on the stuck task.
+        await expect(pool.run(2)).rejects.toBe(error);
+        expect(pool.stats().pending).toBe(0);
+        await pool.close();
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('input that cannot be cloned is a ConfigError naming the data, and the pool keeps working', async () => {
+    const pool = makePool<unknown, number>({ maxThreads: 1 });
+    const error = await pool.run({ callback: () => 1 }, { name: 'square' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).option).toBe('WorkerPool.run.data');
+    expect((error as Error).cause).toMatchObject({ name: 'DataCloneError' });
+    expect(await pool.run(6, { name: 'square' })).toBe(36);
+  });
+
+  it('ClosedError reads "WorkerPool is closed" (said once)', async () => {
+    const pool = makePool();
+    await pool.close();
+    await expect(pool.run(1)).rejects.toThrow(/^WorkerPool is closed$/);
   });
 });

@@ -217,6 +217,9 @@ describe('Cache basics', () => {
       tags: 0,
       tierHits: 0,
       tierErrors: 0,
+      staleLoadsRefused: 0,
+      busMessages: 0,
+      busErrors: 0,
       hitRate: 4 / 7,
     });
     await cache.close();

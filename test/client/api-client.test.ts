@@ -153,8 +153,8 @@ describe('requests', () => {
   it('keeps relative paths inside the base path; an absolute same-origin URL leaves it on purpose', async () => {
     s = await startServer(echo);
     const api = client({ baseUrl: `${s.url}/v2/` });
-    for (const escape of ['../admin', '/../admin', 'users/../../admin', '%2e%2e/admin', '/.%2E/admin?x=1']) {
-      await expect(api.get(escape), escape).rejects.toThrow(/leaves the base path/);
+    for (const escapingPath of ['../admin', '/../admin', 'users/../../admin', '%2e%2e/admin', '/.%2E/admin?x=1']) {
+      await expect(api.get(escapingPath), escapingPath).rejects.toThrow(/leaves the base path/);
     }
     expect(s.seen).toHaveLength(0);
     expect((await api.get<Echo>('users/../orders/./7')).url).toBe('/v2/orders/7');

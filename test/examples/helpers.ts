@@ -263,10 +263,42 @@ export function describeForecastService(name: string, options: ForecastServiceSu
       expect(metrics.text).toContain(`hotpath_operation_duration_seconds_count{${route}} 13`);
       expect(metrics.text).toContain(`hotpath_operation_errors_total{${route}} 1`);
       expect(metrics.text).toContain('hotpath_operation_duration_seconds_count{name="queue.job.forecast"} 2');
-      expect(metrics.text).toContain('hotpath_cache_misses{cache="quotes"}');
-      expect(metrics.text).toMatch(/hotpath_cache_hits\{cache="quotes"\} [1-9]/);
+      expect(metrics.text).toContain('hotpath_cache_misses_total{cache="quotes"}');
+      expect(metrics.text).toMatch(/hotpath_cache_hits_total\{cache="quotes"\} [1-9]/);
       expect(metrics.text).toContain('hotpath_ratelimit_queued{limiter="quotes-api"} 0');
       expect(metrics.text).toContain('hotpath_queue_jobs{status="succeeded"} 1');
+    });
+
+    it('times every request by route template and serves the dashboard (page, state, a CSRF-checked action)', async () => {
+      const metrics = await call('GET', `${service.url}/metrics`);
+      expect(metrics.text).toMatch(
+        /hotpath_operation_duration_seconds_count\{name="http GET \/quotes\/:symbol"\} [1-9]/,
+      );
+      expect(metrics.text).toMatch(
+        /hotpath_http_responses_total\{method="GET",route="\/quotes\/:symbol",status_class="2xx"\} [1-9]/,
+      );
+      expect(metrics.text).not.toContain('name="http GET /quotes/AAPL"');
+      const page = await call('GET', `${service.url}/dashboard/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const token = /name="csrf-token" content="([^"]+)"/.exec(page.text)?.[1] as string;
+      const state = await call('GET', `${service.url}/dashboard/api/state`);
+      expect(state.json).toMatchObject({ queue: { counts: { succeeded: 1 } }, caches: [{ name: 'quotes' }] });
+      const asset = await call('GET', `${service.url}/dashboard/assets/uplot.js`);
+      expect(asset.status).toBe(200);
+      const refused = await fetch(`${service.url}/dashboard/api/caches/quotes/invalidate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'NOPE' }),
+      });
+      expect(refused.status).toBe(403);
+      const invalidated = await fetch(`${service.url}/dashboard/api/caches/quotes/invalidate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': token },
+        body: JSON.stringify({ key: 'NOPE' }),
+      });
+      expect(invalidated.status).toBe(200);
+      expect(await invalidated.json()).toEqual({ ok: true, removed: 0 });
     });
 
     it('shuts down cleanly on SIGTERM with exit code 0', async () => {

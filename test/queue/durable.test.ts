@@ -84,5 +84,27 @@ for (const backend of DURABLE_BACKENDS) {
         await cleanup();
       }
     });
+
+    it('adds the owner column to a jobs table made by an older version, keeping its jobs', async () => {
+      const { storage, cleanup } = await backend.open({ label: 'hp_queue_upgrade' });
+      try {
+        const old = new JobQueue({ storage });
+        const before = await old.enqueue('legacy', { n: 1 });
+        await old.close();
+        await storage.sql?.query('ALTER TABLE hotpath_jobs DROP COLUMN owner'); // the table as 0.1 made it
+        // PostgreSQL marks its tables with the digest of the DDL that made them; 0.1 left no mark.
+        if (backend.name === 'postgres') await storage.sql?.query('COMMENT ON TABLE hotpath_jobs IS NULL');
+        const upgraded = new JobQueue({ storage });
+        try {
+          const id = await upgraded.enqueue('report', {}, { owner: 'alice' });
+          expect((await upgraded.get(id))?.owner).toBe('alice');
+          expect(await upgraded.get(before)).toMatchObject({ type: 'legacy', data: { n: 1 }, owner: undefined });
+        } finally {
+          await upgraded.close();
+        }
+      } finally {
+        await cleanup();
+      }
+    });
   });
 }

@@ -115,3 +115,30 @@ describe('RateLimiter on an asynchronous store', () => {
     expect(() => limiter.tryAcquire()).toThrow(ConfigError); // needs a synchronous store
   });
 });
+
+describe('tryAcquireAsync', () => {
+  it('answers on an asynchronous store, concurrently, with the remaining quota', async () => {
+    const clock = new ManualClock();
+    const store = new AsyncStore();
+    const limiter = new RateLimiter({ limit: 3, intervalMs: 100, store, clock });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => limiter.tryAcquireAsync()));
+    expect(answers.filter((a) => a.ok)).toHaveLength(3);
+    const refused = answers.find((a) => !a.ok);
+    expect(refused?.retryAfterMs).toBeGreaterThanOrEqual(1);
+    for (const answer of answers) answer.release();
+    expect(limiter.stats().running).toBe(0);
+    await expect(limiter.tryAcquireAsync(4)).rejects.toThrow(ConfigError);
+  });
+
+  it('reports remaining units on the memory store and respects maxConcurrent while in flight', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, maxConcurrent: 1, clock });
+    const first = await limiter.tryAcquireAsync(2);
+    expect(first).toMatchObject({ ok: true, remaining: 3 });
+    expect((await limiter.tryAcquireAsync()).ok).toBe(false); // concurrency 1 held
+    first.release();
+    expect(await limiter.tryAcquireAsync(3)).toMatchObject({ ok: true, remaining: 0 });
+    await limiter.close();
+    await expect(limiter.tryAcquireAsync()).rejects.toThrow('closed');
+  });
+});

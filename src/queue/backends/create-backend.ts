@@ -39,3 +39,27 @@ export function transactionSql(backend: QueueBackend, tx: StorageAdapter | undef
   }
   return sql;
 }
+
+/**
+ * The backend's `init` run once: concurrent callers share one attempt, and a failed attempt lets the
+ * next call try again. Inside a caller's transaction the tables are created on it (waiting for the
+ * queue's own connection would wait for the lock that transaction holds on SQLite); that does not
+ * count as done, since the transaction may roll back.
+ */
+export function initOnce(backend: QueueBackend): (inTx?: SqlAccess) => Promise<void> {
+  let done = false;
+  let pending: Promise<void> | undefined;
+  return (inTx) => {
+    if (inTx !== undefined && !done) return backend.init(inTx);
+    pending ??= backend.init().then(
+      () => {
+        done = true;
+      },
+      (error: unknown) => {
+        pending = undefined;
+        throw error;
+      },
+    );
+    return pending;
+  };
+}
