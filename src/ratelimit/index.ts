@@ -14,14 +14,14 @@ export {
   type MemoryRateLimitStoreOptions,
   type MemoryRateLimitStoreStats,
 } from './memory-store.js';
+export { RateLimiter } from './rate-limiter.js';
 export {
   type AcquireOptions,
   DEFAULT_MARGIN_MS,
-  RateLimiter,
   type RateLimiterOptions,
   type RateLimiterStats,
   type RateLimitScheduleOptions,
   type Release,
   type TryAcquireResult,
-} from './rate-limiter.js';
+} from './rate-limiter-options.js';
 export type { RateLimitStore, ReserveResult } from './store.js';

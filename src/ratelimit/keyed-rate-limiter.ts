@@ -6,17 +6,16 @@
 import { ClosedError, ConfigError } from '../core/errors.js';
 import { checkNumber, checkString } from '../core/options.js';
 import { MemoryRateLimitStore } from './memory-store.js';
-import {
-  type AcquireOptions,
-  createRateLimiter,
-  type RateLimiter,
-  type RateLimiterOptions,
-  type RateLimitScheduleOptions,
-  type Release,
-  type ResolvedRateLimiterOptions,
-  resolveRateLimiterOptions,
-  type TryAcquireResult,
-} from './rate-limiter.js';
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
+import type {
+  AcquireOptions,
+  RateLimiterOptions,
+  RateLimitScheduleOptions,
+  Release,
+  ResolvedRateLimiterOptions,
+  TryAcquireResult,
+} from './rate-limiter-options.js';
+import { resolveRateLimiterOptions } from './rate-limiter-options.js';
 import type { RateLimitStore } from './store.js';
 
 /** Options of {@link KeyedRateLimiter}: every per-key limiter gets these {@link RateLimiterOptions}. */

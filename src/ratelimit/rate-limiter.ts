@@ -7,122 +7,26 @@
 import { abortReason } from '../core/abort.js';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError, RateLimitError } from '../core/errors.js';
-import { Heap, type HeapEntry } from '../core/heap.js';
-import { type Logger, silentLogger } from '../core/logger.js';
+import type { Logger } from '../core/logger.js';
 import { clearLongTimeout, setLongTimeout } from '../core/long-timeout.js';
-import { checkNumber, describeValue, validateOptions } from '../core/options.js';
+import { checkNumber, describeValue } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import { MemoryRateLimitStore } from './memory-store.js';
+import { RateAdaptation } from './rate-adaptation.js';
+import {
+  type AcquireOptions,
+  checkCallOptions,
+  checkWeight,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+  type RateLimitScheduleOptions,
+  type Release,
+  type ResolvedRateLimiterOptions,
+  resolveRateLimiterOptions,
+  type TryAcquireResult,
+} from './rate-limiter-options.js';
 import type { RateLimitStore, ReserveResult } from './store.js';
-
-/** Options of {@link RateLimiter}. */
-export interface RateLimiterOptions {
-  /** Units (see `weight`) that may start in any window of `intervalMs`; `Infinity` for no rate limit. */
-  limit: number;
-  /** Length of the sliding window in milliseconds (> 0). */
-  intervalMs: number;
-  /** Most tasks running at once (default `Infinity`). A task runs from its start until it settles or is released. */
-  maxConcurrent?: number;
-  /** Least milliseconds between two starts (default 0). */
-  minTimeMs?: number;
-  /**
-   * Most waiters in line (default 100,000). One more is rejected at once with {@link RateLimitError};
-   * 0 means "never wait". Each waiter costs about 200 bytes.
-   */
-  maxQueued?: number;
-  /**
-   * Extra milliseconds each unit stays counted after `intervalMs` (default with the system clock:
-   * {@link DEFAULT_MARGIN_MS} = 40 ms, or 4% of `intervalMs` when that is less; 0 with an injected `clock`),
-   * so that requests reaching an upstream that counts by *arrival* time stay inside its quota: arrivals
-   * jitter by a few ms, and without a margin two windows touch (a limiter exactly at 20 per 1,000 ms let
-   * an upstream see up to 30). Costs `marginMs / intervalMs` of throughput; 0 for an exact window.
-   */
-  marginMs?: number;
-  /** Where starts are counted (default: a private {@link MemoryRateLimitStore}); a shared store shares the limit. */
-  store?: RateLimitStore;
-  /** Key of this limiter's window in `store` (default `"default"`); limiters sharing a store and key share a limit. */
-  key?: string;
-  /** Name used in error messages and logs (default `"RateLimiter"`). */
-  name?: string;
-  /** Time source (default: the system clock). */
-  clock?: Clock;
-  /** Receives `ratelimit.wait`: milliseconds from the call to the start (0 when it started at once). */
-  profiler?: LatencyRecorder;
-  /** Receives penalties and store errors. */
-  logger?: Logger;
-}
-
-/** Per-call options of {@link RateLimiter.schedule} and {@link RateLimiter.acquire}. */
-export interface RateLimitScheduleOptions {
-  /** Higher starts first (default 0); equal priorities start in call order. Any finite number. */
-  priority?: number;
-  /** Units this call consumes from `limit` (default 1); 0 counts only for concurrency and spacing. */
-  weight?: number;
-  /** Aborting leaves the line at once; the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link RateLimiter.acquire}; the same as for `schedule`. */
-export type AcquireOptions = RateLimitScheduleOptions;
-
-/** Ends a task's hold on its concurrency slot. Calling it more than once is harmless. */
-export type Release = () => void;
-
-/** Answer of {@link RateLimiter.tryAcquire}. */
-export interface TryAcquireResult {
-  /** True when the call may start now. */
-  ok: boolean;
-  /** When `ok` is false: milliseconds after which trying again makes sense (an estimate, ≥ 1). 0 when `ok`. */
-  retryAfterMs: number;
-  /** Call when the work ends (frees the concurrency slot); a no-op when `ok` is false. */
-  release: Release;
-  /**
-   * Units left in the window after this call, when the store reports them (`tryAcquireAsync` on a store
-   * with `reserveDetailed`, e.g. the memory and Redis stores); undefined otherwise.
-   */
-  remaining?: number;
-}
-
-/** Counters of a {@link RateLimiter}; plain numbers. */
-export interface RateLimiterStats {
-  /** Tasks started and not yet settled or released. */
-  running: number;
-  /** Waiters in line. */
-  queued: number;
-  /** Sum of the weights of the waiters in line. */
-  queuedWeight: number;
-  /** Tasks started since construction. */
-  started: number;
-  /** Tasks finished (settled or released). */
-  done: number;
-  /** Calls refused with {@link RateLimitError} because the line was full. */
-  rejected: number;
-  /** Waiters that left the line because their signal aborted. */
-  aborted: number;
-  /** Calls to `penalize`. */
-  penalties: number;
-  /** Milliseconds left of the current pause (0 when not paused). */
-  pausedForMs: number;
-  /**
-   * Share of `limit` in force per window (1 = all of it): below 1 after {@link RateLimiter.reportOverLimit},
-   * recovering by 0.02 per `intervalMs`.
-   */
-  rateFactor: number;
-}
-
-interface Waiter {
-  readonly priority: number;
-  readonly seq: number;
-  readonly weight: number;
-  /** The task of a `schedule` call; undefined for `acquire`. */
-  readonly fn: (() => unknown) | undefined;
-  readonly enqueuedAt: number;
-  readonly signal: AbortSignal | undefined;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  onAbort: (() => void) | undefined;
-  entry: HeapEntry<Waiter> | undefined;
-}
+import { type Waiter, WaitLine } from './wait-line.js';
 
 /** `#tryStart` verdicts; a positive number is the milliseconds to wait. */
 const ADMITTED = 0;
@@ -134,25 +38,6 @@ const PENDING = -2;
 const NOOP_RELEASE: Release = () => {};
 
 /**
- * Default of `marginMs`, measured against a loopback upstream enforcing 20 per 1,000 ms by arrival time
- * (test/client/quota.test.ts, bench/client.bench.ts) on a shared 2-core machine at load 8–16: the
- * spread of request delivery delays was 15–90 ms (the first burst also pays connection setup), and
- * 20 s runs refused 20–33 calls with margins of 0–25 ms and none with 40 ms. 40 ms costs 4% of a 1 s
- * window's throughput (still ≥ 95% of the quota used) and 0.07% of a 1-minute one. On an idle machine
- * a few ms would do; a 429 that still happens is handled by {@link RateLimiter.reportOverLimit}.
- */
-export const DEFAULT_MARGIN_MS = 40;
-/** The default margin never costs more than this share of `intervalMs` (4%: 8 ms for a 200 ms window). */
-const MAX_DEFAULT_MARGIN_SHARE = 0.04;
-/** `reportOverLimit` multiplies the rate in force by this (the multiplicative decrease of AIMD). */
-const OVER_LIMIT_FACTOR = 0.8;
-/** The rate in force recovers by this share of the configured rate per `intervalMs` (additive increase). */
-const RECOVERY_PER_INTERVAL = 0.02;
-/** The rate in force never drops below this share of the configured one. */
-const MIN_RATE_FACTOR = 0.1;
-const DEFAULT_MAX_QUEUED = 100_000;
-
-/**
  * `Date.now()` truncates to whole milliseconds: a start stamped 1000 may really have happened at
  * 1000.9, and freeing its unit at 1200 would let the next start at a true 1200.0, 199.1 ms later.
  * With the system clock a unit is therefore freed 1 ms late (0.5% of a 200 ms window), which keeps
@@ -160,91 +45,12 @@ const DEFAULT_MAX_QUEUED = 100_000;
  */
 const SYSTEM_CLOCK_GUARD_MS = 1;
 
-/** Validated, defaulted options; also what {@link KeyedRateLimiter} hands to each per-key limiter. */
-export interface ResolvedRateLimiterOptions {
-  readonly limit: number;
-  readonly intervalMs: number;
-  readonly maxConcurrent: number;
-  readonly minTimeMs: number;
-  readonly maxQueued: number;
-  readonly marginMs: number;
-  readonly store: RateLimitStore | undefined;
-  readonly key: string;
-  readonly name: string;
-  readonly clock: Clock;
-  readonly profiler: LatencyRecorder | undefined;
-  readonly logger: Logger;
-}
-
 /**
  * Hand-off for {@link createRateLimiter}: per-key limiters are built from options validated once, with
  * no per-limiter options object. (A WeakSet brand on a spread copy made GC 11 of 16 s for 1,000,000 keys.)
  */
 const TRUSTED: RateLimiterOptions = Object.freeze({ limit: 1, intervalMs: 1 });
 let handoff: { base: ResolvedRateLimiterOptions; key: string; name: string } | undefined;
-
-/** Option rules of {@link RateLimiter} (also used for {@link KeyedRateLimiter}). */
-const RATE_LIMITER_SCHEMA = {
-  limit: { type: 'number', required: true, exclusiveMin: true, min: 0, allowInfinity: true },
-  intervalMs: { type: 'number', required: true, exclusiveMin: true, min: 0 },
-  maxConcurrent: { type: 'number', integer: true, min: 1, allowInfinity: true },
-  minTimeMs: { type: 'number', min: 0 },
-  maxQueued: { type: 'number', integer: true, min: 0, allowInfinity: true },
-  marginMs: { type: 'number', min: 0, max: 3_600_000 },
-  store: { type: 'object' },
-  key: { type: 'string', nonEmpty: true, maxLength: 1024 },
-  name: { type: 'string', nonEmpty: true, maxLength: 200 },
-  clock: { type: 'object' },
-  profiler: { type: 'object' },
-  logger: { type: 'object' },
-} as const;
-
-/**
- * Validates and defaults limiter options.
- * @throws ConfigError naming the option, the value and the allowed range.
- * @internal
- */
-export function resolveRateLimiterOptions(scope: string, options: RateLimiterOptions): ResolvedRateLimiterOptions {
-  validateOptions(scope, options, RATE_LIMITER_SCHEMA);
-  const { store, clock, profiler, logger } = options;
-  if (store !== undefined && (typeof store.reserve !== 'function' || typeof store.release !== 'function')) {
-    throw new ConfigError(`${scope}.store`, `${scope}.store must have reserve() and release() methods`);
-  }
-  if (
-    clock !== undefined &&
-    (typeof clock.now !== 'function' ||
-      typeof clock.setTimeout !== 'function' ||
-      typeof clock.clearTimeout !== 'function')
-  ) {
-    throw new ConfigError(`${scope}.clock`, `${scope}.clock must have now(), setTimeout() and clearTimeout()`);
-  }
-  if (profiler !== undefined && typeof profiler.record !== 'function') {
-    throw new ConfigError(`${scope}.profiler`, `${scope}.profiler must have a record() method`);
-  }
-  if (logger !== undefined && typeof logger.warn !== 'function') {
-    throw new ConfigError(`${scope}.logger`, `${scope}.logger must have debug/info/warn/error methods`);
-  }
-  const resolved: ResolvedRateLimiterOptions = {
-    limit: options.limit,
-    intervalMs: options.intervalMs,
-    maxConcurrent: options.maxConcurrent ?? Number.POSITIVE_INFINITY,
-    minTimeMs: options.minTimeMs ?? 0,
-    maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
-    // Jitter is a property of real time: with an injected clock (tests) the window is exact by default.
-    marginMs:
-      options.marginMs ??
-      (clock === undefined || clock === systemClock
-        ? Math.min(DEFAULT_MARGIN_MS, options.intervalMs * MAX_DEFAULT_MARGIN_SHARE)
-        : 0),
-    store,
-    key: options.key ?? 'default',
-    name: options.name ?? 'RateLimiter',
-    clock: clock ?? systemClock,
-    profiler,
-    logger: logger ?? silentLogger,
-  };
-  return resolved;
-}
 
 /**
  * Builds a limiter from options already validated by {@link resolveRateLimiterOptions}, under `key` in
@@ -263,10 +69,6 @@ export function createRateLimiter(base: ResolvedRateLimiterOptions, key: string,
 /** Units left after a reservation that left `used` counted; undefined when the store did not say. */
 function remainingOf(limit: number, used: number): number | undefined {
   return Number.isNaN(used) ? undefined : Math.max(0, limit - used);
-}
-
-function compareWaiters(a: Waiter, b: Waiter): boolean {
-  return a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq);
 }
 
 /**
@@ -303,19 +105,14 @@ export class RateLimiter implements AsyncDisposable {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #logger: Logger;
 
-  #queue: Heap<Waiter> | undefined;
-  #seq = 0;
+  #queue: WaitLine | undefined;
   #running = 0;
-  #queuedWeight = 0;
   #lastStartAt = Number.NEGATIVE_INFINITY;
   #pausedUntil = Number.NEGATIVE_INFINITY;
   #upstreamRemaining = Number.POSITIVE_INFINITY;
   #upstreamResetAt = Number.NEGATIVE_INFINITY;
-  /** Share of the configured rate in force after the last over-limit report (AIMD), and when it was set. */
-  #rateFactor = 1;
-  #rateFactorAt = Number.NEGATIVE_INFINITY;
-  /** Fastest acquired task seen (start → release), in ms: the baseline a late task is measured against. */
-  #fastestMs = 0;
+  /** AIMD rate and late-task baseline; created on first use, so idle per-key limiters stay small. */
+  #adaptation: RateAdaptation | undefined;
   #timer: TimerHandle | undefined;
   #timerDue = 0;
   #draining = false;
@@ -407,7 +204,7 @@ export class RateLimiter implements AsyncDisposable {
    */
   tryAcquire(weight = 1): TryAcquireResult {
     if (this.#closed) throw new ClosedError(this.#name);
-    this.#checkWeight('tryAcquire', weight);
+    checkWeight(this.#limit, 'tryAcquire', weight);
     const now = this.#clock.now();
     if ((this.#queue !== undefined && this.#queue.size > 0) || this.#reserving !== undefined) {
       return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
@@ -441,7 +238,7 @@ export class RateLimiter implements AsyncDisposable {
    */
   async tryAcquireAsync(weight = 1): Promise<TryAcquireResult> {
     if (this.#closed) throw new ClosedError(this.#name);
-    this.#checkWeight('tryAcquireAsync', weight);
+    checkWeight(this.#limit, 'tryAcquireAsync', weight);
     const now = this.#clock.now();
     if ((this.#queue !== undefined && this.#queue.size > 0) || this.#reserving !== undefined) {
       return { ok: false, retryAfterMs: this.#estimateHeadWait(now), release: NOOP_RELEASE };
@@ -548,11 +345,11 @@ export class RateLimiter implements AsyncDisposable {
   reportOverLimit(): void {
     if (this.#closed || !this.#hasRateLimit) return;
     const now = this.#clock.now();
-    if (this.#pausedUntil > now || now - this.#rateFactorAt < this.#intervalMs) return;
-    this.#rateFactor = Math.max(MIN_RATE_FACTOR, this.#factorAt(now) * OVER_LIMIT_FACTOR);
-    this.#rateFactorAt = now;
+    if (this.#pausedUntil > now) return;
+    const adaptation = this.#adapt();
+    if (!adaptation.slowDown(now)) return;
     this.#logger.info(
-      { limiter: this.#name, rateFactor: this.#rateFactor },
+      { limiter: this.#name, rateFactor: adaptation.rateFactor },
       'rate limiter slowed down by reportOverLimit()',
     );
   }
@@ -563,14 +360,14 @@ export class RateLimiter implements AsyncDisposable {
     return {
       running: this.#running,
       queued: this.#queue?.size ?? 0,
-      queuedWeight: this.#queuedWeight,
+      queuedWeight: this.#queue?.weight ?? 0,
       started: this.#started,
       done: this.#done,
       rejected: this.#rejected,
       aborted: this.#aborted,
       penalties: this.#penalties,
       pausedForMs: Math.max(0, this.#pausedUntil - now),
-      rateFactor: this.#factorAt(now),
+      rateFactor: this.#adaptation?.factorAt(now) ?? 1,
     };
   }
 
@@ -585,7 +382,7 @@ export class RateLimiter implements AsyncDisposable {
       this.#pausedUntil <= now &&
       this.#lastStartAt + this.#minTimeMs <= now &&
       this.#upstreamResetAt <= now &&
-      this.#factorAt(now) === 1
+      (this.#adaptation === undefined || this.#adaptation.factorAt(now) === 1)
     );
   }
 
@@ -600,13 +397,7 @@ export class RateLimiter implements AsyncDisposable {
     const queue = this.#queue;
     if (queue !== undefined && queue.size > 0) {
       const error = new ClosedError(this.#name);
-      const waiters = [...queue.values()];
-      queue.clear();
-      this.#queuedWeight = 0;
-      for (const waiter of waiters) {
-        this.#detach(waiter);
-        waiter.reject(error);
-      }
+      for (const waiter of queue.clear()) waiter.reject(error);
     }
     return Promise.resolve();
   }
@@ -627,7 +418,7 @@ export class RateLimiter implements AsyncDisposable {
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       try {
-        this.#checkCallOptions(method, options);
+        checkCallOptions(this.#limit, method, options);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -674,7 +465,7 @@ export class RateLimiter implements AsyncDisposable {
     signal: AbortSignal | undefined,
     now: number,
   ): { waiter: Waiter; promise: Promise<unknown> } | Promise<never> {
-    this.#queue ??= new Heap<Waiter>(compareWaiters);
+    this.#queue ??= new WaitLine((waiter) => this.#abort(waiter));
     const queue = this.#queue;
     if (queue.size >= this.#maxQueued) {
       this.#rejected++;
@@ -686,31 +477,7 @@ export class RateLimiter implements AsyncDisposable {
         ),
       );
     }
-    let resolve!: (value: unknown) => void;
-    let reject!: (error: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const waiter: Waiter = {
-      priority,
-      seq: this.#seq++,
-      weight,
-      fn,
-      enqueuedAt: now,
-      signal,
-      resolve,
-      reject,
-      onAbort: undefined,
-      entry: undefined,
-    };
-    waiter.entry = queue.push(waiter);
-    this.#queuedWeight += weight;
-    if (signal !== undefined) {
-      waiter.onAbort = () => this.#abort(waiter);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-    }
-    return { waiter, promise };
+    return queue.push(fn, weight, priority, signal, now);
   }
 
   /**
@@ -722,7 +489,13 @@ export class RateLimiter implements AsyncDisposable {
     const waitMs = this.#localWaitMs(weight, now);
     if (waitMs > 0) return waitMs;
     if (this.#hasRateLimit && weight > 0) {
-      const answer = this.#store.reserve(this.#key, weight, this.#limitAt(now, weight), this.#windowMs, now);
+      const answer = this.#store.reserve(
+        this.#key,
+        weight,
+        this.#adaptation === undefined ? this.#limit : this.#adaptation.limitAt(now, weight),
+        this.#windowMs,
+        now,
+      );
       if (typeof answer !== 'number') {
         this.#pendingReserve = answer;
         return PENDING;
@@ -744,21 +517,6 @@ export class RateLimiter implements AsyncDisposable {
       if (resetMs > waitMs) waitMs = resetMs;
     }
     return waitMs;
-  }
-
-  /** Passes a pause on to a store that shares it with every process (see {@link RateLimitStore.pause}). */
-  #sharePause(retryAfterMs: number, now: number): void {
-    if (this.#store.pause === undefined) return;
-    try {
-      const shared = this.#store.pause(this.#key, retryAfterMs, now);
-      if (shared instanceof Promise) {
-        shared.catch((error: unknown) =>
-          this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause'),
-        );
-      }
-    } catch (error) {
-      this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause');
-    }
   }
 
   #commit(weight: number, now: number): void {
@@ -836,18 +594,6 @@ export class RateLimiter implements AsyncDisposable {
     return promise;
   }
 
-  /** Gives back what an in-flight async store reservation takes, for a call that was refused meanwhile. */
-  #refundPendingReserve(weight: number, now: number): void {
-    const pending = this.#pendingReserve as Promise<number>;
-    this.#pendingReserve = undefined;
-    pending.then(
-      (answer) => {
-        if (answer === 0) this.#refund(weight, now);
-      },
-      () => {},
-    );
-  }
-
   #makeRelease(weight: number, startedAt: number): Release {
     let isReleased = false;
     return () => {
@@ -858,24 +604,21 @@ export class RateLimiter implements AsyncDisposable {
     };
   }
 
-  /**
-   * An acquired task that took more than `marginMs` longer than the fastest one (start → release) may
-   * have reached the upstream that much later too, and a fixed margin would let the next window touch
-   * its arrival. Its units are moved to the release time, the latest it can have arrived, so the
-   * margin adapts to the delays actually seen (a loaded machine: tens of ms) while prompt tasks keep
-   * the plain window. Measured at load 15: with `marginMs` 40 alone, 13 refusals in 15 s; with this, 0.
-   */
+  /** Moves the units of an acquired task released late (see {@link RateAdaptation.isLate}) to `now`. */
   #holdIfLate(weight: number, startedAt: number): void {
     if (!this.#hasRateLimit || weight === 0) return;
     const now = this.#clock.now();
-    const tookMs = now - startedAt;
-    // The fastest task seen, starting from 0 (the first burst often pays connection setup) and drifting up
-    // 1% per task, so an upstream with a steady 200 ms round trip gets a 200 ms baseline, not a late verdict
-    // on every call. Half the margin, not all of it: the task may have arrived anywhere in its duration.
-    this.#fastestMs = tookMs < this.#fastestMs ? tookMs : this.#fastestMs + (tookMs - this.#fastestMs) * 0.01;
-    if (tookMs - this.#fastestMs > this.#marginMs / 2 && tookMs < this.#windowMs) {
-      this.#moveUnits(weight, startedAt, now);
-    }
+    if (this.#adapt().isLate(startedAt, now)) this.#moveUnits(weight, startedAt, now);
+  }
+
+  #adapt(): RateAdaptation {
+    this.#adaptation ??= new RateAdaptation({
+      limit: this.#limit,
+      intervalMs: this.#intervalMs,
+      marginMs: this.#marginMs,
+      windowMs: this.#windowMs,
+    });
+    return this.#adaptation;
   }
 
   #onDone(): void {
@@ -911,12 +654,12 @@ export class RateLimiter implements AsyncDisposable {
         } catch (error) {
           // The store failed: this waiter gets the error, the next one tries again.
           this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store failed');
-          this.#take(head);
+          queue.take(head);
           head.reject(error);
           continue;
         }
         if (verdict === ADMITTED) {
-          this.#take(head);
+          queue.take(head);
           this.#startWaiter(head, now);
           continue;
         }
@@ -927,19 +670,6 @@ export class RateLimiter implements AsyncDisposable {
       if (queue.size === 0) this.#clearTimer();
     } finally {
       this.#draining = false;
-    }
-  }
-
-  #take(waiter: Waiter): void {
-    if (waiter.entry !== undefined) this.#queue?.remove(waiter.entry);
-    this.#queuedWeight -= waiter.weight;
-    this.#detach(waiter);
-  }
-
-  #detach(waiter: Waiter): void {
-    if (waiter.onAbort !== undefined) {
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
     }
   }
 
@@ -954,9 +684,9 @@ export class RateLimiter implements AsyncDisposable {
   }
 
   #abort(waiter: Waiter): void {
-    const entry = waiter.entry;
-    if (entry === undefined || entry.index < 0) return;
-    this.#take(waiter);
+    const queue = this.#queue;
+    if (queue === undefined || !queue.has(waiter)) return;
+    queue.take(waiter);
     this.#aborted++;
     waiter.reject(abortReason(waiter.signal as AbortSignal));
     // The head may have been the one blocking: the next waiter gets its chance now.
@@ -972,8 +702,9 @@ export class RateLimiter implements AsyncDisposable {
       (error: unknown) => {
         this.#reserving = undefined;
         this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store failed');
-        if (waiter.entry !== undefined && waiter.entry.index >= 0) {
-          this.#take(waiter);
+        const queue = this.#queue;
+        if (queue?.has(waiter)) {
+          queue.take(waiter);
           waiter.reject(error);
         }
         this.#drain();
@@ -983,10 +714,11 @@ export class RateLimiter implements AsyncDisposable {
 
   #onReserved(waiter: Waiter, answer: number, reservedAt: number): void {
     this.#reserving = undefined;
-    const isWaiting = waiter.entry !== undefined && waiter.entry.index >= 0;
+    const queue = this.#queue;
+    const isWaiting = queue?.has(waiter) === true;
     if (answer === 0) {
       if (isWaiting && !this.#closed) {
-        this.#take(waiter);
+        queue?.take(waiter);
         this.#commit(waiter.weight, this.#clock.now());
         // The store stamped the start at `reservedAt`, one round trip ago: restamping moves it to now.
         this.#startWaiter(waiter, reservedAt);
@@ -1000,6 +732,33 @@ export class RateLimiter implements AsyncDisposable {
     this.#drain();
   }
 
+  /** Passes a pause on to a store that shares it with every process (see {@link RateLimitStore.pause}). */
+  #sharePause(retryAfterMs: number, now: number): void {
+    if (this.#store.pause === undefined) return;
+    try {
+      const shared = this.#store.pause(this.#key, retryAfterMs, now);
+      if (shared instanceof Promise) {
+        shared.catch((error: unknown) =>
+          this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause'),
+        );
+      }
+    } catch (error) {
+      this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store could not share the pause');
+    }
+  }
+
+  /** Gives back what an in-flight async store reservation takes, for a call that was refused meanwhile. */
+  #refundPendingReserve(weight: number, now: number): void {
+    const pending = this.#pendingReserve as Promise<number>;
+    this.#pendingReserve = undefined;
+    pending.then(
+      (answer) => {
+        if (answer === 0) this.#refund(weight, now);
+      },
+      () => {},
+    );
+  }
+
   #refund(weight: number, reservedAt: number): void {
     try {
       const done = this.#store.release(this.#key, weight, reservedAt);
@@ -1011,26 +770,6 @@ export class RateLimiter implements AsyncDisposable {
     } catch (error) {
       this.#logger.warn({ limiter: this.#name, err: error }, 'rate limit store release failed');
     }
-  }
-
-  /** The share of the configured rate in force at `now` (1 unless an over-limit report is recovering). */
-  #factorAt(now: number): number {
-    if (this.#rateFactor === 1) return 1;
-    const factor = this.#rateFactor + (RECOVERY_PER_INTERVAL * (now - this.#rateFactorAt)) / this.#intervalMs;
-    if (factor < 1) return factor;
-    this.#rateFactor = 1;
-    return 1;
-  }
-
-  /**
-   * Units that may start per window at `now`: the limit, lowered while an over-limit report recovers. The
-   * count drops, not only the pace: an upstream with a smaller quota refuses the excess of every burst.
-   */
-  #limitAt(now: number, weight: number): number {
-    if (this.#rateFactor === 1) return this.#limit;
-    const lowered = Math.floor(this.#limit * this.#factorAt(now));
-    // Never below one unit (or what one call weighs), so the line keeps moving while the rate recovers.
-    return Math.max(lowered, weight, Math.min(this.#limit, 1));
   }
 
   #armTimer(waitMs: number, now: number): void {
@@ -1061,49 +800,5 @@ export class RateLimiter implements AsyncDisposable {
     let waitMs = Math.max(this.#pausedUntil - now, this.#lastStartAt + this.#minTimeMs - now);
     if (this.#running >= this.#maxConcurrent) waitMs = Math.max(waitMs, this.#completionGapMs);
     return Math.max(1, Math.ceil(waitMs));
-  }
-
-  #checkWeight(method: string, weight: unknown): void {
-    const name = `RateLimiter.${method}.weight`;
-    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
-      throw new ConfigError(name, `${name} must be a finite number >= 0, got ${describeValue(weight)}`);
-    }
-    if (weight > this.#limit) {
-      throw new ConfigError(
-        name,
-        `${name} must be <= limit (${this.#limit}); a weight of ${weight} could never start, got ${weight}`,
-      );
-    }
-  }
-
-  #checkCallOptions(method: string, options: RateLimitScheduleOptions): void {
-    if (options === null || typeof options !== 'object') {
-      throw new ConfigError(
-        `RateLimiter.${method}`,
-        `RateLimiter.${method} options must be an object, got ${describeValue(options)}`,
-      );
-    }
-    for (const key in options) {
-      if (key !== 'priority' && key !== 'weight' && key !== 'signal') {
-        throw new ConfigError(
-          `RateLimiter.${method}.${key}`,
-          `RateLimiter.${method}: unknown option "${key}" (known options: priority, weight, signal)`,
-        );
-      }
-    }
-    if (options.weight !== undefined) this.#checkWeight(method, options.weight);
-    const priority = options.priority;
-    if (priority !== undefined && (typeof priority !== 'number' || !Number.isFinite(priority))) {
-      const name = `RateLimiter.${method}.priority`;
-      throw new ConfigError(name, `${name} must be a finite number, got ${describeValue(priority)}`);
-    }
-    const signal = options.signal;
-    if (
-      signal !== undefined &&
-      (signal === null || typeof signal !== 'object' || typeof signal.addEventListener !== 'function')
-    ) {
-      const name = `RateLimiter.${method}.signal`;
-      throw new ConfigError(name, `${name} must be an AbortSignal, got ${describeValue(signal)}`);
-    }
   }
 }
