@@ -9,10 +9,11 @@ import { abortable, abortReason } from '../core/abort.js';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError, TimeoutError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
+import { describeValue, type OptionSchema, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import type { CacheBus, CacheBusMessage } from './cache-bus.js';
-import { checkKey, checkTags } from './cache-input.js';
+import { checkCallOptions, checkKey, checkMethods, checkTags, copyTags, ownTags } from './cache-input.js';
+import { Entry, Load, noop } from './cache-load.js';
 import {
   type CacheTier,
   type CacheTierEntry,
@@ -20,158 +21,28 @@ import {
   type CoordinatedCacheTier,
   isCoordinatedTier,
 } from './cache-tier.js';
+import type {
+  CacheLoader,
+  CacheOptions,
+  CacheSetOptions,
+  CacheStats,
+  GetOrSetOptions,
+  Loaded,
+  LoaderContext,
+  WrapOptions,
+} from './cache-types.js';
 import { TagIndex } from './tag-index.js';
 
-/** Options of {@link Cache}. Every duration is in milliseconds. */
-export interface CacheOptions<V = unknown> {
-  /** Name used in errors, logs, `stats()` of a registry and the profiler metric `cache.<name>.load` (default `"default"`). */
-  name?: string;
-  /**
-   * Most entries kept (least recently used dropped first). lru-cache preallocates typed arrays of this
-   * length (about 20 bytes per slot), so size it to what you will use. At least one of `max`/`maxSize` is required.
-   */
-  max?: number;
-  /** Most total size (in the units `sizeOf` returns) kept; needs `sizeOf`. An entry larger than this is not stored. */
-  maxSize?: number;
-  /** Size of one value for `maxSize`: a positive integer (e.g. bytes of its JSON). Called once per store. */
-  sizeOf?: (value: V, key: string) => number;
-  /** How long a stored value stays fresh, > 0 (or `Infinity`). Required. */
-  ttlMs: number;
-  /**
-   * For this long after expiry, `getOrSet` answers at once with the stale value and starts exactly one
-   * background refresh (default 0: off).
-   */
-  staleWhileRevalidateMs?: number;
-  /**
-   * For this long after expiry, a stale value is served instead of an error when the loader throws or
-   * is slower than `loadTimeoutMs` (default 0: off).
-   */
-  graceMs?: number;
-  /**
-   * Fraction (0–0.9) by which each entry's TTL is randomly shortened, so entries written together do not
-   * all expire together (default 0). `ttlMs` stays the upper bound of freshness.
-   */
-  jitter?: number;
-  /**
-   * How long callers wait for a load. Then they get the stale value (within `graceMs`, the load keeps
-   * running until grace ends and its result is stored) or a `TimeoutError` (the load is aborted).
-   * Default: no limit.
-   */
-  loadTimeoutMs?: number;
-  /** Remember a loader error for this long, so callers fail fast instead of hammering a broken source (default 0: errors are not cached). */
-  errorTtlMs?: number;
-  /**
-   * Period of the background purge of entries past `ttlMs + max(staleWhileRevalidateMs, graceMs)`; one
-   * unref'd timer per cache. 0 turns it off (entries then leave only through LRU pressure or access).
-   * Default: `ttlMs` clamped to 1 s … 60 s.
-   */
-  purgeIntervalMs?: number;
-  /**
-   * `false` makes the cache a pass-through: nothing is stored, every `getOrSet` calls its loader (no
-   * dedupe), `get` always misses. The rollback switch; e.g. `enabled: process.env.HOTPATH_CACHE_ENABLED !== 'false'`.
-   * Default `true`.
-   */
-  enabled?: boolean;
-  /**
-   * A second level consulted on an L1 miss before the loader, and written after each load. A tier that
-   * coordinates loads (`RedisCacheTier`) makes a cold key load once across all processes: the others
-   * wait for the value (woken by `bus`), and a load begun before an invalidation never stores its result.
-   */
-  tier?: CacheTier<V>;
-  /**
-   * Tells the other instances of this cache (same `name`, other processes) about `set`, `delete`,
-   * `invalidateTags` and `clear`, so they drop their L1 copies; and receives theirs. Messages are sent
-   * after the tier write they describe has finished. After a bus reconnect L1 is cleared (messages may
-   * have been missed). Costs nothing on a hit.
-   */
-  bus?: CacheBus;
-  /** Time source; tests pass a `ManualClock` (default: the system clock). */
-  clock?: Clock;
-  /** Receives the duration of every loader call as `cache.<name>.load` (errors flagged). */
-  profiler?: LatencyRecorder;
-  /** Receives warnings for swallowed failures: background refresh errors, grace fallbacks, tier errors (default: silent). */
-  logger?: Logger;
-}
-
-/** Options of {@link Cache.set}. */
-export interface CacheSetOptions {
-  /** Freshness of this entry, > 0 or `Infinity` (default: the cache's `ttlMs`). */
-  ttlMs?: number;
-  /** Tags for {@link Cache.invalidateTags} (at most 64). */
-  tags?: readonly string[];
-}
-
-/** Options of {@link Cache.getOrSet}; read only when a load has to start (never on a hit). */
-export interface GetOrSetOptions extends CacheSetOptions {
-  /** Aborts this caller's wait only (rejecting with `signal.reason`); the shared load goes on for the others. */
-  signal?: AbortSignal;
-}
-
-/** What a loader receives. */
-export interface LoaderContext<V = unknown> {
-  /** Aborted when the load is abandoned (timeout without a usable stale value, or `close()`). */
-  signal: AbortSignal;
-  /** The expired value still held for this key, if any (e.g. for conditional requests). */
-  staleValue: V | undefined;
-}
-
-/**
- * Produces the value of a missing key. Returning `undefined` means "nothing to cache": callers get
- * `undefined` and nothing is stored (return `null` to cache a negative answer).
- */
-export type CacheLoader<V = unknown> = (context: LoaderContext<V>) => Promise<V> | V;
-
-/** Options of {@link Cache.wrap}. */
-export interface WrapOptions<A extends unknown[]> {
-  /** Builds the cache key from the call's arguments; include a prefix when several functions share a cache. */
-  key: (...args: A) => string;
-  /** Freshness of results, > 0 or `Infinity` (default: the cache's `ttlMs`). */
-  ttlMs?: number;
-  /** Tags of every result, or a function of the arguments returning them. */
-  tags?: readonly string[] | ((...args: A) => readonly string[]);
-}
-
-/**
- * What `getOrSet`/`wrap` resolve with: the loader's type `T` on an untyped `Cache<unknown>`, else the
- * cache's `V` (so `Cache<string>` with a loader returning `'x'` still gives `string`, not the literal).
- */
-export type Loaded<V, T> = unknown extends V ? T : V;
-
-/** Counters of a {@link Cache}; plain numbers. Each `get`/`getOrSet` call counts once in `hits`, `misses` or `staleHits`. */
-export interface CacheStats {
-  /** Calls answered with a fresh value. */
-  hits: number;
-  /** Calls that found no usable value (they waited for a load, or `get` returned `undefined`). */
-  misses: number;
-  /** Calls answered with an expired value (stale-while-revalidate or grace). */
-  staleHits: number;
-  /** Loader calls (background refreshes included). */
-  loads: number;
-  /** Loader calls that threw, rejected or timed out. */
-  loadErrors: number;
-  /** Entries dropped by LRU pressure (`max`/`maxSize`). */
-  evictions: number;
-  /** Entries dropped because they expired (on access or by the background purge). */
-  expirations: number;
-  /** Entries held, expired ones kept for stale serving included. */
-  size: number;
-  /** Loads in flight. */
-  inflight: number;
-  /** Distinct tags indexed. */
-  tags: number;
-  /** L1 misses answered by the tier. */
-  tierHits: number;
-  /** Tier calls that failed (or writes dropped because too many were pending). */
-  tierErrors: number;
-  /** Loader results the tier refused because the key was invalidated while they loaded (never stored). */
-  staleLoadsRefused: number;
-  /** Changes received from other instances over the bus. */
-  busMessages: number;
-  /** Bus sends that failed. */
-  busErrors: number;
-  /** `(hits + staleHits) / (hits + staleHits + misses)`, 0 before the first call. */
-  hitRate: number;
-}
+export type {
+  CacheLoader,
+  CacheOptions,
+  CacheSetOptions,
+  CacheStats,
+  GetOrSetOptions,
+  Loaded,
+  LoaderContext,
+  WrapOptions,
+} from './cache-types.js';
 
 /** Largest `max` accepted: lru-cache allocates its arrays up front, 2^24 slots is already ~350 MB. */
 const MAX_ENTRIES_LIMIT = 2 ** 24;
@@ -204,101 +75,6 @@ const OPTION_SCHEMA: OptionSchema = {
   profiler: { type: 'object' },
   logger: { type: 'object' },
 };
-
-const noop = (): void => {};
-
-/**
- * One stored value with the time (clock ms) at which it goes stale; it stops being servable
- * `max(staleWhileRevalidateMs, graceMs)` later. Kept small (value first, no second timestamp): with
- * 10,000 keys a `get` hit's cost is mostly the cache miss on this object.
- */
-class Entry<V> {
-  readonly value: V;
-  readonly staleAt: number;
-  readonly tags: readonly string[] | undefined;
-  /**
-   * `Promise.resolve(value)`, made on the first `getOrSet` hit and handed to every later one: a resolved
-   * promise can be awaited any number of times, so hot hits allocate nothing at all.
-   */
-  promise: Promise<V> | undefined = undefined;
-
-  constructor(value: V, staleAt: number, tags: readonly string[] | undefined) {
-    this.value = value;
-    this.staleAt = staleAt;
-    this.tags = tags;
-  }
-
-  resolved(): Promise<V> {
-    this.promise ??= Promise.resolve(this.value);
-    return this.promise;
-  }
-}
-
-/** A loader call shared by every caller of one key. */
-class Load<V> {
-  // Created on first use: most loaders never read their signal, and an AbortController costs ~0.7 µs.
-  #controller: AbortController | undefined;
-  readonly context: LoaderContext<V>;
-  readonly promise: Promise<V>;
-  resolve: (value: V) => void = noop;
-  reject: (error: unknown) => void = noop;
-  /** Callers waiting on `promise` (each counted as a miss until a stale value answers them). */
-  waiters = 0;
-  /** Waiters have been answered (value, stale value or error). */
-  isSettled = false;
-  /** The result must not be stored (the key was set, deleted or invalidated meanwhile). */
-  isDetached = false;
-  /** Timed out: the loader was told to stop and its late result is ignored. */
-  isAbandoned = false;
-  isRecorded = false;
-  /** `performance.now()` when the loader was called; 0 while the tier is consulted. */
-  startedAt = 0;
-  timer: TimerHandle | undefined;
-  /** The tier's load lease (coordinated tiers): its token and invalidation stamp. */
-  lease: { token: string; stamp: string } | undefined;
-  /** Set while waiting for another process's load: wakes the wait early. */
-  wake: (() => void) | undefined;
-  /** The awaited value arrived while the tier was being asked: do not wait, look again at once. */
-  isWakePending = false;
-
-  constructor(
-    readonly key: string,
-    readonly stale: Entry<V> | undefined,
-    readonly ttlMs: number,
-    readonly tags: readonly string[] | undefined,
-  ) {
-    const load = this;
-    this.context = {
-      staleValue: stale?.value,
-      get signal(): AbortSignal {
-        return load.signal;
-      },
-    };
-    this.promise = new Promise<V>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    this.#controller ??= new AbortController();
-    this.#controller.abort(reason);
-  }
-
-  /** Answers the waiters with an error. */
-  fail(error: unknown): void {
-    this.isSettled = true;
-    // Nobody holds the promise (a background refresh, or every waiter aborted): the error is counted
-    // and logged by the cache, so keep it from surfacing as an unhandled rejection.
-    if (this.waiters === 0) this.promise.catch(noop);
-    this.reject(error);
-  }
-}
 
 interface CachedError {
   error: unknown;
@@ -1280,55 +1056,5 @@ export class Cache<V = unknown> {
 
   #throwIfClosed(): void {
     if (this.#isClosed) throw new ClosedError(this.#scope);
-  }
-}
-
-/** @throws ConfigError when `value` is given but lacks one of `methods`. */
-function checkMethods(name: string, value: object | undefined, methods: readonly string[]): void {
-  if (value === undefined) return;
-  for (const method of methods) {
-    if (typeof (value as Record<string, unknown>)[method] !== 'function') {
-      throw new ConfigError(name, `${name} must have a ${method}() method (expected: ${methods.join(', ')})`);
-    }
-  }
-}
-
-/** Validates tags and copies them, so a caller mutating its array later cannot corrupt the tag index. */
-function copyTags(scope: string, tags: unknown): readonly string[] | undefined {
-  if (tags === undefined) return undefined;
-  checkTags(scope, tags);
-  return ownTags(tags);
-}
-
-/** A frozen copy of already validated tags (frozen arrays are kept as they are); none → `undefined`. */
-function ownTags(tags: readonly string[] | undefined): readonly string[] | undefined {
-  if (tags === undefined || tags.length === 0) return undefined;
-  return Object.isFrozen(tags) ? tags : Object.freeze([...tags]);
-}
-
-/**
- * Checks the per-call options of `set`/`getOrSet` without allocating (the generic validator allocates
- * two arrays per call; dropping it took issuing 1,000 cold `getOrSet` calls from 1.05 ms to 0.43 ms).
- * @throws ConfigError for an unknown key, a bad `ttlMs` or a `signal` that is not an AbortSignal; TypeError for bad tags.
- */
-function checkCallOptions(scope: string, options: GetOrSetOptions, allowSignal: boolean): void {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(scope, `${scope} options must be an object, got ${describeValue(options)}`);
-  }
-  for (const name in options) {
-    if (name !== 'ttlMs' && name !== 'tags' && (name !== 'signal' || !allowSignal)) {
-      const known = allowSignal ? 'ttlMs, tags, signal' : 'ttlMs, tags';
-      throw new ConfigError(`${scope}.${name}`, `${scope}: unknown option "${name}" (known options: ${known})`);
-    }
-  }
-  if (options.ttlMs !== undefined) {
-    checkNumber(`${scope}.ttlMs`, options.ttlMs, { min: 0, exclusiveMin: true, allowInfinity: true });
-  }
-  if (options.tags !== undefined) checkTags(scope, options.tags);
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new ConfigError(
-      `${scope}.signal`,
-      `${scope}.signal must be an AbortSignal, got ${describeValue(options.signal)}`,
-    );
   }
 }
