@@ -13,14 +13,8 @@ import { describeValue, type OptionSchema, validateOptions } from '../core/optio
 import type { LatencyRecorder } from '../core/recorder.js';
 import type { CacheBus, CacheBusMessage } from './cache-bus.js';
 import { checkCallOptions, checkKey, checkMethods, checkTags, copyTags, ownTags } from './cache-input.js';
-import { Entry, Load, noop } from './cache-load.js';
-import {
-  type CacheTier,
-  type CacheTierEntry,
-  type CacheTierLookup,
-  type CoordinatedCacheTier,
-  isCoordinatedTier,
-} from './cache-tier.js';
+import { Entry, Load } from './cache-load.js';
+import type { CacheTier, CacheTierEntry } from './cache-tier.js';
 import type {
   CacheLoader,
   CacheOptions,
@@ -32,6 +26,7 @@ import type {
   WrapOptions,
 } from './cache-types.js';
 import { TagIndex } from './tag-index.js';
+import { TierCoordination } from './tier-coordination.js';
 
 export type {
   CacheLoader,
@@ -46,15 +41,6 @@ export type {
 
 /** Largest `max` accepted: lru-cache allocates its arrays up front, 2^24 slots is already ~350 MB. */
 const MAX_ENTRIES_LIMIT = 2 ** 24;
-/** Tier writes in flight beyond which new ones are dropped (and counted), so a stuck tier cannot grow memory. */
-const MAX_PENDING_TIER_WRITES = 10_000;
-/**
- * Longest wait for another process's load before looking at the tier again. The bus wakes waiters at
- * once when the value arrives; this bounds the wait when a message is lost.
- */
-const MAX_REMOTE_WAIT_MS = 1_000;
-/** Poll period for another process's load when there is no bus to wake the waiter. */
-const REMOTE_POLL_MS = 25;
 
 const OPTION_SCHEMA: OptionSchema = {
   name: { type: 'string', nonEmpty: true, maxLength: 100 },
@@ -102,8 +88,8 @@ export class Cache<V = unknown> {
   readonly #profiler: LatencyRecorder | undefined;
   readonly #logger: Logger;
   readonly #tier: CacheTier<V> | undefined;
-  readonly #coordinated: CoordinatedCacheTier<V> | undefined;
   readonly #bus: CacheBus | undefined;
+  readonly #remote: TierCoordination<V>;
   #unsubscribe: (() => void) | undefined;
   readonly #loadMetric: string;
   readonly #ttlMs: number;
@@ -123,7 +109,6 @@ export class Cache<V = unknown> {
     status: undefined,
   };
   readonly #stalePeekOptions: LRUCache.PeekOptions<string, Entry<V>, unknown> = { allowStale: true, status: undefined };
-  readonly #pendingTier = new Set<Promise<void>>();
   #hits = 0;
   #misses = 0;
   #staleHits = 0;
@@ -131,11 +116,7 @@ export class Cache<V = unknown> {
   #loadErrors = 0;
   #evictions = 0;
   #expirations = 0;
-  #tierHits = 0;
-  #tierErrors = 0;
-  #staleLoadsRefused = 0;
   #busMessages = 0;
-  #busErrors = 0;
   #taggedLoads = 0;
   #isPurging = false;
   #isClosed = false;
@@ -166,8 +147,19 @@ export class Cache<V = unknown> {
     this.#profiler = options.profiler;
     this.#logger = options.logger ?? silentLogger;
     this.#tier = options.tier;
-    this.#coordinated = options.tier !== undefined && isCoordinatedTier(options.tier) ? options.tier : undefined;
     this.#bus = options.bus;
+    this.#remote = new TierCoordination<V>({
+      name: this.name,
+      tier: options.tier,
+      bus: options.bus,
+      clock: this.#clock,
+      logger: this.#logger,
+      onTierHit: (load, found) => this.#finishFromTier(load, found),
+      onFillRefused: (key, entry) => {
+        this.#stalePeekOptions.status = undefined;
+        if (this.#lru.peek(key, this.#stalePeekOptions) === entry) this.#lru.delete(key);
+      },
+    });
     this.#loadMetric = `cache.${this.name}.load`;
     this.#ttlMs = options.ttlMs;
     this.#swrMs = options.staleWhileRevalidateMs ?? 0;
@@ -260,10 +252,7 @@ export class Cache<V = unknown> {
     if (running !== undefined) this.#detach(running);
     this.#errors?.delete(key);
     this.#store(key, value, ttlMs, tags);
-    const tier = this.#tier;
-    const message = this.#bus === undefined ? undefined : ({ type: 'set', key } as const);
-    if (tier !== undefined) this.#tierWrite(() => tier.set(key, value, { ttlMs, tags: tags ?? [] }), message);
-    else if (message !== undefined) this.#publish(message);
+    this.#remote.set(key, value, ttlMs, tags);
   }
 
   /**
@@ -342,10 +331,7 @@ export class Cache<V = unknown> {
     this.#errors?.delete(key);
     const had = this.#lru.delete(key);
     if (!this.#isEnabled) return had;
-    const tier = this.#tier;
-    const message = this.#bus === undefined ? undefined : ({ type: 'delete', key } as const);
-    if (tier !== undefined) this.#tierWrite(() => tier.delete(key), message);
-    else if (message !== undefined) this.#publish(message);
+    this.#remote.delete(key);
     return had;
   }
 
@@ -354,10 +340,7 @@ export class Cache<V = unknown> {
     if (this.#isClosed) return;
     this.#clearLocal();
     if (!this.#isEnabled) return;
-    const tier = this.#tier;
-    const message = this.#bus === undefined ? undefined : ({ type: 'clear' } as const);
-    if (tier?.clear !== undefined) this.#tierWrite(() => (tier.clear as () => Promise<void>)(), message);
-    else if (message !== undefined) this.#publish(message);
+    this.#remote.clear();
   }
 
   /**
@@ -372,18 +355,7 @@ export class Cache<V = unknown> {
     this.#throwIfClosed();
     if (!this.#isEnabled) return 0;
     const removed = this.#invalidateTagsLocal(tags);
-    const message = this.#bus === undefined ? undefined : ({ type: 'tags', tags: [...tags] } as const);
-    if (this.#tier !== undefined) {
-      try {
-        await this.#tier.deleteTags(tags);
-      } catch (error) {
-        this.#tierErrors++;
-        this.#logger.warn({ cache: this.name, tags, err: error }, 'cache tier tag invalidation failed');
-        if (message !== undefined) this.#publish(message);
-        throw error;
-      }
-    }
-    if (message !== undefined) this.#publish(message);
+    await this.#remote.invalidateTags(tags);
     return removed;
   }
 
@@ -436,11 +408,11 @@ export class Cache<V = unknown> {
       size: this.#lru.size,
       inflight: this.#inflight.size,
       tags: this.#tagIndex.size,
-      tierHits: this.#tierHits,
-      tierErrors: this.#tierErrors,
-      staleLoadsRefused: this.#staleLoadsRefused,
+      tierHits: this.#remote.tierHits,
+      tierErrors: this.#remote.tierErrors,
+      staleLoadsRefused: this.#remote.staleLoadsRefused,
       busMessages: this.#busMessages,
-      busErrors: this.#busErrors,
+      busErrors: this.#remote.busErrors,
       hitRate: answered === 0 ? 0 : (this.#hits + this.#staleHits) / answered,
     };
   }
@@ -463,7 +435,7 @@ export class Cache<V = unknown> {
       load.isAbandoned = true;
       load.abort(error);
       load.wake?.();
-      this.#releaseLease(load);
+      this.#remote.releaseLease(load);
       if (!load.isSettled) load.fail(error);
     }
     this.#inflight.clear();
@@ -471,7 +443,7 @@ export class Cache<V = unknown> {
     this.#lru.clear();
     this.#errors?.clear();
     this.#tagIndex.clear();
-    this.#closing = Promise.allSettled([...this.#pendingTier]).then(noop);
+    this.#closing = this.#remote.drain();
     return this.#closing;
   }
 
@@ -587,17 +559,7 @@ export class Cache<V = unknown> {
 
   async #run(load: Load<V>, loader: CacheLoader<V>): Promise<void> {
     try {
-      if (this.#coordinated !== undefined) {
-        if (await this.#lookupCoordinated(load, this.#coordinated)) return;
-      } else if (this.#tier !== undefined) {
-        const found = await this.#tierGet(load.key);
-        if (load.isAbandoned) return;
-        if (found !== undefined) {
-          this.#tierHits++;
-          this.#finishFromTier(load, found);
-          return;
-        }
-      }
+      if (this.#tier !== undefined && (await this.#remote.lookup(load))) return;
       this.#loads++;
       load.startedAt = performance.now();
       const value = await loader(load.context);
@@ -605,70 +567,6 @@ export class Cache<V = unknown> {
     } catch (error) {
       this.#fail(load, error);
     }
-  }
-
-  /**
-   * Consults a coordinating tier until it answers with a value (stored, returns true), the lease
-   * (this process loads), or fails (this process loads without coordination and writes nothing to the
-   * tier, since it has no stamp to prove its result is not stale). Waits between looks while another
-   * process holds the lease.
-   */
-  async #lookupCoordinated(load: Load<V>, tier: CoordinatedCacheTier<V>): Promise<boolean> {
-    for (;;) {
-      let found: CacheTierLookup<V> | undefined;
-      try {
-        found = await tier.lookup(load.key);
-      } catch (error) {
-        this.#tierErrors++;
-        this.#logger.warn(
-          { cache: this.name, key: load.key, err: error },
-          'cache tier read failed; calling the loader',
-        );
-        return false;
-      }
-      if (found.kind === 'lease') {
-        load.lease = { token: found.token, stamp: found.stamp };
-        if (load.isAbandoned || load.isDetached) {
-          // Abandoned or superseded while asking: give the lease back at once for the other processes.
-          this.#releaseLease(load);
-          if (load.isAbandoned) return true;
-        }
-        return false;
-      }
-      if (load.isAbandoned) return true;
-      if (found.kind === 'hit') {
-        this.#tierHits++;
-        this.#finishFromTier(load, found.entry);
-        return true;
-      }
-      await this.#waitRemote(load, found.retryInMs);
-      if (load.isAbandoned) return true;
-    }
-  }
-
-  /** Waits for another process's load: woken by the bus, or after the lease's remaining time (bounded). */
-  #waitRemote(load: Load<V>, retryInMs: number): Promise<void> {
-    if (load.isWakePending) {
-      load.isWakePending = false;
-      return Promise.resolve();
-    }
-    const capMs = this.#bus === undefined ? REMOTE_POLL_MS : MAX_REMOTE_WAIT_MS;
-    const waitMs = Math.max(1, Math.min(retryInMs, capMs));
-    return new Promise<void>((resolve) => {
-      const timer = this.#clock.setTimeout(
-        () => {
-          load.wake = undefined;
-          resolve();
-        },
-        waitMs,
-        { unref: true },
-      );
-      load.wake = () => {
-        load.wake = undefined;
-        this.#clock.clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   #finishFromTier(load: Load<V>, found: CacheTierEntry<V>): void {
@@ -687,13 +585,13 @@ export class Cache<V = unknown> {
       this.#errors?.delete(load.key);
       if (value === undefined) {
         this.#lru.delete(load.key);
-        this.#releaseLease(load);
+        this.#remote.releaseLease(load);
       } else {
         const entry = this.#store(load.key, value, ttlMs, tags);
-        if (writeTier) this.#writeLoaded(load, value, ttlMs, tags, entry);
+        if (writeTier) this.#remote.writeLoaded(load, value, ttlMs, tags, entry);
       }
     } else {
-      this.#releaseLease(load);
+      this.#remote.releaseLease(load);
     }
     if (!load.isSettled) {
       load.isSettled = true;
@@ -703,7 +601,7 @@ export class Cache<V = unknown> {
 
   #fail(load: Load<V>, error: unknown): void {
     if (load.isAbandoned) return;
-    this.#releaseLease(load);
+    this.#remote.releaseLease(load);
     this.#clearTimer(load);
     this.#removeInflight(load);
     this.#record(load, true);
@@ -769,7 +667,7 @@ export class Cache<V = unknown> {
     load.isDetached = true;
     load.abort(error);
     load.wake?.();
-    this.#releaseLease(load);
+    this.#remote.releaseLease(load);
     if (!load.isSettled) load.fail(error);
   }
 
@@ -852,114 +750,6 @@ export class Cache<V = unknown> {
     if (load.isRecorded || load.startedAt === 0) return;
     load.isRecorded = true;
     this.#profiler?.record(this.#loadMetric, performance.now() - load.startedAt, isError);
-  }
-
-  async #tierGet(key: string): Promise<CacheTierEntry<V> | undefined> {
-    try {
-      const found = await (this.#tier as CacheTier<V>).get(key);
-      return found === undefined || found === null || found.value === undefined ? undefined : found;
-    } catch (error) {
-      this.#tierErrors++;
-      this.#logger.warn({ cache: this.name, key, err: error }, 'cache tier read failed; calling the loader');
-      return undefined;
-    }
-  }
-
-  /**
-   * Writes a loaded value to the tier: a coordinating tier stores it only if nothing was invalidated
-   * since the lease's stamp (else L1 drops it too), then the bus wakes the processes waiting for it.
-   */
-  #writeLoaded(load: Load<V>, value: V, ttlMs: number, tags: readonly string[] | undefined, entry: Entry<V>): void {
-    const tier = this.#tier;
-    if (tier === undefined) return;
-    const coordinated = this.#coordinated;
-    if (coordinated === undefined) {
-      this.#tierWrite(() => tier.set(load.key, value, { ttlMs, tags: tags ?? [] }));
-      return;
-    }
-    const lease = load.lease;
-    // No lease means the tier could not be asked (it failed): without a stamp the result cannot be
-    // proven fresh, so it stays in L1 only.
-    if (lease === undefined) return;
-    load.lease = undefined;
-    const key = load.key;
-    const message = this.#bus === undefined ? undefined : ({ type: 'loaded', key } as const);
-    this.#tierWrite(async () => {
-      const stored = await coordinated.fill(key, value, {
-        ttlMs,
-        tags: tags ?? [],
-        stamp: lease.stamp,
-        token: lease.token,
-      });
-      if (stored) return;
-      this.#staleLoadsRefused++;
-      this.#stalePeekOptions.status = undefined;
-      if (this.#lru.peek(key, this.#stalePeekOptions) === entry) this.#lru.delete(key);
-    }, message);
-  }
-
-  /** Gives a held lease back (in the background), so another process may load at once. */
-  #releaseLease(load: Load<V>): void {
-    const lease = load.lease;
-    const tier = this.#coordinated;
-    if (lease === undefined || tier === undefined) return;
-    load.lease = undefined;
-    this.#tierWrite(() => tier.release(load.key, lease.token), undefined, true);
-  }
-
-  #tierWrite(write: () => Promise<void>, message?: CacheBusMessage, isForced = false): void {
-    if (this.#pendingTier.size >= MAX_PENDING_TIER_WRITES && !isForced) {
-      this.#tierErrors++;
-      this.#logger.warn(
-        { cache: this.name, pending: this.#pendingTier.size },
-        'cache tier write dropped: too many pending',
-      );
-      if (message !== undefined) this.#publish(message);
-      return;
-    }
-    let result: Promise<void>;
-    try {
-      result = Promise.resolve(write());
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    // The message goes out after the write it describes: a receiver re-reading the tier sees the change.
-    const tracked: Promise<void> = result.then(
-      () => {
-        this.#pendingTier.delete(tracked);
-        if (message !== undefined) this.#publish(message);
-      },
-      (error: unknown) => {
-        this.#pendingTier.delete(tracked);
-        this.#tierErrors++;
-        this.#logger.warn({ cache: this.name, err: error }, 'cache tier write failed');
-        if (message !== undefined) this.#publish(message);
-      },
-    );
-    this.#pendingTier.add(tracked);
-  }
-
-  /** Sends a change to the other instances, in the background; failures are counted and logged. */
-  #publish(message: CacheBusMessage): void {
-    const bus = this.#bus;
-    if (bus === undefined) return;
-    let sent: Promise<void>;
-    try {
-      sent = Promise.resolve(bus.publish(this.name, message));
-    } catch (error) {
-      sent = Promise.reject(error);
-    }
-    const tracked: Promise<void> = sent.then(
-      () => {
-        this.#pendingTier.delete(tracked);
-      },
-      (error: unknown) => {
-        this.#pendingTier.delete(tracked);
-        this.#busErrors++;
-        this.#logger.warn({ cache: this.name, err: error }, 'cache bus publish failed');
-      },
-    );
-    this.#pendingTier.add(tracked);
   }
 
   // ---- changes made by other instances (the bus) ---------------------------------------------------
