@@ -1,10 +1,11 @@
 /**
- * Checks of the arguments every cache method takes: keys are strings, tags are arrays of strings.
+ * Checks of the arguments cache methods take: the constructor's options, per-call options, keys (strings)
+ * and tags (arrays of strings).
  * @module
  */
 import { ConfigError } from '../core/errors.js';
-import { checkNumber, describeValue } from '../core/options.js';
-import type { GetOrSetOptions } from './cache-types.js';
+import { checkNumber, describeValue, type OptionSchema, validateOptions } from '../core/options.js';
+import type { CacheOptions, GetOrSetOptions } from './cache-types.js';
 
 /** Most tags one entry may carry; keeps the tag index (and tag invalidation) bounded per entry. */
 export const MAX_TAGS_PER_ENTRY = 64;
@@ -82,4 +83,46 @@ export function checkCallOptions(scope: string, options: GetOrSetOptions, allowS
       `${scope}.signal must be an AbortSignal, got ${describeValue(options.signal)}`,
     );
   }
+}
+
+/** Largest `max` accepted: lru-cache allocates its arrays up front, 2^24 slots is already ~350 MB. */
+const MAX_ENTRIES_LIMIT = 2 ** 24;
+const OPTION_SCHEMA: OptionSchema = {
+  name: { type: 'string', nonEmpty: true, maxLength: 100 },
+  max: { type: 'number', min: 1, max: MAX_ENTRIES_LIMIT, integer: true },
+  maxSize: { type: 'number', min: 1, integer: true },
+  sizeOf: { type: 'function' },
+  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true, required: true },
+  staleWhileRevalidateMs: { type: 'number', min: 0 },
+  graceMs: { type: 'number', min: 0 },
+  jitter: { type: 'number', min: 0, max: 0.9 },
+  loadTimeoutMs: { type: 'number', min: 0, exclusiveMin: true },
+  errorTtlMs: { type: 'number', min: 0 },
+  purgeIntervalMs: { type: 'number', min: 0 },
+  enabled: { type: 'boolean' },
+  tier: { type: 'object' },
+  bus: { type: 'object' },
+  clock: { type: 'object' },
+  profiler: { type: 'object' },
+  logger: { type: 'object' },
+};
+
+/**
+ * Checks the options of `new Cache(...)`.
+ * @throws ConfigError for an unknown option, a value out of range, neither `max` nor `maxSize`, or
+ * `maxSize` without `sizeOf` (and the reverse), or a collaborator lacking a method.
+ */
+export function checkCacheOptions<V>(options: CacheOptions<V>): void {
+  validateOptions('Cache', options, OPTION_SCHEMA);
+  if (options.max === undefined && options.maxSize === undefined) {
+    throw new ConfigError('Cache.max', 'Cache needs max (entries) and/or maxSize (with sizeOf) so memory is bounded');
+  }
+  if ((options.maxSize === undefined) !== (options.sizeOf === undefined)) {
+    throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
+  }
+  checkMethods('Cache.tier', options.tier, ['get', 'set', 'delete', 'deleteTags']);
+  checkMethods('Cache.bus', options.bus, ['subscribe', 'publish']);
+  checkMethods('Cache.clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
+  checkMethods('Cache.profiler', options.profiler, ['record']);
+  checkMethods('Cache.logger', options.logger, ['debug', 'info', 'warn', 'error']);
 }

@@ -9,10 +9,10 @@ import { abortable, abortReason } from '../core/abort.js';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ClosedError, ConfigError, TimeoutError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { describeValue, type OptionSchema, validateOptions } from '../core/options.js';
+import { describeValue, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
 import type { CacheBus, CacheBusMessage } from './cache-bus.js';
-import { checkCallOptions, checkKey, checkMethods, checkTags, copyTags, ownTags } from './cache-input.js';
+import { checkCacheOptions, checkCallOptions, checkKey, checkTags, copyTags, ownTags } from './cache-input.js';
 import { Entry, Load } from './cache-load.js';
 import type { CacheTier, CacheTierEntry } from './cache-tier.js';
 import type {
@@ -38,29 +38,6 @@ export type {
   LoaderContext,
   WrapOptions,
 } from './cache-types.js';
-
-/** Largest `max` accepted: lru-cache allocates its arrays up front, 2^24 slots is already ~350 MB. */
-const MAX_ENTRIES_LIMIT = 2 ** 24;
-
-const OPTION_SCHEMA: OptionSchema = {
-  name: { type: 'string', nonEmpty: true, maxLength: 100 },
-  max: { type: 'number', min: 1, max: MAX_ENTRIES_LIMIT, integer: true },
-  maxSize: { type: 'number', min: 1, integer: true },
-  sizeOf: { type: 'function' },
-  ttlMs: { type: 'number', min: 0, exclusiveMin: true, allowInfinity: true, required: true },
-  staleWhileRevalidateMs: { type: 'number', min: 0 },
-  graceMs: { type: 'number', min: 0 },
-  jitter: { type: 'number', min: 0, max: 0.9 },
-  loadTimeoutMs: { type: 'number', min: 0, exclusiveMin: true },
-  errorTtlMs: { type: 'number', min: 0 },
-  purgeIntervalMs: { type: 'number', min: 0 },
-  enabled: { type: 'boolean' },
-  tier: { type: 'object' },
-  bus: { type: 'object' },
-  clock: { type: 'object' },
-  profiler: { type: 'object' },
-  logger: { type: 'object' },
-};
 
 interface CachedError {
   error: unknown;
@@ -128,18 +105,7 @@ export class Cache<V = unknown> {
    * `maxSize` without `sizeOf` (and the reverse).
    */
   constructor(options: CacheOptions<V>) {
-    validateOptions('Cache', options, OPTION_SCHEMA);
-    if (options.max === undefined && options.maxSize === undefined) {
-      throw new ConfigError('Cache.max', 'Cache needs max (entries) and/or maxSize (with sizeOf) so memory is bounded');
-    }
-    if ((options.maxSize === undefined) !== (options.sizeOf === undefined)) {
-      throw new ConfigError('Cache.sizeOf', 'Cache.maxSize and Cache.sizeOf must be given together');
-    }
-    checkMethods('Cache.tier', options.tier, ['get', 'set', 'delete', 'deleteTags']);
-    checkMethods('Cache.bus', options.bus, ['subscribe', 'publish']);
-    checkMethods('Cache.clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
-    checkMethods('Cache.profiler', options.profiler, ['record']);
-    checkMethods('Cache.logger', options.logger, ['debug', 'info', 'warn', 'error']);
+    checkCacheOptions(options);
     this.name = options.name ?? 'default';
     this.#scope = `Cache "${this.name}"`;
     this.#getOrSetScope = `${this.#scope}.getOrSet`;
