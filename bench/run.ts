@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- <module> [more modules]` runs bench/<module>.bench.ts; without arguments, all of them.
+ * `npm run bench -- <module> [more modules] [--mode]` runs bench/<module>.bench.ts; without arguments, all of them.
+ * `--<mode>` flags are left for the benches (`benchMode('ab')` in harness.ts): `npm run bench -- storage --ab`.
  * Run with `node --expose-gc` semantics via tsx (`npm run bench` passes it) so runs start from a collected heap.
  */
 import { readdirSync } from 'node:fs';

@@ -42,6 +42,7 @@ for (const name of modules) {
   if (mutate.length === 0) continue;
   if (!existsSync(`test/${name}`)) throw new Error(`no tests for ${name} under test/${name}`);
   process.env.HOTPATH_TEST_DIR = `test/${name}`; // read by vitest.config.ts in the test runner processes
+  process.env.HOTPATH_MUTATION = '1'; // tests that record millions of samples use fewer (same properties)
   // Overrides only: Stryker reads stryker.config.mjs itself and merges these over it.
   const stryker = new Stryker({
     concurrency,

@@ -25,4 +25,5 @@ export {
   type CoordinatedCacheTier,
   isCoordinatedTier,
 } from './cache-tier.js';
+export { CappedList, type CappedListOptions } from './capped-list.js';
 export { MapCacheTier, type MapCacheTierOptions, type MapCacheTierStats } from './map-cache-tier.js';

@@ -1,6 +1,7 @@
+import { getEventListeners } from 'node:events';
 import { abortable, ManualClock, sleep, TimeoutError, withTimeout } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
-import { anySignal, throwIfAborted } from '../../src/core/abort.js';
+import { abortReason, anySignal, throwIfAborted } from '../../src/core/abort.js';
 
 describe('sleep', () => {
   it('resolves after the time on the given clock', async () => {
@@ -115,5 +116,82 @@ describe('abortable / anySignal / throwIfAborted', () => {
   it('throwIfAborted throws the reason', () => {
     expect(() => throwIfAborted(AbortSignal.abort(new Error('r')))).toThrow('r');
     expect(() => throwIfAborted(undefined)).not.toThrow();
+  });
+});
+
+describe('no listener outlives its wait (pinned by mutation testing)', () => {
+  const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
+
+  it('sleep removes its listener when it resolves and when it is aborted', async () => {
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    const done = sleep(10, { clock, signal: controller.signal });
+    expect(listeners(controller.signal)).toBe(1);
+    await clock.advance(10);
+    await done;
+    expect(listeners(controller.signal)).toBe(0);
+    const aborted = new AbortController();
+    const waiting = sleep(10, { clock, signal: aborted.signal }).catch((error: unknown) => error);
+    aborted.abort(new Error('stop'));
+    expect(((await waiting) as Error).message).toBe('stop');
+    expect(listeners(aborted.signal)).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('abortable removes its listener on value, on error and on abort; calls onAbort once', async () => {
+    const controller = new AbortController();
+    await expect(abortable(Promise.resolve(1), controller.signal)).resolves.toBe(1);
+    expect(listeners(controller.signal)).toBe(0);
+    await expect(abortable(Promise.reject(new Error('x')), controller.signal)).rejects.toThrow('x');
+    expect(listeners(controller.signal)).toBe(0);
+    let abandoned = 0;
+    const waiting = abortable(new Promise(() => {}), controller.signal, () => abandoned++).catch((e: unknown) => e);
+    controller.abort(new Error('gone'));
+    expect(((await waiting) as Error).message).toBe('gone');
+    expect(listeners(controller.signal)).toBe(0);
+    expect(abandoned).toBe(1);
+    // Already aborted: rejects at once and still reports the abandoned wait.
+    await expect(abortable(Promise.resolve(2), controller.signal, () => abandoned++)).rejects.toThrow('gone');
+    expect(abandoned).toBe(2);
+    expect(await abortable(Promise.resolve(3), undefined)).toBe(3);
+  });
+
+  it('withTimeout: default and custom messages, caller signal listener removed, aborted caller never runs fn', async () => {
+    const clock = new ManualClock();
+    const slow = () => new Promise<never>(() => {});
+    const first = withTimeout(slow, 50, { clock }).catch((e: unknown) => e);
+    await clock.advance(50);
+    expect(((await first) as Error).message).toBe('operation timed out after 50 ms');
+    const second = withTimeout(slow, 20, { clock, message: 'quote lookup timed out' }).catch((e: unknown) => e);
+    await clock.advance(20);
+    expect(((await second) as Error).message).toBe('quote lookup timed out');
+
+    const controller = new AbortController();
+    await expect(withTimeout(async () => 'ok', 50, { clock, signal: controller.signal })).resolves.toBe('ok');
+    expect(listeners(controller.signal)).toBe(0);
+    const third = withTimeout(slow, 50, { clock, signal: controller.signal }).catch((e: unknown) => e);
+    controller.abort(new Error('caller left'));
+    expect(((await third) as Error).message).toBe('caller left');
+    expect(listeners(controller.signal)).toBe(0);
+    let ran = false;
+    await expect(
+      withTimeout(
+        async () => {
+          ran = true;
+        },
+        50,
+        { clock, signal: controller.signal },
+      ),
+    ).rejects.toThrow('caller left');
+    expect(ran).toBe(false);
+  });
+
+  it('abortReason falls back to an AbortError; anySignal passes a single signal through', () => {
+    const reason = abortReason({ aborted: true, reason: undefined } as AbortSignal) as DOMException;
+    expect(reason.name).toBe('AbortError');
+    expect(reason.message).toBe('This operation was aborted');
+    const only = new AbortController().signal;
+    expect(anySignal([undefined, only, undefined])).toBe(only);
+    expect(anySignal([undefined])).toBeUndefined();
   });
 });

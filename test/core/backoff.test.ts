@@ -128,3 +128,57 @@ describe('retryAsync', () => {
     await expect(running).rejects.toThrow('stop');
   });
 });
+
+describe('retry options and decisions, exactly (pinned by mutation testing)', () => {
+  it('resolveRetryOptions: defaults with no input, maxDelayMs grows to a larger baseDelayMs, jitter checked', () => {
+    expect(resolveRetryOptions('R', undefined)).toEqual({
+      retries: 3,
+      baseDelayMs: 100,
+      maxDelayMs: 10_000,
+      factor: 2,
+      jitter: true,
+    });
+    expect(resolveRetryOptions('R', { baseDelayMs: 20_000 }).maxDelayMs).toBe(20_000);
+    expect(resolveRetryOptions('R', { retries: 0, factor: 3, jitter: 'equal' })).toMatchObject({
+      retries: 0,
+      factor: 3,
+      jitter: 'equal',
+    });
+    for (const jitter of [true, false, 'full', 'equal'] as const) {
+      expect(resolveRetryOptions('R', { jitter }).jitter).toBe(jitter);
+    }
+    expect(() => resolveRetryOptions('R', { baseDelayMs: 500, maxDelayMs: 100 })).toThrow(
+      'R.maxDelayMs (100) must be >= baseDelayMs (500)',
+    );
+    expect(() => resolveRetryOptions('R', { jitter: 'half' as never })).toThrow(
+      'R.jitter must be true, false, "full" or "equal"',
+    );
+  });
+
+  it('retryAsync: a boolean or object decision; false and { retry: false } stop at once', async () => {
+    const clock = new ManualClock();
+    const retry = resolveRetryOptions('R', { retries: 5, baseDelayMs: 10, jitter: false });
+    const failing = async () => {
+      throw new Error('nope');
+    };
+    let calls = 0;
+    const counted = async () => {
+      calls++;
+      return failing();
+    };
+    await expect(retryAsync(counted, { retry, clock, shouldRetry: () => false })).rejects.toThrow('nope');
+    expect(calls).toBe(1);
+    await expect(retryAsync(counted, { retry, clock, shouldRetry: () => ({ retry: false }) })).rejects.toThrow('nope');
+    expect(calls).toBe(2);
+    const delays: number[] = [];
+    const running = retryAsync(counted, {
+      retry: { ...retry, retries: 1 },
+      clock,
+      shouldRetry: () => ({ retry: true }),
+      onRetry: (_error, _attempt, delayMs) => delays.push(delayMs),
+    }).catch((e: unknown) => e);
+    await clock.advance(10);
+    expect(((await running) as Error).message).toBe('nope');
+    expect(delays).toEqual([10]); // no delayMs in the decision: the policy's delay
+  });
+});

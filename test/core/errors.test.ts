@@ -14,7 +14,7 @@ import {
   TimeoutError,
 } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/core/errors.js';
+import { redactHeaders, redactUrl } from '../../src/core/errors.js';
 
 describe('errors', () => {
   it('every error has a stable code, a name and extends HotpathError', () => {
@@ -100,5 +100,54 @@ describe('errors', () => {
   it('keeps the cause', () => {
     const cause = new Error('ECONNRESET');
     expect(new StorageError('lost', { cause }).cause).toBe(cause);
+  });
+});
+
+describe('what errors carry, exactly (pinned by mutation testing)', () => {
+  it('redactUrl masks user info (each part only when present) and secret query values', () => {
+    expect(redactUrl('https://user:pw@api.example.com/x')).toBe(
+      'https://%5BREDACTED%5D:%5BREDACTED%5D@api.example.com/x',
+    );
+    expect(redactUrl('https://user@api.example.com/x')).toBe('https://%5BREDACTED%5D@api.example.com/x');
+    expect(redactUrl('https://:pw@api.example.com/x')).toBe('https://:%5BREDACTED%5D@api.example.com/x');
+    expect(redactUrl('https://api.example.com/x?api_key=k1&page=2&sig=s')).toBe(
+      'https://api.example.com/x?api_key=%5BREDACTED%5D&page=2&sig=%5BREDACTED%5D',
+    );
+    expect(redactUrl('https://api.example.com/x?page=2')).toBe('https://api.example.com/x?page=2');
+    expect(redactUrl('not a url')).toBe('not a url');
+  });
+
+  it('redactHeaders drops undefined values and masks secret ones only', () => {
+    expect(
+      redactHeaders({ authorization: 'Bearer t', 'x-request-id': 'r1', accept: ['a', 'b'], missing: undefined }),
+    ).toStrictEqual({ authorization: '[REDACTED]', 'x-request-id': 'r1', accept: ['a', 'b'] });
+  });
+
+  it('HttpError: message, redacted url, cause, and a body cut at 2,048 characters', () => {
+    const cause = new Error('socket');
+    const error = new HttpError({
+      status: 503,
+      method: 'GET',
+      url: 'https://u:p@api.example.com/q?token=t',
+      body: 'b'.repeat(2_048),
+      cause,
+    });
+    expect(error.message).toBe(
+      'GET https://%5BREDACTED%5D:%5BREDACTED%5D@api.example.com/q?token=%5BREDACTED%5D failed with HTTP 503',
+    );
+    expect(error.cause).toBe(cause);
+    expect(error.body).toBe('b'.repeat(2_048));
+    expect(new HttpError({ status: 500, method: 'GET', url: 'http://h/', body: 'b'.repeat(2_049) }).body).toBe(
+      `${'b'.repeat(2_048)}…`,
+    );
+    expect(new HttpError({ status: 500, method: 'GET', url: 'http://h/' }).body).toBe('');
+  });
+
+  it('default messages of JobCancelledError and ClosedError; isHotpathError on non-objects', () => {
+    expect(new JobCancelledError('j1').message).toBe('job j1 was cancelled');
+    expect(new ClosedError('Cache "quotes"').message).toBe('Cache "quotes" is closed');
+    expect(isHotpathError(null)).toBe(false);
+    expect(isHotpathError('ERR_HOTPATH_CLOSED')).toBe(false);
+    expect(isHotpathError({ isHotpathError: true, code: 'ERR_HOTPATH_CLOSED' }, 'ERR_HOTPATH_CLOSED')).toBe(true);
   });
 });

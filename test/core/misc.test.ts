@@ -89,3 +89,87 @@ describe('examples/core', () => {
     expect(result.status).toBe(0);
   });
 });
+
+describe('core helpers, edge behaviour (pinned by mutation testing)', () => {
+  it('Heap: peek, pop on empty, clear invalidates handles, values, removal of a gone entry', () => {
+    const heap = new Heap<number>((a, b) => a < b);
+    expect(heap.peek()).toBeUndefined();
+    expect(heap.pop()).toBeUndefined();
+    const handles = [5, 3, 8, 1, 9, 2].map((n) => heap.push(n));
+    expect(heap.peek()).toBe(1);
+    expect([...heap.values()].sort((a, b) => a - b)).toEqual([1, 2, 3, 5, 8, 9]);
+    const first = handles[0]!;
+    expect(heap.remove(first)).toBe(true);
+    expect(heap.remove(first)).toBe(false); // already gone: index -1
+    expect(heap.pop()).toBe(1);
+    // Sift down must stop where the order already holds: the rest still pops sorted.
+    expect([heap.pop(), heap.pop(), heap.pop(), heap.pop(), heap.pop()]).toEqual([2, 3, 8, 9, undefined]);
+    const again = heap.push(4);
+    heap.push(6);
+    heap.clear();
+    expect(heap.size).toBe(0);
+    expect(heap.peek()).toBeUndefined();
+    expect(heap.remove(again)).toBe(false);
+    expect([...heap.values()]).toEqual([]);
+  });
+
+  it('TypedEmitter: once fires once, listenerCount counts, many listeners do not warn', () => {
+    class Emitter extends TypedEmitter<{ tick: [n: number] }> {
+      fire(n: number) {
+        return this.emit('tick', n);
+      }
+      reset() {
+        this.removeAllListeners();
+      }
+    }
+    const emitter = new Emitter();
+    const got: number[] = [];
+    emitter.once('tick', (n) => got.push(n));
+    expect(emitter.listenerCount('tick')).toBe(1);
+    expect(emitter.fire(1)).toBe(true);
+    expect(emitter.fire(2)).toBe(false);
+    expect(got).toEqual([1]);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    for (let i = 0; i < 20; i++) emitter.on('tick', () => {});
+    expect(emitter.listenerCount('tick')).toBe(20);
+    emitter.reset();
+    expect(emitter.listenerCount('tick')).toBe(0);
+    process.off('warning', onWarning);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('createConsoleLogger: every level has its own name; errors with toJSON use it', () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger('debug', (line) => lines.push(line));
+    logger.debug({}, 'd');
+    logger.info({}, 'i');
+    logger.warn({}, 'w');
+    logger.error({ err: { toJSON: () => 'x' } }, 'e');
+    class Coded extends Error {
+      toJSON() {
+        return { code: 'E1' };
+      }
+    }
+    logger.error({ err: new Coded('hidden') }, 'coded');
+    expect(lines.map((line) => JSON.parse(line).level)).toEqual(['debug', 'info', 'warn', 'error', 'error']);
+    expect(JSON.parse(lines[4]!).err).toEqual({ code: 'E1' });
+    const silent: string[] = [];
+    createConsoleLogger('silent', (line) => silent.push(line)).error({}, 'never');
+    expect(silent).toEqual([]);
+  });
+
+  it('sortableId: ids stay ordered past 4,096 ids in one millisecond and across the random pool refill', () => {
+    const ids = Array.from({ length: 10_000 }, () => sortableId(1_850_000_000_000));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    // More than 4,096 in one ms borrows the next millisecond.
+    const ms = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    expect(ms(ids[0]!)).toBe(1_850_000_000_000);
+    expect(ms(ids[4_095]!)).toBe(1_850_000_000_000);
+    expect(ms(ids[4_096]!)).toBe(1_850_000_000_001);
+    const later = sortableId(1_900_000_000_000);
+    expect(ms(later)).toBe(1_900_000_000_000);
+  });
+});

@@ -48,18 +48,26 @@ function checkAccuracy(values: Float64Array): number {
   return worst;
 }
 
+/**
+ * Sample counts. Under mutation testing (`npm run mutate`, which sets HOTPATH_MUTATION=1) every mutant re-runs
+ * these tests on instrumented code, where a million records take seconds: the properties do not depend on the
+ * count, so they run on fewer samples there.
+ */
+const SAMPLES = process.env.HOTPATH_MUTATION === '1' ? 20_000 : 1_000_000;
+const MANY_RECORDS = process.env.HOTPATH_MUTATION === '1' ? 100_000 : 10_000_000;
+
 describe('LatencyHistogram accuracy', () => {
-  it('percentiles of 1,000,000 log-normal samples are within 1% of an exact sort', () => {
+  it(`percentiles of ${SAMPLES.toLocaleString('en')} log-normal samples are within 1% of an exact sort`, () => {
     const random = rng(42);
-    const values = new Float64Array(1_000_000);
+    const values = new Float64Array(SAMPLES);
     // Median e^0 = 1 ms with a heavy tail: p99.99 ≈ 2,000 ms, smallest values in the microseconds.
     for (let i = 0; i < values.length; i++) values[i] = Math.exp(2 * normal(random));
     expect(checkAccuracy(values)).toBeLessThan(0.005);
   });
 
-  it('percentiles of 1,000,000 bimodal samples (cache hits ~µs, misses ~tens of ms) are within 1%', () => {
+  it(`percentiles of ${SAMPLES.toLocaleString('en')} bimodal samples (cache hits ~µs, misses ~tens of ms) are within 1%`, () => {
     const random = rng(7);
-    const values = new Float64Array(1_000_000);
+    const values = new Float64Array(SAMPLES);
     for (let i = 0; i < values.length; i++) {
       values[i] =
         random() < 0.8 ? Math.abs(0.002 + 0.0005 * normal(random)) + 1e-5 : Math.abs(40 + 8 * normal(random)) + 0.1;
@@ -93,15 +101,15 @@ describe('LatencyHistogram accuracy', () => {
 });
 
 describe('LatencyHistogram memory bound', () => {
-  it('10,000,000 records leave its size unchanged, within the documented 64 KiB', () => {
+  it(`${MANY_RECORDS.toLocaleString('en')} records leave its size unchanged, within the documented 64 KiB`, () => {
     const histogram = new LatencyHistogram();
     const before = histogram.memoryBytes;
     expect(before).toBeLessThanOrEqual(64 * 1024);
     expect(before).toBe(21_504); // 42 octaves × 128 buckets × 4 bytes
     const random = rng(1);
     const values = Float64Array.from({ length: 4096 }, () => Math.exp(3 * normal(random)));
-    for (let i = 0; i < 10_000_000; i++) histogram.record(values[i & 4095] as number);
-    expect(histogram.count).toBe(10_000_000);
+    for (let i = 0; i < MANY_RECORDS; i++) histogram.record(values[i & 4095] as number);
+    expect(histogram.count).toBe(MANY_RECORDS);
     expect(histogram.memoryBytes).toBe(before);
   });
 
@@ -246,5 +254,21 @@ describe('LatencyHistogram operations', () => {
     expect(() => new LatencyHistogram({ maxValue: 5 } as never)).toThrow(ConfigError);
     expect(() => new LatencyHistogram(null as never)).toThrow(ConfigError);
     expect(new LatencyHistogram({ maxValueMs: 0.001, significantDigits: 1 }).maxValueMs).toBe(0.001);
+  });
+});
+
+describe('LatencyHistogram edges (pinned by mutation testing)', () => {
+  it('percentiles() answers in the order asked, and an empty histogram answers 0', () => {
+    const empty = new LatencyHistogram();
+    expect(empty.percentile(50)).toBe(0);
+    expect(empty.percentiles([50, 99])).toEqual([0, 0]);
+    const histogram = new LatencyHistogram();
+    for (let i = 1; i <= 1000; i++) histogram.record(i);
+    const asked = [99, 10, 50, 100];
+    expect(histogram.percentiles(asked)).toEqual(asked.map((p) => histogram.percentile(p)));
+    expect(histogram.percentile(100)).toBe(1000);
+    expect(histogram.min).toBe(1);
+    expect(() => histogram.percentile(101)).toThrow('p must be a number in 0–100, got 101');
+    expect(() => histogram.record(-1)).toThrow('ms must be a finite number >= 0, got -1');
   });
 });
