@@ -79,8 +79,13 @@ export class TierCoordination<V> {
    * Consults the tier for `load` (call only when there is a tier). Returns true when the load is done
    * (answered from the tier, or abandoned meanwhile); false when this process must call the loader.
    */
-  async lookup(load: Load<V>): Promise<boolean> {
+  lookup(load: Load<V>): Promise<boolean> {
+    // Not async itself: the coordinated path's promise is handed over as is, without an extra tick.
     if (this.#coordinated !== undefined) return this.#lookupCoordinated(load, this.#coordinated);
+    return this.#lookupPlain(load);
+  }
+
+  async #lookupPlain(load: Load<V>): Promise<boolean> {
     const found = await this.#get(load.key);
     if (load.isAbandoned) return true;
     if (found === undefined) return false;
