@@ -116,6 +116,21 @@ export interface ListQuery {
   after: string | undefined;
 }
 
+/** Filter of `purge` at the storage level. */
+export interface PurgeQuery {
+  /** A final status. */
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** Only jobs finished strictly before this (epoch ms), or any when undefined. */
+  finishedBefore: number | undefined;
+  type: string | undefined;
+  /** Most jobs to delete (or count) in this call. */
+  limit: number;
+  /** Key retention is judged at this time: a job whose dedupe key is still reserved is kept. */
+  now: number;
+  /** Count instead of delete. */
+  dryRun: boolean;
+}
+
 /** A storage backend of the queue. Every method is safe to call from several processes at once. */
 export interface QueueBackend {
   readonly kind: QueueBackendKind;
@@ -155,6 +170,8 @@ export interface QueueBackend {
   reap(now: number, defaultAttempts: number, error: string): Promise<number>;
   /** Deletes up to `limit` jobs finished before `finishedBefore` (honouring key retention). */
   sweep(now: number, finishedBefore: number, limit: number): Promise<number>;
+  /** Deletes (or with `dryRun`, counts) up to `limit` finished jobs matching `query`; returns how many. */
+  purge(query: PurgeQuery): Promise<number>;
   counts(): Promise<Record<JobStatus, number>>;
   /** Earliest `runAt` of a job ready at `now` but still queued (undefined when none). */
   oldestReady(now: number): Promise<number | undefined>;

@@ -49,6 +49,7 @@ export {
   type JobStatus,
   type JobTypeOptions,
   type ListOptions,
+  type PurgeOptions,
   type QueueBackendKind,
   type ScheduleOptions,
   type ScheduleSpec,

@@ -54,6 +54,7 @@ import type {
   JobQueueStats,
   JobTypeOptions,
   ListOptions,
+  PurgeOptions,
   QueueBackendKind,
   ScheduleOptions,
   ScheduleSpec,
@@ -370,6 +371,42 @@ export class JobQueue<
       return true;
     }
     return false;
+  }
+
+  /**
+   * Deletes finished jobs of one status, optionally only those that finished at least `olderThanMs`
+   * ago and of one `type`, at most `limit` of them (deletes run in chunks of 1,000). A job whose dedupe
+   * `key` is still within its `keyRetentionMs` is kept, so purging never lets a duplicate in. Returns how
+   * many were deleted (with `dryRun`, how many would be).
+   * @throws ConfigError for a status other than succeeded, failed or cancelled (queued and running jobs are
+   * never purged) or bad options; StorageError when the backend fails; ClosedError after `close()`.
+   */
+  async purge(options: PurgeOptions): Promise<number> {
+    this.#assertOpen();
+    const status = (options as { status?: unknown } | undefined)?.status;
+    if (status === 'queued' || status === 'running') {
+      throw new ConfigError(
+        'JobQueue.purge.status',
+        `JobQueue.purge refuses ${status} jobs: only succeeded, failed or cancelled jobs can be purged (cancel first)`,
+      );
+    }
+    validateOptions('JobQueue.purge', options, {
+      status: { type: 'string', oneOf: ['succeeded', 'failed', 'cancelled'], required: true },
+      olderThanMs: { type: 'number', min: 0 },
+      type: { type: 'string', nonEmpty: true, maxLength: 128 },
+      limit: { type: 'number', integer: true, min: 1 },
+      dryRun: { type: 'boolean' },
+    });
+    await this.#init();
+    const now = this.#settings.clock.now();
+    return this.#backend.purge({
+      status: options.status,
+      finishedBefore: options.olderThanMs === undefined ? undefined : now - options.olderThanMs,
+      type: options.type,
+      limit: options.limit ?? Number.MAX_SAFE_INTEGER,
+      now,
+      dryRun: options.dryRun === true,
+    });
   }
 
   /**

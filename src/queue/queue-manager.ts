@@ -16,6 +16,7 @@ import {
   type JobStatusPayload,
 } from './http-handlers.js';
 import { JobQueue } from './job-queue.js';
+import type { SandboxedHandlerSpec } from './sandboxed-handler.js';
 import type {
   EnqueueOptions,
   JobEventInfo,
@@ -182,12 +183,13 @@ export class QueueManager<Jobs extends Record<string, unknown> = Record<string, 
   }
 
   /**
-   * Registers a job type's handler (see {@link JobQueue.register}).
-   * @throws ConfigError for a bad or duplicate type; ClosedError after `close()`.
+   * Registers a job type's handler (see {@link JobQueue.register}): a function, or a sandboxed
+   * `{ file, exportName?, timeoutMs? }` run in a worker thread that a timeout or cancel terminates.
+   * @throws ConfigError for a bad or duplicate type, options or sandboxed spec; ClosedError after `close()`.
    */
   register<Type extends keyof Jobs & string>(
     type: Type,
-    handler: JobHandler<Jobs[Type]>,
+    handler: JobHandler<Jobs[Type]> | SandboxedHandlerSpec,
     options?: JobTypeOptions,
   ): this {
     this.queue.register(type, handler, options);

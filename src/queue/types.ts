@@ -164,6 +164,20 @@ export interface EnqueueManyEntry<Type extends string = string, Data = unknown> 
   data: Data;
 }
 
+/** Options of `purge`: which finished jobs to delete. */
+export interface PurgeOptions {
+  /** Delete jobs in this final status; `queued` and `running` are refused with `ConfigError`. */
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** Only jobs that finished at least this many ms ago (default: any finish time). */
+  olderThanMs?: number;
+  /** Only jobs of this type. */
+  type?: string;
+  /** Delete at most this many jobs (default: every match). Deletes run in chunks of 1,000. */
+  limit?: number;
+  /** Count the matching jobs without deleting them (default false). */
+  dryRun?: boolean;
+}
+
 /** Filter and page of `list`. */
 export interface ListOptions {
   /** Only jobs in this status. */

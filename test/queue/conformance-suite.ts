@@ -440,6 +440,56 @@ export function conformanceSuite(factory: BackendFactory): void {
       expect(queue.stats().swept).toBe(2);
     });
 
+    it('purges finished jobs by status, age, type and limit; refuses queued and running', async () => {
+      const queue = make({ resultTtlMs: 3_600_000 });
+      queue.register('t', async (data: unknown) => {
+        if (data === 'fail') throw new Error('no');
+        return data;
+      });
+      queue.register('u', async () => 'u');
+      await queue.start();
+      const old = await queue.enqueue('t', 'a');
+      const oldOther = await queue.enqueue('u', null);
+      const failed = await queue.enqueue('t', 'fail', { attempts: 1 });
+      const keyed = await queue.enqueue('t', 'k', { key: 'nightly', keyRetentionMs: 60_000 });
+      for (const id of [old, oldOther, keyed]) await queue.wait(id);
+      await queue.wait(failed).catch(() => {});
+      const waiting = await queue.enqueue('never', null);
+      const cancelled = await Promise.all([1, 2, 3].map((n) => queue.enqueue('never', n, { delayMs: 600_000 })));
+      for (const id of cancelled) await queue.cancel(id);
+      await clock.advance(10_000);
+      const recent = await queue.enqueue('t', 'r');
+      await queue.wait(recent);
+      const exists = async (ids: string[]) => Promise.all(ids.map(async (id) => (await queue.get(id)) !== undefined));
+
+      for (const bad of ['queued', 'running', 'nope', undefined]) {
+        await expect(queue.purge({ status: bad } as never)).rejects.toBeInstanceOf(ConfigError);
+      }
+      await expect(queue.purge({ status: 'failed', limit: 0 })).rejects.toBeInstanceOf(ConfigError);
+      await expect(queue.purge({ status: 'failed', olderThanMs: -1 })).rejects.toBeInstanceOf(ConfigError);
+      expect(await exists([waiting, failed])).toEqual([true, true]);
+
+      expect(await queue.purge({ status: 'succeeded', olderThanMs: 5_000, dryRun: true })).toBe(2);
+      expect(await exists([old, oldOther])).toEqual([true, true]);
+      expect(await queue.purge({ status: 'succeeded', olderThanMs: 5_000, type: 't' })).toBe(1);
+      expect(await exists([old, oldOther, keyed, recent])).toEqual([false, true, true, true]);
+      expect(await queue.purge({ status: 'succeeded', olderThanMs: 5_000 })).toBe(1);
+      expect(await exists([oldOther, keyed, recent])).toEqual([false, true, true]);
+
+      expect(await queue.purge({ status: 'failed' })).toBe(1);
+      expect(await exists([failed, waiting])).toEqual([false, true]);
+      expect(await queue.purge({ status: 'cancelled', limit: 2 })).toBe(2);
+      expect(await queue.purge({ status: 'cancelled', limit: 2 })).toBe(1);
+      expect(await exists(cancelled)).toEqual([false, false, false]);
+
+      // The key of `keyed` is reserved for 60 s after it finished: kept until then, so no duplicate gets in.
+      expect(await queue.enqueue('t', 'dup', { key: 'nightly' })).toBe(keyed);
+      await clock.advance(60_000);
+      expect(await queue.purge({ status: 'succeeded', olderThanMs: 5_000 })).toBe(2);
+      expect(await exists([keyed, recent, waiting])).toEqual([false, false, true]);
+      expect(await queue.enqueue('t', 'fresh', { key: 'nightly' })).not.toBe(keyed);
+    });
+
     it('fires recurring jobs once per tick', async () => {
       // A long poll interval: the test moves the clock an hour, and each poll is a timer to fire.
       const queue = make({ pollIntervalMs: 60_000 });

@@ -1,6 +1,10 @@
 /** QueueManager over real HTTP on 127.0.0.1: submit → 202 → poll → result, cancel, errors, health, stats. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { ConfigError } from 'hotpath/core';
 import { QueueManager } from 'hotpath/queue';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -152,5 +156,24 @@ describe('QueueManager', () => {
     expect(health).toMatchObject({ ok: true, backend: 'memory', workerRunning: true, oldestQueuedAgeMs: 0 });
     expect(() => new QueueManager({ submitTypes: 'quick' as never })).toThrow(ConfigError);
     expect(() => new QueueManager({ http: { basePath: 'no-slash' } }).http).toThrow(ConfigError);
+  });
+
+  it('registers a sandboxed { file, exportName, timeoutMs } handler that runs in a worker thread', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hotpath-manager-sandbox-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'handlers.mjs');
+    await writeFile(
+      file,
+      `import { threadId } from 'node:worker_threads';
+export async function triple(data) { return { tripled: data.n * 3, threadId }; }`,
+      'utf8',
+    );
+    const jobs = manager();
+    jobs.register('triple', { file, exportName: 'triple', timeoutMs: 30_000 });
+    expect(() => jobs.register('bad', { file: 42 } as never)).toThrow(ConfigError);
+    await jobs.start();
+    const result = (await jobs.wait(await jobs.enqueue('triple', { n: 4 }))) as { tripled: number; threadId: number };
+    expect(result.tripled).toBe(12);
+    expect(result.threadId).not.toBe(threadId); // ran in another thread, not inline
   });
 });

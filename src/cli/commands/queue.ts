@@ -2,7 +2,7 @@
  * `hotpath queue stats | list | show | retry | cancel | purge`: inspect and steer the stored jobs.
  * @module
  */
-import { JOB_STATUSES, type JobInfo, JobQueue, type JobStatus } from '../../queue/index.js';
+import { JOB_STATUSES, type JobInfo, JobQueue, type JobStatus, type PurgeOptions } from '../../queue/index.js';
 import type { StorageAdapter } from '../../storage/index.js';
 import { CommandFailure, databaseUrl, ExitCode, openStorage, UsageError } from '../common.js';
 import type { Output } from '../output.js';
@@ -149,48 +149,36 @@ export async function queueCancel(id: string, options: QueueCommandOptions, outp
   });
 }
 
-/** The jobs table (see the queue's SQL backends); purge is the only command that writes it directly. */
-const JOBS_TABLE = 'hotpath_jobs';
-/** Rows per DELETE, so a purge never holds the write lock for long. */
-const PURGE_CHUNK = 1000;
+/** Jobs per `JobQueue.purge` call, so the progress bar moves and no call holds the write lock for long. */
+const PURGE_STEP = 1000;
 
 /**
  * `queue purge --status succeeded|failed|cancelled --older-than 7d [--type]`: deletes finished jobs
- * that finished before the cutoff, in chunks. A job whose dedupe `key` is still retained is kept.
+ * that finished before the cutoff through `JobQueue.purge`, in steps. A job whose dedupe `key` is still
+ * retained is kept.
  */
 export async function queuePurge(
   options: QueueCommandOptions & { status: JobStatus; olderThanMs: number; type?: string; dryRun?: boolean },
   output: Output,
 ): Promise<number> {
   return withQueue(options, async (queue, storage) => {
-    const sql = storage.sql;
-    if (sql === undefined) throw new CommandFailure('queue purge needs a SQL database (sqlite:// or postgres://)');
-    await queue.health(); // creates the tables on a fresh database, so the statements below find them
-    const now = Date.now();
-    const cutoff = now - options.olderThanMs;
-    const isPg = sql.dialect === 'postgres';
-    const p = (n: number) => (isPg ? `$${n}` : '?');
-    const typeFilter = options.type === undefined ? '' : ` AND type = ${p(4)}`;
-    const where =
-      `status = ${p(1)} AND finished_at IS NOT NULL AND finished_at < ${p(2)}` +
-      ` AND (key IS NULL OR finished_at + key_retention_ms <= ${p(3)})${typeFilter}`;
-    const params: unknown[] = [options.status, cutoff, now, ...(options.type === undefined ? [] : [options.type])];
-    const [{ n: matched } = { n: 0 }] = await sql.query<{ n: number | string }>(
-      `SELECT count(*) AS n FROM ${JOBS_TABLE} WHERE ${where}`,
-      params,
-    );
-    const total = Number(matched);
+    if (storage.sql === undefined) {
+      throw new CommandFailure('queue purge needs a SQL database (sqlite:// or postgres://)');
+    }
+    const filter = {
+      status: options.status as PurgeOptions['status'],
+      olderThanMs: options.olderThanMs,
+      ...(options.type === undefined ? {} : { type: options.type }),
+    };
+    const total = await queue.purge({ ...filter, dryRun: true });
     let deleted = 0;
     if (options.dryRun !== true && total > 0) {
       const progress = output.progress('purge', total);
       for (;;) {
-        const rows = await sql.query(
-          `DELETE FROM ${JOBS_TABLE} WHERE id IN (SELECT id FROM ${JOBS_TABLE} WHERE ${where} LIMIT ${PURGE_CHUNK}) RETURNING id`,
-          params,
-        );
-        deleted += rows.length;
+        const step = await queue.purge({ ...filter, limit: PURGE_STEP });
+        deleted += step;
         progress.update(deleted);
-        if (rows.length < PURGE_CHUNK) break;
+        if (step < PURGE_STEP) break;
       }
       progress.stop();
     }

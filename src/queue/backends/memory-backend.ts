@@ -14,6 +14,7 @@ import type {
   Lease,
   ListQuery,
   NewJob,
+  PurgeQuery,
   QueueBackend,
   ScheduleRow,
 } from '../backend.js';
@@ -383,6 +384,24 @@ export class MemoryBackend implements QueueBackend {
         job.runAt = now;
         this.#enqueue(job, now);
       }
+    }
+    return count;
+  }
+
+  async purge(query: PurgeQuery): Promise<number> {
+    const { status, finishedBefore, type, limit, now, dryRun } = query;
+    let count = 0;
+    // Deleting from a Map while iterating it is safe; stale #finished entries are skipped by the sweep.
+    for (const job of this.#jobs.values()) {
+      if (count >= limit) break;
+      if (job.status !== status || job.finishedAt === null) continue;
+      if (type !== undefined && job.type !== type) continue;
+      if (finishedBefore !== undefined && job.finishedAt >= finishedBefore) continue;
+      if (job.key !== null && job.finishedAt + job.keyRetentionMs > now) continue; // key still reserved
+      count++;
+      if (dryRun) continue;
+      this.#jobs.delete(job.id);
+      if (job.key !== null && this.#keys.get(job.key) === job) this.#keys.delete(job.key);
     }
     return count;
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { SqlAccess } from '../../storage/types.js';
-import type { CancelOutcome, JobRow, ListQuery, NewJob, ScheduleRow } from '../backend.js';
+import type { CancelOutcome, JobRow, ListQuery, NewJob, PurgeQuery, ScheduleRow } from '../backend.js';
 import type { JobStatus } from '../types.js';
 import {
   emptyCounts,
@@ -38,6 +38,9 @@ export class SqlParams {
     return values.map((value) => this.add(value)).join(', ');
   }
 }
+
+/** Rows per DELETE of `purge`. */
+const PURGE_CHUNK = 1000;
 
 /** Quotes an SQL identifier. */
 const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -198,6 +201,40 @@ export abstract class SqlBackend {
       p.values,
     );
     return rows.length;
+  }
+
+  async purge(query: PurgeQuery): Promise<number> {
+    const T = this.tables.jobs;
+    // The filter, bound again at each use (SQLite's `?` binds once per use). The DELETE repeats it outside the
+    // subquery so a row retried between the SELECT and the DELETE (PostgreSQL re-checks the outer WHERE
+    // after waiting for a row lock) is not deleted.
+    const filter = (p: SqlParams): string => {
+      let where = `status = ${p.add(query.status)} AND finished_at IS NOT NULL AND (key IS NULL OR finished_at + key_retention_ms <= ${p.add(query.now)})`;
+      if (query.finishedBefore !== undefined) where += ` AND finished_at < ${p.add(query.finishedBefore)}`;
+      if (query.type !== undefined) where += ` AND type = ${p.add(query.type)}`;
+      return where;
+    };
+    if (query.dryRun) {
+      const p = this.params();
+      const rows = await this.sql.query<{ n: number | string }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${T} WHERE ${filter(p)} LIMIT ${p.add(query.limit)}) m`,
+        p.values,
+      );
+      return Number(rows[0]?.n ?? 0);
+    }
+    let deleted = 0;
+    // In chunks, so a large purge never holds the write lock for long.
+    while (deleted < query.limit) {
+      const chunk = Math.min(PURGE_CHUNK, query.limit - deleted);
+      const p = this.params();
+      const rows = await this.sql.query(
+        `DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE ${filter(p)} LIMIT ${p.add(chunk)}) AND ${filter(p)} RETURNING id`,
+        p.values,
+      );
+      deleted += rows.length;
+      if (rows.length < chunk) break;
+    }
+    return deleted;
   }
 
   async counts(): Promise<Record<JobStatus, number>> {
