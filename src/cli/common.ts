@@ -47,6 +47,15 @@ export function parsePositiveInt(text: string, option: string, max = 1_000_000):
   return value;
 }
 
+/** Parses a TCP port, 0 (any free port) … 65535. */
+export function parsePort(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
+    throw new UsageError(`--port: expected an integer from 0 to 65535, got "${text}"`);
+  }
+  return value;
+}
+
 /** Splits `a,b , c` into `['a', 'b', 'c']` (empty parts dropped). */
 export function parseList(text: string): string[] {
   return text

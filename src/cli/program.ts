@@ -10,6 +10,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isHotpathError } from '../core/errors.js';
+import { runDashboard } from './commands/dashboard.js';
 import { runDoctor } from './commands/doctor.js';
 import { runMigrate } from './commands/migrate.js';
 import {
@@ -22,7 +23,15 @@ import {
   queueStats,
 } from './commands/queue.js';
 import { runWorker } from './commands/worker.js';
-import { CommandFailure, ExitCode, parseDuration, parseList, parsePositiveInt, UsageError } from './common.js';
+import {
+  CommandFailure,
+  ExitCode,
+  parseDuration,
+  parseList,
+  parsePort,
+  parsePositiveInt,
+  UsageError,
+} from './common.js';
 import { Output, type OutputStreams } from './output.js';
 
 const EXIT_CODES_HELP = `
@@ -212,6 +221,30 @@ export async function runCli(argv: readonly string[], streams: OutputStreams = p
             processes: opts.processes ?? defaultProcesses(),
             maxSkewMs: opts.maxSkew ?? 1000,
             timeoutMs: opts.timeout ?? 3000,
+          },
+          output(command),
+        );
+      }),
+    );
+
+  program
+    .command('dashboard')
+    .description('serve the dashboard page for a database (read-only unless --actions) until SIGTERM/SIGINT')
+    .addOption(databaseOption())
+    .option('--redis-url <url>', 'Redis URL (default HOTPATH_REDIS_URL)')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free port)', parsePort, 8090)
+    .option('--actions', 'allow retry/cancel/purge/invalidate from loopback clients', false)
+    .action(
+      run(async (command) => {
+        const opts = command.opts();
+        return runDashboard(
+          {
+            databaseUrl: opts.databaseUrl,
+            redisUrl: opts.redisUrl,
+            host: opts.host,
+            port: opts.port,
+            allowActions: opts.actions === true,
           },
           output(command),
         );

@@ -116,6 +116,7 @@ describe('hotpath: usage', () => {
       ['queue', 'cancel', '--help'],
       ['queue', 'purge', '--help'],
       ['doctor', '--help'],
+      ['dashboard', '--help'],
     ]) {
       const result = await runBin(bin, args);
       expect(result.code, args.join(' ')).toBe(0);
@@ -379,6 +380,33 @@ describe.runIf(hasPostgres)('hotpath migrate --dry-run checks the target', () =>
     expect(result.code).toBe(1);
     expect(json(result)).toMatchObject({ ok: false, dryRun: true });
     expect(String(json(result).problem)).toMatch(/schema/);
+  });
+});
+
+describe('hotpath dashboard', () => {
+  it('serves the page and the queue state read-only for a database, and stops on SIGTERM', async () => {
+    const url = `sqlite://${files.dir}/dashboard.db`;
+    await withQueue(url, (queue) => queue.enqueue('report', { n: 1 }));
+    const dashboard = new RunningBin(bin, ['dashboard', '--port', '0'], cleanEnv({ HOTPATH_DATABASE_URL: url }));
+    try {
+      const line = await dashboard.waitFor(/^dashboard: http:/);
+      expect(line).toMatch(/read-only/);
+      const base = (line.match(/http:\/\/\S+\//) as RegExpMatchArray)[0];
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/text\/html/);
+      const state = (await (await fetch(`${base}api/state`)).json()) as { queue?: { counts?: { queued?: number } } };
+      expect(state.queue?.counts?.queued).toBe(1); // read from the database, by a process that claims nothing
+      const refused = await fetch(`${base}api/queue/purge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(refused.status).toBe(403);
+      expect(await dashboard.terminate()).toBe(0);
+    } finally {
+      if (dashboard.child.exitCode === null) dashboard.child.kill('SIGKILL');
+    }
   });
 });
 
