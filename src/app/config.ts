@@ -55,10 +55,17 @@ export const HOTPATH_VARIABLES: readonly string[] = [
 ];
 
 /**
- * `HOTPATH_*` variables of hotpath's own test suite and CI (PostgreSQL/Redis URLs of the services, and the switch
- * that makes a missing service fail); declared so a developer's shell that exports them draws no warning.
+ * `HOTPATH_*` variables of hotpath's own test suite, CI and tooling (the PostgreSQL/Redis URLs of the services,
+ * the switch that makes a missing service fail, and the mutation runner's scoping); declared so a developer's
+ * shell that exports them draws no warning.
  */
-const SUITE_VARIABLES: readonly string[] = ['HOTPATH_PG_URL', 'HOTPATH_REQUIRE_SERVICES'];
+const SUITE_VARIABLES: readonly string[] = [
+  'HOTPATH_PG_URL',
+  'HOTPATH_SUITE_REDIS_URL',
+  'HOTPATH_REQUIRE_SERVICES',
+  'HOTPATH_TEST_DIR',
+  'HOTPATH_MUTATION',
+];
 
 /** An unknown `HOTPATH_*` variable and the known one it most resembles. */
 export interface UnknownVariable {

@@ -12,7 +12,9 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 
 export const PG_URL = process.env.HOTPATH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const REDIS_URL = process.env.HOTPATH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The suite's Redis: `HOTPATH_REDIS_URL` as given to `vitest` (vitest.config.ts moves it to HOTPATH_SUITE_REDIS_URL). */
+export const REDIS_URL =
+  process.env.HOTPATH_SUITE_REDIS_URL ?? process.env.HOTPATH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const SERVICES_REQUIRED = process.env.HOTPATH_REQUIRE_SERVICES === '1';
 
 function probe(url: string, defaultPort: number): Promise<boolean> {

@@ -26,9 +26,15 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
       const storage = new PostgresStorage({ connectionString: url, max: 2 });
       const producer = new JobQueue({ storage });
       const log = join(dir, 'three.log');
-      const ids = await producer.enqueueMany(Array.from({ length: 5_000 }, (_, i) => ({ type: 'chaos', data: i })));
+      await producer.enqueue('chaos', -1); // creates the schema before three workers start at once
       const env = { BACKEND: 'postgres', DB: url, LOG: log, CONCURRENCY: '100', JOB_MS: '0' };
       const workers = await Promise.all([startWorker(env), startWorker(env), startWorker(env)]);
+      // Enqueued once all three are claiming: with the jobs waiting first, a loaded machine let the first two
+      // workers up drain all 5,000 before the third started.
+      const ids = [
+        ...(await producer.list({ limit: 10 })).items.map((job) => job.id),
+        ...(await producer.enqueueMany(Array.from({ length: 4_999 }, (_, i) => ({ type: 'chaos', data: i })))),
+      ];
       await eventually(async () => (await producer.health()).counts.succeeded === 5_000, 120_000);
       await Promise.all(workers.map(stopWorker));
       const runs = readRuns(log);
