@@ -205,20 +205,66 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
     const all = this.#lookups;
     this.#lookups = [];
     for (let start = 0; start < all.length; start += MAX_LOOKUP_BATCH) {
-      void this.#runLookups(all.slice(start, start + MAX_LOOKUP_BATCH));
+      this.#runLookups(all.slice(start, start + MAX_LOOKUP_BATCH));
     }
   };
 
-  async #runLookups(batch: PendingLookup<V>[]): Promise<void> {
+  /**
+   * One GET/MGET for the whole batch, resolving the hits in its reply handler (no async layers: the L2 hit
+   * is the path a cold L1 waits on), then the lease script for the keys it did not find.
+   */
+  #runLookups(batch: PendingLookup<V>[]): void {
     this.#stats.gets += batch.length;
-    let missing: PendingLookup<V>[];
-    try {
-      missing = await this.#readMany(batch);
-    } catch (error) {
+    if (this.#isClosed) {
+      const error = new ClosedError('RedisCacheTier');
       for (const lookup of batch) lookup.reject(error);
       return;
     }
-    if (missing.length === 0) return;
+    let read: Promise<unknown>;
+    if (batch.length === 1) {
+      read = this.#connection.command('GET', this.#valueKey((batch[0] as PendingLookup<V>).key));
+    } else {
+      const keys: string[] = new Array(batch.length);
+      for (let n = 0; n < batch.length; n++) keys[n] = this.#valueKey((batch[n] as PendingLookup<V>).key);
+      read = this.#connection.command('MGET', ...keys);
+    }
+    read.then(
+      (reply) => {
+        const missing = this.#resolveFound(
+          batch,
+          batch.length === 1 ? [reply as string | null] : (reply as (string | null)[]),
+        );
+        if (missing.length > 0) void this.#leaseMissing(missing);
+      },
+      (error: unknown) => {
+        this.#stats.errors++;
+        for (const lookup of batch) lookup.reject(error);
+      },
+    );
+  }
+
+  /** Resolves the lookups Redis found; returns the ones it did not. */
+  #resolveFound(batch: PendingLookup<V>[], found: (string | null)[]): PendingLookup<V>[] {
+    const missing: PendingLookup<V>[] = [];
+    for (let n = 0; n < batch.length; n++) {
+      const lookup = batch[n] as PendingLookup<V>;
+      const envelope = found[n];
+      if (envelope === null || envelope === undefined) {
+        missing.push(lookup);
+        continue;
+      }
+      this.#stats.hits++;
+      try {
+        lookup.resolve({ kind: 'hit', entry: this.#decode(envelope) });
+      } catch (error) {
+        lookup.reject(error);
+      }
+    }
+    return missing;
+  }
+
+  /** One lease script for the keys the read did not find. */
+  async #leaseMissing(missing: PendingLookup<V>[]): Promise<void> {
     const keys: string[] = new Array(missing.length * 2);
     const args: string[] = new Array(missing.length + 2);
     args[0] = this.base;
@@ -244,32 +290,6 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
         lookup.reject(error);
       }
     }
-  }
-
-  /** One GET/MGET for the whole batch: resolves the hits, returns the lookups it did not find. */
-  async #readMany(batch: PendingLookup<V>[]): Promise<PendingLookup<V>[]> {
-    const keys: string[] = new Array(batch.length);
-    for (let n = 0; n < batch.length; n++) keys[n] = this.#valueKey((batch[n] as PendingLookup<V>).key);
-    const found =
-      batch.length === 1
-        ? [(await this.#command('GET', keys[0] as string)) as string | null]
-        : ((await this.#command('MGET', ...keys)) as (string | null)[]);
-    const missing: PendingLookup<V>[] = [];
-    for (let n = 0; n < batch.length; n++) {
-      const lookup = batch[n] as PendingLookup<V>;
-      const envelope = found[n];
-      if (envelope === null || envelope === undefined) {
-        missing.push(lookup);
-        continue;
-      }
-      this.#stats.hits++;
-      try {
-        lookup.resolve({ kind: 'hit', entry: this.#decode(envelope) });
-      } catch (error) {
-        lookup.reject(error);
-      }
-    }
-    return missing;
   }
 
   #lookupResult(reply: LookupReply, key: string, token: string): CacheTierLookup<V> {

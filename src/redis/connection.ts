@@ -133,7 +133,9 @@ export class RedisConnection {
   #isDown = false;
   #reconnects = 0;
   #closed = false;
-  readonly #deadlines: PendingCommand[] = [];
+  /** Commands in flight, oldest first, from `#head` on (settled ones are dropped from the head as they settle). */
+  readonly #deadlines: (PendingCommand | undefined)[] = [];
+  #head = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** @throws ConfigError for a bad `redis` or `commandTimeoutMs`, or when a URL is given and ioredis is not installed. */
@@ -320,12 +322,14 @@ export class RedisConnection {
   #settle(pending: PendingCommand, resolve: (value: unknown) => void, reply: unknown): void {
     if (pending.isSettled) return;
     pending.isSettled = true;
+    this.#dropSettled();
     resolve(reply);
   }
 
   #fail(pending: PendingCommand, reject: (error: unknown) => void, error: unknown, what: string): void {
     if (pending.isSettled) return;
     pending.isSettled = true;
+    this.#dropSettled();
     reject(
       error instanceof StorageError || error instanceof TimeoutError
         ? error
@@ -333,6 +337,25 @@ export class RedisConnection {
             cause: error,
           }),
     );
+  }
+
+  /**
+   * Replies arrive in order on one connection, so a settled command is usually the oldest: dropping it at
+   * once keeps the queue as short as the commands in flight, and a settled command's closures are not kept
+   * alive (into the old generation) until the next timer tick.
+   */
+  #dropSettled(): void {
+    const queue = this.#deadlines;
+    let head = this.#head;
+    while (head < queue.length && (queue[head] as PendingCommand).isSettled) queue[head++] = undefined;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    this.#head = head;
   }
 
   #armTimer(delayMs: number): void {
@@ -344,7 +367,7 @@ export class RedisConnection {
     this.#timer = undefined;
     const now = performance.now();
     const queue = this.#deadlines;
-    let head = 0;
+    let head = this.#head;
     while (head < queue.length) {
       const pending = queue[head] as PendingCommand;
       if (!pending.isSettled) {
@@ -360,9 +383,10 @@ export class RedisConnection {
       head++;
     }
     queue.splice(0, head);
-    const next = queue.find((pending) => !pending.isSettled);
+    this.#head = 0;
+    this.#dropSettled();
+    const next = queue[0];
     if (next !== undefined) this.#armTimer(next.deadline - now);
-    else queue.length = 0;
   }
 }
 

@@ -44,9 +44,10 @@ local function moveToNow(first, extra)
   return extra
 end
 -- Writes the extra weight back when it changed and keeps both keys alive for ttl (a pause may keep the
--- hash longer).
-local function finish(ttl, extra, oldExtra)
-  redis.call('PEXPIRE', KEYS[1], ttl)
+-- hash longer). The log's expiry moves only when a reservation was added or moved (\`touched\`): with
+-- none, its newest reservation is unchanged and so is the expiry set when that one was written.
+local function finish(ttl, extra, oldExtra, touched)
+  if touched then redis.call('PEXPIRE', KEYS[1], ttl) end
   if extra ~= oldExtra and (extra == 0 or redis.call('ZCARD', KEYS[1]) == 0) then
     redis.call('HDEL', KEYS[2], 'x')
   elseif extra ~= 0 then
@@ -74,6 +75,7 @@ local extra = expireOld(window, oldExtra)
 if #ARGV >= 4 + 2 * n then extra = moveToNow(4 + 2 * n, extra) end
 local count = redis.call('ZCARD', KEYS[1])
 if count == 0 then extra = 0 end
+local touched = #ARGV >= 4 + 2 * n
 local pausedLeft = 0
 if meta[2] then pausedLeft = tonumber(meta[2]) - now end
 local out = {}
@@ -111,6 +113,7 @@ for i = 1, n do
     end
   else
     redis.call('ZADD', KEYS[1], now, ARGV[3 + 2 * i])
+    touched = true
     count = count + 1
     extra = extra + weight - 1
     used = used + weight
@@ -119,7 +122,7 @@ for i = 1, n do
   end
   out[#out + 1] = tostring(used)
 end
-finish(ttl, extra, oldExtra)
+finish(ttl, extra, oldExtra, touched)
 return out
 `);
 
@@ -128,7 +131,7 @@ export const RESTAMP_SCRIPT = defineScript(`${PRELUDE}
 local window = tonumber(ARGV[1])
 local oldExtra = tonumber(redis.call('HGET', KEYS[2], 'x') or '0')
 local extra = moveToNow(2, expireOld(window, oldExtra))
-finish(math.ceil(window) + 1, extra, oldExtra)
+finish(math.ceil(window) + 1, extra, oldExtra, true)
 return 1
 `);
 

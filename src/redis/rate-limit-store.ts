@@ -87,6 +87,8 @@ interface ReservationBatch {
 
 /** A reservation this process made, remembered so it can be restamped or released by its `nowMs`. */
 interface Made {
+  /** The limiter's key it was made under. */
+  readonly key: string;
   /** The member in the Redis log (`"<weight>:<id>"`), or undefined for a fallback reservation. */
   readonly member: string | undefined;
   readonly weight: number;
@@ -132,7 +134,11 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #fallback = new MemoryRateLimitStore();
   readonly #idPrefix = randomBytes(6).toString('base64url');
   readonly #unsubscribe: () => void;
-  readonly #made = new Map<string, Made[]>();
+  /**
+   * Reservations by the limiter's `nowMs` (a number key: no string built per call); the rare entries of
+   * several keys or weights at one `nowMs` share an array.
+   */
+  readonly #made = new Map<number, Made | Made[]>();
   /** Restamps waiting to be sent, per key: members and the start times (limiter clock) of their tasks. */
   readonly #pendingMoves = new Map<string, { windowMs: number; members: string[]; startedAt: number[] }>();
   #flushScheduled = false;
@@ -223,6 +229,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    */
   readonly #flushBatches = (): void => {
     this.#batchFlushQueued = false;
+    if (this.#batches.size === 1) {
+      // The usual turn (one limiter key): no snapshot array.
+      const [entry] = this.#batches;
+      this.#batches.clear();
+      const [key, batch] = entry as [string, ReservationBatch];
+      this.#sendBatch(key, batch);
+      return;
+    }
     const batches = [...this.#batches];
     this.#batches.clear();
     for (const [key, batch] of batches) this.#sendBatch(key, batch);
@@ -247,7 +261,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
           const used = Number(out[3 * i + 2]);
           if (out[3 * i] === '0') {
             this.#reserved++;
-            this.#remember(key, request.nowMs, { member: request.member, weight: request.weight, windowMs });
+            this.#remember(request.nowMs, { key, member: request.member, weight: request.weight, windowMs });
             request.resolve({ waitMs: 0, used });
           } else {
             this.#refused++;
@@ -299,7 +313,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       // A fallback reservation: move it in the local window, as the limiter would.
       this.#fallback.reserve(key, weight, Number.POSITIVE_INFINITY, made.windowMs, startedAtMs);
       this.#fallback.release(key, weight, reservedAtMs);
-      this.#remember(key, startedAtMs, made);
+      this.#remember(startedAtMs, made);
       return;
     }
     let pending = this.#pendingMoves.get(key);
@@ -310,7 +324,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     pending.members.push(made.member);
     pending.startedAt.push(startedAtMs);
     // The limiter may move it again (a task released long after its start stays counted from its release).
-    this.#remember(key, startedAtMs, made);
+    this.#remember(startedAtMs, made);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // Not at once: the move only has to land before the reservation would expire (a window after it
@@ -388,10 +402,9 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     return this.#lastKeys;
   }
 
-  #remember(key: string, nowMs: number, made: Made): void {
-    const id = `${key}\u0000${nowMs}`;
-    const list = this.#made.get(id);
-    if (list === undefined) {
+  #remember(nowMs: number, made: Made): void {
+    const entry = this.#made.get(nowMs);
+    if (entry === undefined) {
       if (this.#made.size >= MAX_REMEMBERED) {
         // Unclaimed (the limiter restamps or releases at once): forget the oldest tenth.
         let drop = MAX_REMEMBERED / 10;
@@ -400,20 +413,26 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
           if (--drop === 0) break;
         }
       }
-      this.#made.set(id, [made]);
+      this.#made.set(nowMs, made);
+    } else if (Array.isArray(entry)) {
+      entry.push(made);
     } else {
-      list.push(made);
+      this.#made.set(nowMs, [entry, made]);
     }
   }
 
   #forget(key: string, nowMs: number, weight: number): Made | undefined {
-    const id = `${key}\u0000${nowMs}`;
-    const list = this.#made.get(id);
-    if (list === undefined) return undefined;
-    const index = list.findIndex((made) => made.weight === weight);
+    const entry = this.#made.get(nowMs);
+    if (entry === undefined) return undefined;
+    if (!Array.isArray(entry)) {
+      if (entry.key !== key || entry.weight !== weight) return undefined;
+      this.#made.delete(nowMs);
+      return entry;
+    }
+    const index = entry.findIndex((made) => made.key === key && made.weight === weight);
     if (index < 0) return undefined;
-    const [made] = list.splice(index, 1);
-    if (list.length === 0) this.#made.delete(id);
+    const [made] = entry.splice(index, 1);
+    if (entry.length === 0) this.#made.delete(nowMs);
     return made;
   }
 
@@ -473,7 +492,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     this.#fallbacks++;
     const fallbackLimit = this.#fallbackLimit === undefined ? limit : Math.min(limit, this.#fallbackLimit);
     const result = this.#fallback.reserveDetailed(key, weight, fallbackLimit, windowMs, nowMs);
-    if (result.waitMs === 0) this.#remember(key, nowMs, { member: undefined, weight, windowMs });
+    if (result.waitMs === 0) this.#remember(nowMs, { key, member: undefined, weight, windowMs });
     return { waitMs: result.waitMs, used: result.used };
   }
 
