@@ -9,6 +9,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { sleep } from '../../core/abort.js';
 import type { SqlAccess } from '../../storage/types.js';
 import type { ClaimedJob, ClaimRequest, Completion, Lease, NewJob, QueueBackend } from '../backend.js';
 import { SqlBackend, type SqlTables, sqlTables } from './sql-backend.js';
@@ -117,6 +118,13 @@ function schema(tables: SqlTables): string[] {
   ];
 }
 
+/** True for PostgreSQL's deadlock error (40P01), possibly wrapped in a StorageError's `cause`. */
+function isDeadlock(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  const causeCode = ((error as { cause?: { code?: unknown } })?.cause as { code?: unknown } | undefined)?.code;
+  return code === '40P01' || causeCode === '40P01';
+}
+
 /** The PostgreSQL queue backend. */
 export class PostgresBackend extends SqlBackend implements QueueBackend {
   readonly kind = 'postgres' as const;
@@ -202,7 +210,18 @@ export class PostgresBackend extends SqlBackend implements QueueBackend {
       await sql.query(`COMMENT ON TABLE ${this.tables.jobs} IS '${marker}'`);
     };
     if (inTx) await create(inTx);
-    else if (!(await isCurrent(this.sql))) await this.sql.transaction(create);
+    else {
+      // A deadlock victim (40P01) retries: the DDL is idempotent, and PostgreSQL picks one victim per cycle. Seen
+      // with two workers starting at once on a fresh schema, one creating while the other already scheduled.
+      for (let attempt = 1; !(await isCurrent(this.sql)); attempt++) {
+        try {
+          await this.sql.transaction(create);
+        } catch (error) {
+          if (attempt >= 5 || !isDeadlock(error)) throw error;
+          await sleep(20 * attempt);
+        }
+      }
+    }
     const rows = await (inTx ?? this.sql).query<{ hash: string }>(
       'SELECT substr(md5(COALESCE($1, current_schema())), 1, 16) AS hash',
       [this.#schema ?? null],
