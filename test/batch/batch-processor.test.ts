@@ -3,19 +3,9 @@ import { ClosedError, ConfigError, isHotpathError, ManualClock } from 'hotpath/c
 import { Profiler } from 'hotpath/profiling';
 import { RateLimiter } from 'hotpath/ratelimit';
 import { describe, expect, it } from 'vitest';
+import { deferred } from '../helpers/async.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** A promise the test settles by hand. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** Tracks how many calls run at once. */
 function gauge() {

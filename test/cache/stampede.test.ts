@@ -1,21 +1,7 @@
 import { Cache } from 'hotpath/cache';
 import { ManualClock, TimeoutError } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-}
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../helpers/async.js';
 
 /** Lets queued promise callbacks run. */
 async function settle(): Promise<void> {

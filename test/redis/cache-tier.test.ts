@@ -9,6 +9,7 @@ import { RedisCacheTier, RedisInvalidationBus } from 'hotpath/redis';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeCacheTier } from '../cache/cache-tier-conformance.js';
+import { deferred } from '../helpers/async.js';
 import { needsRedis, REDIS_URL, uniqueName } from '../helpers/services.js';
 
 const hasRedis = await needsRedis();
@@ -21,14 +22,6 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(5);
   }
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve: (value: T) => void = () => {};
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 describe.runIf(hasRedis)('RedisCacheTier', () => {
