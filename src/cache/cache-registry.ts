@@ -8,7 +8,8 @@ import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { checkString, validateOptions } from '../core/options.js';
 import type { LatencyRecorder } from '../core/recorder.js';
-import { Cache, type CacheOptions, type CacheStats } from './cache.js';
+import { Cache } from './cache.js';
+import type { CacheOptions, CacheStats } from './cache-types.js';
 
 /** Defaults applied to every cache the registry creates (a cache's own options win). */
 export interface CacheRegistryOptions {

@@ -28,17 +28,6 @@ import type {
 import { TagIndex } from './tag-index.js';
 import { TierCoordination } from './tier-coordination.js';
 
-export type {
-  CacheLoader,
-  CacheOptions,
-  CacheSetOptions,
-  CacheStats,
-  GetOrSetOptions,
-  Loaded,
-  LoaderContext,
-  WrapOptions,
-} from './cache-types.js';
-
 interface CachedError {
   error: unknown;
 }

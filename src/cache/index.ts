@@ -3,17 +3,7 @@
  * second-level tier interface and a registry of named caches.
  * @module
  */
-export {
-  Cache,
-  type CacheLoader,
-  type CacheOptions,
-  type CacheSetOptions,
-  type CacheStats,
-  type GetOrSetOptions,
-  type Loaded,
-  type LoaderContext,
-  type WrapOptions,
-} from './cache.js';
+export { Cache } from './cache.js';
 export type { CacheBus, CacheBusListener, CacheBusMessage } from './cache-bus.js';
 export { MAX_TAGS_PER_ENTRY } from './cache-input.js';
 export { CacheRegistry, type CacheRegistryOptions, type CacheRegistryStats } from './cache-registry.js';
@@ -25,5 +15,15 @@ export {
   type CoordinatedCacheTier,
   isCoordinatedTier,
 } from './cache-tier.js';
+export type {
+  CacheLoader,
+  CacheOptions,
+  CacheSetOptions,
+  CacheStats,
+  GetOrSetOptions,
+  Loaded,
+  LoaderContext,
+  WrapOptions,
+} from './cache-types.js';
 export { CappedList, type CappedListOptions } from './capped-list.js';
 export { MapCacheTier, type MapCacheTierOptions, type MapCacheTierStats } from './map-cache-tier.js';
