@@ -237,18 +237,29 @@ async function postgres(): Promise<void> {
     const PG_BATCH = 50_000;
     const docs = makeDocs(PG_BATCH);
     let pgRound = 0;
+    /** A fresh table, one transaction around `insert`, the connection released: the raw contenders' frame. */
+    const rawPgBatch = async (
+      table: string,
+      insert: (client: pg.PoolClient, table: string, now: number) => Promise<void>,
+    ): Promise<number> => {
+      await pool.query(CREATE_PG(table));
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await insert(client, table, Date.now());
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      return PG_BATCH;
+    };
     const putManyRuns = {
       'hotpath PostgresStorage.putMany': async () => {
         await storage.putMany(`batch${pgRound++}`, docs);
         return PG_BATCH;
       },
-      'raw pg multi-row INSERT, 1,000 rows/statement, one transaction': async () => {
-        const table = `raw_batch${pgRound++}`;
-        await pool.query(CREATE_PG(table));
-        const client = await pool.connect();
-        const now = Date.now();
-        try {
-          await client.query('BEGIN');
+      'raw pg multi-row INSERT, 1,000 rows/statement, one transaction': () =>
+        rawPgBatch(`raw_batch${pgRound++}`, async (client, table, now) => {
           for (let i = 0; i < docs.length; i += 1000) {
             const chunk = docs.slice(i, i + 1000);
             const values: unknown[] = [];
@@ -261,19 +272,9 @@ async function postgres(): Promise<void> {
               values,
             );
           }
-          await client.query('COMMIT');
-        } finally {
-          client.release();
-        }
-        return PG_BATCH;
-      },
-      'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': async () => {
-        const table = `raw_jsonb${pgRound++}`;
-        await pool.query(CREATE_PG(table));
-        const client = await pool.connect();
-        const now = Date.now();
-        try {
-          await client.query('BEGIN');
+        }),
+      'raw pg jsonb_array_elements, 1,000 docs/statement, one transaction': () =>
+        rawPgBatch(`raw_jsonb${pgRound++}`, async (client, table, now) => {
           for (let i = 0; i < docs.length; i += 1000) {
             const json = `[${docs
               .slice(i, i + 1000)
@@ -284,12 +285,7 @@ async function postgres(): Promise<void> {
               [json, now],
             );
           }
-          await client.query('COMMIT');
-        } finally {
-          client.release();
-        }
-        return PG_BATCH;
-      },
+        }),
     };
     if (AB) {
       const {
