@@ -6,7 +6,9 @@
  * `RateLimiterRedis.consume` on ioredis, same Redis, interleaved, limit never binding (every call is one
  * granted reservation): sequential (one caller) and 64 concurrent callers. Target: ours ≥ 1×.
  * Ours does more per call: a sliding-window log (rate-limiter-flexible counts a fixed window) and the
- * reservation moved to the task's real start (a second, batched script).
+ * reservation moved to the task's real start (a second, batched script). A key reserved in a tight loop
+ * reserves up to 16 units ahead per script (`prefetch`, see RedisRateLimitStore): the `prefetch: 0` rows
+ * show the cost of one script per reservation.
  */
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
@@ -24,6 +26,8 @@ const CALLERS = 64;
 const redis = new Redis(REDIS_URL);
 const store = new RedisRateLimitStore({ redis, prefix: PREFIX });
 const hotpath = new RateLimiter({ key: 'bench', limit: 1e9, intervalMs: 1000, store });
+const storeNoPrefetch = new RedisRateLimitStore({ redis, prefix: PREFIX, prefetch: 0 });
+const noPrefetch = new RateLimiter({ key: 'bench-0', limit: 1e9, intervalMs: 1000, store: storeNoPrefetch });
 const flexible = new RateLimiterRedis({
   storeClient: redis,
   keyPrefix: `${PREFIX}flex`,
@@ -40,11 +44,12 @@ async function lanes(total: number, callers: number, call: () => Promise<unknown
   return total;
 }
 
-const tryAcquire = async (): Promise<void> => {
-  const answer = await hotpath.tryAcquireAsync();
+const tryAcquireOn = (limiter: RateLimiter) => async (): Promise<void> => {
+  const answer = await limiter.tryAcquireAsync();
   if (!answer.ok) throw new Error('refused');
   answer.release();
 };
+const tryAcquire = tryAcquireOn(hotpath);
 const acquire = async (): Promise<void> => {
   const release = await hotpath.acquire();
   release();
@@ -60,6 +65,8 @@ for (const [title, total, callers] of [
     {
       'hotpath RedisRateLimitStore (tryAcquireAsync)': () => lanes(total, callers, tryAcquire),
       'hotpath RedisRateLimitStore (acquire)': () => lanes(total, callers, acquire),
+      'hotpath RedisRateLimitStore, prefetch: 0 (tryAcquireAsync)': () =>
+        lanes(total, callers, tryAcquireOn(noPrefetch)),
       'rate-limiter-flexible RateLimiterRedis.consume': () => lanes(total, callers, consume),
     },
     { rounds: 5 },
@@ -67,7 +74,9 @@ for (const [title, total, callers] of [
 }
 
 await hotpath.close();
+await noPrefetch.close();
 await store.close();
+await storeNoPrefetch.close();
 const keys = await redis.keys(`${PREFIX}*`);
 if (keys.length > 0) await redis.del(...keys);
 await redis.quit();

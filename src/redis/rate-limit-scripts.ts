@@ -59,9 +59,13 @@ end
 
 /**
  * KEYS: log, meta. ARGV: limit (-1 = none), windowMs, n, then n pairs (weight, member) — the reservations
- * of this key made in one event-loop turn, decided in call order — then pairs (member, ms since its start)
- * to move (restamps of this key waiting to be sent ride along). Returns, per reservation, `status, waitMs, used` as strings:
- * status `"0"` reserved, `"w"` wait, `"p"` paused; waitMs `"-1"` when the weight can never fit.
+ * of this key made in one event-loop turn, decided in call order — then `ahead, base` (reserve up to
+ * `ahead` weight-1 units more, members `base..1`, `base..2`…, when every reservation of the batch was
+ * granted and, after them, at most half of the window is in use: only half of what is left below that
+ * half is taken, so a process reserving ahead can never take the window near its limit), then pairs
+ * (member, ms since its start) to move (restamps of this key waiting to be sent ride along). Returns, per
+ * reservation, `status, waitMs, used` as strings — status `"0"` reserved, `"w"` wait, `"p"` paused; waitMs
+ * `"-1"` when the weight can never fit — then the number of units reserved ahead, and `used` after them.
  * One script for a whole batch: the clock, expiry, count and TTL are paid once, not per reservation.
  */
 export const RESERVE_SCRIPT = defineScript(`${PRELUDE}
@@ -72,10 +76,12 @@ local ttl = math.ceil(window) + 1
 local meta = redis.call('HMGET', KEYS[2], 'x', 'p')
 local oldExtra = tonumber(meta[1] or '0')
 local extra = expireOld(window, oldExtra)
-if #ARGV >= 4 + 2 * n then extra = moveToNow(4 + 2 * n, extra) end
+local firstMove = 6 + 2 * n
+if #ARGV >= firstMove then extra = moveToNow(firstMove, extra) end
 local count = redis.call('ZCARD', KEYS[1])
 if count == 0 then extra = 0 end
-local touched = #ARGV >= 4 + 2 * n
+local touched = #ARGV >= firstMove
+local allGranted = true
 local pausedLeft = 0
 if meta[2] then pausedLeft = tonumber(meta[2]) - now end
 local out = {}
@@ -83,9 +89,11 @@ for i = 1, n do
   local weight = tonumber(ARGV[2 + 2 * i])
   local used = count + extra
   if pausedLeft > 0 then
+    allGranted = false
     out[#out + 1] = 'p'
     out[#out + 1] = tostring(pausedLeft)
   elseif limit >= 0 and used + weight > limit then
+    allGranted = false
     out[#out + 1] = 'w'
     if weight > limit then
       out[#out + 1] = '-1'
@@ -122,6 +130,29 @@ for i = 1, n do
   end
   out[#out + 1] = tostring(used)
 end
+local ahead = tonumber(ARGV[4 + 2 * n])
+if ahead > 0 and allGranted then
+  if limit >= 0 then
+    local room = math.floor((limit / 2 - count - extra) / 2)
+    if room < ahead then ahead = room end
+  end
+  if ahead > 0 then
+    local base = ARGV[5 + 2 * n]
+    local pairs = {}
+    for i = 1, ahead do
+      pairs[2 * i - 1] = now
+      pairs[2 * i] = base .. i
+    end
+    redis.call('ZADD', KEYS[1], unpack(pairs))
+    touched = true
+    count = count + ahead
+  end
+else
+  ahead = 0
+end
+if ahead < 0 then ahead = 0 end
+out[#out + 1] = tostring(ahead)
+out[#out + 1] = tostring(count + extra)
 finish(ttl, extra, oldExtra, touched)
 return out
 `);
