@@ -45,13 +45,14 @@ export interface RedisRateLimitStoreOptions {
   logger?: Logger;
   /**
    * Most units a hot key reserves ahead in one script (default 16; 0 turns it off). When this process
-   * reserves a key again within 50 ms (a quarter of the window if shorter; never for windows under 40 ms)
-   * of Redis's last answer for it, the script also reserves up to this many weight-1 units — only while,
-   * after them, at most half of the window is in use, and only half of what is left below that half — and
-   * the following calls take them without a round trip. A unit taken is moved to its start like any
-   * reservation; units not taken within those 50 ms are given back. So limits stay exact. What changes:
-   * a shared pause does not stop the units this process already holds (at most `prefetch`), and
-   * `remaining` counts held units as used.
+   * reserves a key again within 20 ms of Redis's last answer for it (a tight loop, a busy endpoint; never
+   * for windows under 40 ms, and not for a second after units of the key went unused), the script also reserves up to this many weight-1 units — only while, after
+   * them, at most half of the window is in use, and only half of what is left below that half — and the
+   * following calls take them without a round trip (calls arriving meanwhile wait for that script rather
+   * than send their own). A unit taken is moved to its start like any reservation; units not taken within
+   * 20 ms (a quarter of the window if shorter) are given back. So limits stay exact. What changes: a
+   * shared pause reaches this process's held units up to 20 ms late, and `remaining` counts held units
+   * as used.
    */
   prefetch?: number;
 }
@@ -107,6 +108,17 @@ interface Ahead {
   readonly used: number;
 }
 
+/** Weight-1 reservations waiting for the key's script in flight that reserves units ahead. */
+interface AheadWait {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly waiters: Array<{
+    readonly nowMs: number;
+    readonly resolve: (result: ReserveResult) => void;
+    readonly reject: (error: unknown) => void;
+  }>;
+}
+
 /** The reservations of one key made in one turn, with the limit and window they were made under. */
 interface ReservationBatch {
   readonly limit: number;
@@ -134,12 +146,16 @@ const NO_LIMIT = -1;
 const MAX_MOVE_DELAY_MS = 50;
 const DEFAULT_PREFETCH = 16;
 /**
- * How long units reserved ahead may be handed out (a quarter of the window if shorter), and how soon after
- * the key's last answer a reservation makes it hot. A unit is stamped when its script runs and moved to
- * its start within min(50 ms, window / 4) of it: so it has left its stamp well before the window would
- * drop it, which keeps the window exact.
+ * How long units reserved ahead may be handed out (a quarter of the window if shorter; measured from
+ * sending the script, which stamps them later). A unit taken is moved to its start within
+ * min(50 ms, window / 4): so it has left its stamp well before the window would drop it, which keeps the
+ * window exact. Also how late a shared pause may reach the units a process holds.
  */
-const AHEAD_LIFETIME_MS = 50;
+const AHEAD_LIFETIME_MS = 20;
+/** After units reserved ahead went unused, the key reserves one at a time for this long. */
+const COOL_DOWN_MS = 1000;
+/** Keys remembered as cooling down (the oldest are forgotten past this). */
+const MAX_COOLING_KEYS = 1024;
 /** Windows shorter than this never reserve ahead. */
 const MIN_AHEAD_WINDOW_MS = 40;
 
@@ -189,6 +205,9 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   #lastKeys: string[] = [];
   readonly #prefetch: number;
   readonly #ahead = new Map<string, Ahead>();
+  readonly #aheadWaits = new Map<string, AheadWait>();
+  /** Keys whose units ahead went unused, until when they reserve one at a time (see COOL_DOWN_MS). */
+  readonly #cooling = new Map<string, number>();
   #aheadTimer: ReturnType<typeof setTimeout> | undefined;
   #lastAnswerKey: string | undefined;
   #lastAnswerAt = Number.NEGATIVE_INFINITY;
@@ -247,32 +266,67 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    */
   reserveDetailed(key: string, weight: number, limit: number, windowMs: number, nowMs: number): Promise<ReserveResult> {
     if (this.#closed) return Promise.reject(new StorageError('RedisRateLimitStore is closed'));
-    if (weight === 1 && this.#ahead.size > 0) {
-      const taken = this.#takeAhead(key, limit, windowMs, nowMs);
-      if (taken !== undefined) return Promise.resolve(taken);
+    if (weight === 1) {
+      if (this.#ahead.size > 0) {
+        const taken = this.#takeAhead(key, limit, windowMs, nowMs);
+        if (taken !== undefined) return Promise.resolve(taken);
+      }
+      // A script reserving units ahead for this key is on its way back: wait for it rather than send
+      // another (requests of a busy key arrive in separate turns, so turn batching does not join them).
+      const wait = this.#aheadWaits.get(key);
+      if (wait !== undefined && wait.limit === limit && wait.windowMs === windowMs) {
+        return new Promise((resolve, reject) => wait.waiters.push({ nowMs, resolve, reject }));
+      }
     }
-    if (this.#isDown && !this.#shouldProbe()) return this.#whileDown(key, weight, limit, windowMs, nowMs);
+    return new Promise((resolve, reject) => this.#reserveNow(key, weight, limit, windowMs, nowMs, resolve, reject));
+  }
+
+  /** Adds a reservation to this turn's script of its key (or answers it locally while Redis is down). */
+  #reserveNow(
+    key: string,
+    weight: number,
+    limit: number,
+    windowMs: number,
+    nowMs: number,
+    resolve: (result: ReserveResult) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    if (this.#isDown && !this.#shouldProbe()) {
+      this.#whileDown(key, weight, limit, windowMs, nowMs).then(resolve, reject);
+      return;
+    }
     const id = this.#idPrefix + (this.#seq++).toString(36);
     const member = weight === 1 ? id : `${weight}:${id}`;
-    return new Promise((resolve, reject) => {
-      const request: BatchedReservation = { weight, member, nowMs, resolve, reject };
-      let batch = this.#batches.get(key);
-      if (batch !== undefined && (batch.limit !== limit || batch.windowMs !== windowMs)) {
-        // Another limit on the same key in the same turn: send what is queued first, keeping call order.
-        this.#batches.delete(key);
-        this.#sendBatch(key, batch);
-        batch = undefined;
+    const request: BatchedReservation = { weight, member, nowMs, resolve, reject };
+    let batch = this.#batches.get(key);
+    if (batch !== undefined && (batch.limit !== limit || batch.windowMs !== windowMs)) {
+      // Another limit on the same key in the same turn: send what is queued first, keeping call order.
+      this.#batches.delete(key);
+      this.#sendBatch(key, batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { limit, windowMs, requests: [] };
+      this.#batches.set(key, batch);
+      if (!this.#batchFlushQueued) {
+        this.#batchFlushQueued = true;
+        queueMicrotask(this.#flushBatches);
       }
-      if (batch === undefined) {
-        batch = { limit, windowMs, requests: [] };
-        this.#batches.set(key, batch);
-        if (!this.#batchFlushQueued) {
-          this.#batchFlushQueued = true;
-          queueMicrotask(this.#flushBatches);
-        }
-      }
-      batch.requests.push(request);
-    });
+    }
+    batch.requests.push(request);
+  }
+
+  /** Answers the reservations that waited for the key's script reserving ahead: from its units, else anew. */
+  #endAheadWait(key: string, wait: AheadWait | undefined): void {
+    if (wait === undefined) return;
+    if (this.#aheadWaits.get(key) === wait) this.#aheadWaits.delete(key);
+    const { limit, windowMs } = wait;
+    for (const waiter of wait.waiters) {
+      const taken = this.#closed ? undefined : this.#takeAhead(key, limit, windowMs, waiter.nowMs);
+      if (taken !== undefined) waiter.resolve(taken);
+      else if (this.#closed) waiter.reject(new StorageError('RedisRateLimitStore is closed'));
+      else this.#reserveNow(key, 1, limit, windowMs, waiter.nowMs, waiter.resolve, waiter.reject);
+    }
   }
 
   /**
@@ -312,11 +366,17 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       windowMs >= MIN_AHEAD_WINDOW_MS &&
       key === this.#lastAnswerKey &&
       sentAt - this.#lastAnswerAt < lifetimeMs &&
-      !this.#ahead.has(key)
+      !this.#ahead.has(key) &&
+      !this.#isCooling(key, sentAt)
         ? this.#prefetch
         : 0;
     const base = ahead > 0 ? `${this.#idPrefix}${(this.#seq++).toString(36)}.` : '';
     args.push(ahead, base);
+    let wait: AheadWait | undefined;
+    if (ahead > 0) {
+      wait = { limit, windowMs, waiters: [] };
+      this.#aheadWaits.set(key, wait);
+    }
     // Restamps of this key waiting for the next turn ride along: one script instead of two.
     const moves = this.#pendingMoves.get(key);
     if (moves !== undefined) {
@@ -356,6 +416,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
             request.resolve({ waitMs: waitMs < 0 ? Number.POSITIVE_INFINITY : waitMs, used });
           }
         }
+        this.#endAheadWait(key, wait);
       },
       (error: unknown) => {
         this.#errors++;
@@ -364,6 +425,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
           if (this.#closed || this.#failMode === 'closed') request.reject(error);
           else request.resolve(this.#fallbackReserve(key, request.weight, limit, windowMs, request.nowMs));
         }
+        // Down now: they fail closed or take the local limit, like any reservation during the outage.
+        this.#endAheadWait(key, wait);
       },
     );
   }
@@ -464,6 +527,9 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   #giveBackAhead(key: string, ahead: Ahead): Promise<void> {
     if (this.#ahead.get(key) === ahead) this.#ahead.delete(key);
     if (ahead.next > ahead.count) return Promise.resolve();
+    // Not busy enough to use them: reserve one at a time for a while (each give-back costs a script).
+    if (this.#cooling.size >= MAX_COOLING_KEYS) this.#cooling.delete(this.#cooling.keys().next().value as string);
+    this.#cooling.set(key, this.#clock.now() + COOL_DOWN_MS);
     const members: string[] = [];
     for (let i = ahead.next; i <= ahead.count; i++) members.push(ahead.base + i);
     ahead.next = ahead.count + 1;
@@ -477,6 +543,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
         );
       },
     );
+  }
+
+  #isCooling(key: string, now: number): boolean {
+    const until = this.#cooling.get(key);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#cooling.delete(key);
+    return false;
   }
 
   readonly #sweepAhead = (): void => {

@@ -55,7 +55,28 @@ describe.runIf(hasRedis)('RedisRateLimitStore: units reserved ahead for a hot ke
     expect(after - before).toBeLessThan(200);
   });
 
-  it('gives back the units not taken within 50 ms, so they stop counting', async () => {
+  it('requests of a busy key arriving in separate turns wait for the script reserving ahead, not send their own', async () => {
+    const store = new RedisRateLimitStore({ redis: REDIS_URL, prefix, prefetch: 16 });
+    const evalCalls = async () =>
+      Number((await admin.info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    let nowMs = 10_000;
+    await store.reserve('busy', 1, 100_000, 60_000, nowMs++); // the key becomes hot
+    const before = await evalCalls();
+    // 32 callers, each reserving 20 times with a macrotask between calls (like requests on 32 sockets).
+    const lane = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) {
+        expect(await store.reserve('busy', 1, 100_000, 60_000, nowMs++)).toBe(0);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, lane));
+    const scripts = (await evalCalls()) - before;
+    expect(scripts).toBeLessThan(640 / 4);
+    await store.close();
+    expect(await admin.zcard(store.redisKeys('busy').log)).toBe(641);
+  });
+
+  it('gives back the units not taken within 20 ms, so they stop counting', async () => {
     const store = new RedisRateLimitStore({ redis: REDIS_URL, prefix, prefetch: 16 });
     const { log } = store.redisKeys('burst');
     for (let i = 0; i < 3; i++) expect(await store.reserve('burst', 1, 1000, 60_000, 1_000 + i)).toBe(0);
