@@ -119,9 +119,16 @@ export async function benchRedisCache(): Promise<void> {
     'hotpath Cache + RedisCacheTier': coldBatch((key) => l2.getOrSet(key, neverCalled)),
     'bentocache (memory L1 + redis L2)': coldBatch((key) => bento.getOrSet({ key, factory: neverCalled, ttl: TTL_MS })),
   });
+  // The floor: one round trip. A bare ioredis GET of the same stored value, parsed, on the tier's connection.
+  // (The stored envelope is `expiresAt|tags\nvalue`; the floor parses the value part.)
+  const rawGet = async (): Promise<unknown> => {
+    const envelope = (await redis.get(`${l2Tier.base}:v:${nextCold()}`)) ?? '|\nnull';
+    return JSON.parse(envelope.slice(envelope.indexOf('\n') + 1));
+  };
   await compareOps('redis cache: L2 hit, L1 cold — one read at a time', {
     'hotpath Cache + RedisCacheTier': () => l2.getOrSet(nextCold(), neverCalled),
     'bentocache (memory L1 + redis L2)': () => bento.getOrSet({ key: nextCold(), factory: neverCalled, ttl: TTL_MS }),
+    'floor: ioredis GET + JSON.parse (no cache)': rawGet,
   });
   if (l2.stats().loads > 0) throw new Error('hotpath loaded: the L2 bench missed Redis');
 

@@ -7,7 +7,7 @@
  * granted reservation): sequential (one caller) and 64 concurrent callers. Target: ours ≥ 1×.
  * Ours does more per call: a sliding-window log (rate-limiter-flexible counts a fixed window) and the
  * reservation moved to the task's real start (a second, batched script). A key reserved in a tight loop
- * reserves up to 16 units ahead per script (`prefetch`, see RedisRateLimitStore): the `prefetch: 0` rows
+ * reserves up to 32 units ahead per script (`prefetch`, see RedisRateLimitStore): the `prefetch: 0` rows
  * show the cost of one script per reservation.
  */
 import { Redis } from 'ioredis';

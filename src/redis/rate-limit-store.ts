@@ -44,15 +44,16 @@ export interface RedisRateLimitStoreOptions {
   /** Receives one `warn` when an outage starts (with `failMode: 'open'`), one `info` when Redis is back, and failed background writes. */
   logger?: Logger;
   /**
-   * Most units a hot key reserves ahead in one script (default 16; 0 turns it off). When this process
+   * Most units a hot key reserves ahead in one script (default 32; 0 turns it off). When this process
    * reserves a key again within 20 ms of Redis's last answer for it (a tight loop, a busy endpoint; never
-   * for windows under 40 ms, and not for a second after units of the key went unused), the script also reserves up to this many weight-1 units — only while, after
+   * for windows under 40 ms), the script also reserves up to this many weight-1 units — only while, after
    * them, at most half of the window is in use, and only half of what is left below that half — and the
    * following calls take them without a round trip (calls arriving meanwhile wait for that script rather
    * than send their own). A unit taken is moved to its start like any reservation; units not taken within
-   * 20 ms (a quarter of the window if shorter) are given back. So limits stay exact. What changes: a
-   * shared pause reaches this process's held units up to 20 ms late, and `remaining` counts held units
-   * as used.
+   * 20 ms (a quarter of the window if shorter) are given back, and the key then reserves only as many
+   * ahead as were taken (at least 2, doubling again once all are taken). So limits stay exact. What
+   * changes: a shared pause reaches this process's held units up to 20 ms late, and `remaining` counts
+   * held units as used.
    */
   prefetch?: number;
 }
@@ -144,7 +145,7 @@ const OUTAGE_PROBE_MS = 1000;
 const NO_LIMIT = -1;
 /** Longest a restamp waits to ride along with the next reservation of its key before it is sent alone. */
 const MAX_MOVE_DELAY_MS = 50;
-const DEFAULT_PREFETCH = 16;
+const DEFAULT_PREFETCH = 32;
 /**
  * How long units reserved ahead may be handed out (a quarter of the window if shorter; measured from
  * sending the script, which stamps them later). A unit taken is moved to its start within
@@ -152,10 +153,10 @@ const DEFAULT_PREFETCH = 16;
  * window exact. Also how late a shared pause may reach the units a process holds.
  */
 const AHEAD_LIFETIME_MS = 20;
-/** After units reserved ahead went unused, the key reserves one at a time for this long. */
-const COOL_DOWN_MS = 1000;
-/** Keys remembered as cooling down (the oldest are forgotten past this). */
-const MAX_COOLING_KEYS = 1024;
+/** Keys whose number of units to reserve ahead is remembered (the oldest are forgotten past this). */
+const MAX_SIZED_KEYS = 1024;
+/** Fewest units reserved ahead for a key whose last units were not all taken. */
+const MIN_AHEAD = 2;
 /** Windows shorter than this never reserve ahead. */
 const MIN_AHEAD_WINDOW_MS = 40;
 
@@ -206,8 +207,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #prefetch: number;
   readonly #ahead = new Map<string, Ahead>();
   readonly #aheadWaits = new Map<string, AheadWait>();
-  /** Keys whose units ahead went unused, until when they reserve one at a time (see COOL_DOWN_MS). */
-  readonly #cooling = new Map<string, number>();
+  /** Units to reserve ahead per key, when fewer than `prefetch` (see MIN_AHEAD); at most MAX_SIZED_KEYS keys. */
+  readonly #aheadSize = new Map<string, number>();
   #aheadTimer: ReturnType<typeof setTimeout> | undefined;
   #lastAnswerKey: string | undefined;
   #lastAnswerAt = Number.NEGATIVE_INFINITY;
@@ -366,9 +367,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       windowMs >= MIN_AHEAD_WINDOW_MS &&
       key === this.#lastAnswerKey &&
       sentAt - this.#lastAnswerAt < lifetimeMs &&
-      !this.#ahead.has(key) &&
-      !this.#isCooling(key, sentAt)
-        ? this.#prefetch
+      !this.#ahead.has(key)
+        ? (this.#aheadSize.get(key) ?? this.#prefetch)
         : 0;
     const base = ahead > 0 ? `${this.#idPrefix}${(this.#seq++).toString(36)}.` : '';
     args.push(ahead, base);
@@ -505,7 +505,11 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       return undefined;
     }
     const member = ahead.base + ahead.next++;
-    if (ahead.next > ahead.count) this.#ahead.delete(key);
+    if (ahead.next > ahead.count) {
+      // All taken: reserve twice as many next time, up to `prefetch`.
+      this.#ahead.delete(key);
+      if (ahead.count < this.#prefetch) this.#sizeAhead(key, Math.min(this.#prefetch, 2 * ahead.count));
+    }
     this.#reserved++;
     this.#prefetched++;
     this.#remember(nowMs, { key, member, weight: 1, windowMs });
@@ -527,9 +531,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   #giveBackAhead(key: string, ahead: Ahead): Promise<void> {
     if (this.#ahead.get(key) === ahead) this.#ahead.delete(key);
     if (ahead.next > ahead.count) return Promise.resolve();
-    // Not busy enough to use them: reserve one at a time for a while (each give-back costs a script).
-    if (this.#cooling.size >= MAX_COOLING_KEYS) this.#cooling.delete(this.#cooling.keys().next().value as string);
-    this.#cooling.set(key, this.#clock.now() + COOL_DOWN_MS);
+    // Not all taken: reserve only as many as were next time (each give-back costs a script).
+    this.#sizeAhead(key, Math.max(MIN_AHEAD, ahead.next - 1));
     const members: string[] = [];
     for (let i = ahead.next; i <= ahead.count; i++) members.push(ahead.base + i);
     ahead.next = ahead.count + 1;
@@ -545,12 +548,11 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     );
   }
 
-  #isCooling(key: string, now: number): boolean {
-    const until = this.#cooling.get(key);
-    if (until === undefined) return false;
-    if (now < until) return true;
-    this.#cooling.delete(key);
-    return false;
+  #sizeAhead(key: string, size: number): void {
+    this.#aheadSize.delete(key);
+    if (size >= this.#prefetch) return;
+    if (this.#aheadSize.size >= MAX_SIZED_KEYS) this.#aheadSize.delete(this.#aheadSize.keys().next().value as string);
+    this.#aheadSize.set(key, size);
   }
 
   readonly #sweepAhead = (): void => {

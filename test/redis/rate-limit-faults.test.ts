@@ -97,7 +97,7 @@ describe.runIf(hasRedisServer)('RedisRateLimitStore when Redis dies', () => {
     expect(lines.filter((l) => l.level === 'info' && l.msg.includes('back'))).toHaveLength(1);
     // A second outage logs once more.
     await server.kill();
-    // The first calls may take units the store reserved ahead before the kill (prefetch, at most 16).
+    // The first calls may take units the store reserved ahead before the kill (prefetch: here at most 12, a quarter of the limit).
     for (let i = 0; i < 20; i++) await limiter.tryAcquireAsync();
     expect(lines.filter((l) => l.level === 'warn' && l.msg.includes('unreachable'))).toHaveLength(2);
     await server.start();

@@ -85,6 +85,22 @@ describe.runIf(hasRedis)('RedisRateLimitStore: units reserved ahead for a hot ke
     await store.close();
   });
 
+  it('a key whose units were not all taken reserves only as many ahead next time (at least 2)', async () => {
+    const store = new RedisRateLimitStore({ redis: REDIS_URL, prefix, prefetch: 16 });
+    const { log } = store.redisKeys('sized');
+    let nowMs = 20_000;
+    const reserve = () => store.reserve('sized', 1, 1000, 60_000, nowMs++);
+    await reserve();
+    await reserve(); // hot: 16 more reserved ahead
+    expect(await admin.zcard(log)).toBe(18);
+    await reserve(); // takes one of them; the other 15 are given back after 20 ms
+    await eventually(async () => expect(await admin.zcard(log)).toBe(3));
+    await reserve(); // the key went quiet: one at a time
+    await reserve(); // hot again: 2 ahead this time (1 was taken last time)
+    expect(await admin.zcard(log)).toBe(7);
+    await store.close();
+  });
+
   it('never reserves ahead past half of the window, so the last units stay exact', async () => {
     const store = new RedisRateLimitStore({ redis: REDIS_URL, prefix, prefetch: 16 });
     let granted = 0;
