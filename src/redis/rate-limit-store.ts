@@ -390,7 +390,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
         this.#lastAnswerKey = key;
         this.#lastAnswerAt = this.#clock.now();
         const granted = Number(out[3 * requests.length]);
-        if (granted > 0) {
+        // (Granted after close(): left to expire with their window — the connection may be gone.)
+        if (granted > 0 && !this.#closed) {
           const used = Number(out[3 * requests.length + 1]);
           this.#keepAhead(key, {
             limit,
@@ -439,14 +440,16 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       this.#fallback.release(key, weight, reservedAtMs);
       return Promise.resolve();
     }
-    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key), [made.member]).then(
+    return this.#releaseMembers(key, [made.member], 'release failed');
+  }
+
+  /** Removes `members` from `key`'s log; a failure is counted and logged (the units expire with their window). */
+  #releaseMembers(key: string, members: string[], what: string): Promise<void> {
+    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key), members).then(
       () => {},
       (error: unknown) => {
         this.#errors++;
-        this.#logger.warn(
-          { err: error, key },
-          'RedisRateLimitStore: release failed (the unit expires with its window)',
-        );
+        this.#logger.warn({ err: error, key }, `RedisRateLimitStore: ${what} (the units expire with their window)`);
       },
     );
   }
@@ -536,16 +539,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     const members: string[] = [];
     for (let i = ahead.next; i <= ahead.count; i++) members.push(ahead.base + i);
     ahead.next = ahead.count + 1;
-    return this.#connection.evalScript(RELEASE_SCRIPT, this.#keys(key), members).then(
-      () => {},
-      (error: unknown) => {
-        this.#errors++;
-        this.#logger.warn(
-          { err: error, key },
-          'RedisRateLimitStore: giving back units reserved ahead failed (they expire with their window)',
-        );
-      },
-    );
+    return this.#releaseMembers(key, members, 'giving back units reserved ahead failed');
   }
 
   #sizeAhead(key: string, size: number): void {
