@@ -164,10 +164,13 @@ end
 return deleted
 `);
 
-/** ARGV[1] base. Records a clear: every load stamped before it is refused. → the clear's sequence number. */
+/**
+ * KEYS[1] the tier's sequence, KEYS[2] its epoch (both `base:…`, so a Cluster routes the script to the tier's
+ * slot). Records a clear: every load stamped before it is refused. → the clear's sequence number.
+ */
 export const CLEAR_EPOCH_SCRIPT = defineScript(`
-local seq = redis.call('INCR', ARGV[1] .. ':seq')
-redis.call('SET', ARGV[1] .. ':epoch', seq)
+local seq = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], seq)
 return seq
 `);
 

@@ -25,7 +25,7 @@ import {
   RENEW_SCRIPT,
   SET_SCRIPT,
 } from './cache-tier-scripts.js';
-import { RedisConnection, type RedisInput } from './connection.js';
+import { type RedisClientLike, RedisConnection, type RedisInput } from './connection.js';
 
 /** Turns values into the strings stored in Redis and back. */
 export interface CacheSerializer<V> {
@@ -383,21 +383,24 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
 
   /**
    * Removes every value of this tier (only keys under its own prefix: SCAN + UNLINK in batches, never
-   * FLUSHDB). Loads that began before the clear will not store their results.
+   * FLUSHDB). Loads that began before the clear will not store their results. On a Cluster every master
+   * is scanned (the tier's keys share one hash tag, so one of them holds them all).
    */
   async clear(): Promise<void> {
-    await this.#eval(CLEAR_EPOCH_SCRIPT, [], [this.base]);
-    for (const kind of ['v', 't']) {
-      const pattern = `${escapeGlob(`${this.base}:${kind}:`)}*`;
-      let cursor = '0';
-      do {
-        const [next, keys] = (await this.#command('SCAN', cursor, 'MATCH', pattern, 'COUNT', CLEAR_BATCH)) as [
-          string,
-          string[],
-        ];
-        cursor = next;
-        if (keys.length > 0) await this.#command('UNLINK', ...keys);
-      } while (cursor !== '0');
+    await this.#eval(CLEAR_EPOCH_SCRIPT, [`${this.base}:seq`, `${this.base}:epoch`], []);
+    for (const node of this.#connection.masters()) {
+      for (const kind of ['v', 't']) {
+        const pattern = `${escapeGlob(`${this.base}:${kind}:`)}*`;
+        let cursor = '0';
+        do {
+          const [next, keys] = (await this.#onNode(node, 'SCAN', cursor, 'MATCH', pattern, 'COUNT', CLEAR_BATCH)) as [
+            string,
+            string[],
+          ];
+          cursor = next;
+          if (keys.length > 0) await this.#command('UNLINK', ...keys);
+        } while (cursor !== '0');
+      }
     }
   }
 
@@ -503,8 +506,15 @@ export class RedisCacheTier<V> implements CoordinatedCacheTier<V> {
   }
 
   #command(name: string, ...args: (string | number)[]): Promise<unknown> {
+    return this.#onNode(undefined, name, ...args);
+  }
+
+  /** A command on `node` (one of the connection's masters), or routed by the client when undefined. */
+  #onNode(node: RedisClientLike | undefined, name: string, ...args: (string | number)[]): Promise<unknown> {
     if (this.#isClosed) return Promise.reject(new ClosedError('RedisCacheTier'));
-    return this.#connection.command(name, ...args).catch((error: unknown) => {
+    const sent =
+      node === undefined ? this.#connection.command(name, ...args) : this.#connection.commandOn(node, name, ...args);
+    return sent.catch((error: unknown) => {
       this.#stats.errors++;
       throw error;
     });

@@ -28,6 +28,8 @@ export interface RedisClientLike {
   disconnect(): void;
   /** A new connection with the same options (a subscriber needs its own). */
   duplicate(): RedisClientLike;
+  /** ioredis `Cluster` only: the connections to the cluster's nodes (`'master'`: one per shard). */
+  nodes?(role?: 'all' | 'master' | 'slave'): RedisClientLike[];
 }
 
 /** What every `hotpath/redis` class accepts as `redis`: a client, or a `redis://` / `rediss://` URL. */
@@ -209,10 +211,26 @@ export class RedisConnection {
    *   connection fails; ClosedError-like StorageError after `close()`.
    */
   command(name: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
+    return this.commandOn(this.client, name, ...args);
+  }
+
+  /**
+   * The servers that hold keys: the masters of a Cluster, else the one client. For keyless commands that
+   * must see every server's keys (SCAN), sent with {@link commandOn}.
+   */
+  masters(): RedisClientLike[] {
+    return typeof this.client.nodes === 'function' ? this.client.nodes('master') : [this.client];
+  }
+
+  /**
+   * {@link command} sent to one of {@link masters}.
+   * @throws (rejects) as {@link command}.
+   */
+  commandOn(node: RedisClientLike, name: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(new StorageError(`${this.#scope}: the Redis connection is closed`));
     return new Promise((resolve, reject) => {
       const pending = this.#track(name, reject);
-      this.client.call(name, ...args).then(
+      node.call(name, ...args).then(
         (reply) => this.#settle(pending, resolve, reply),
         (error: unknown) => this.#fail(pending, reject, error, name),
       );

@@ -153,3 +153,83 @@ function canConnect(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** A private Redis Cluster of three masters on free ports (no replicas). */
+export interface PrivateRedisCluster {
+  /** The masters, as ioredis `Cluster` start nodes. */
+  nodes: Array<{ host: string; port: number }>;
+  /** Kills every node and removes their files. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Starts three `redis-server --cluster-enabled yes` on free ports, joins them with `redis-cli --cluster
+ * create` (16,384 slots over three masters) and waits until every node reports `cluster_state:ok`.
+ */
+export async function startPrivateRedisCluster(): Promise<PrivateRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'hotpath-redis-cluster-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const children = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--dir',
+        dir,
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const destroy = async () => {
+    await Promise.all(
+      children.map((child) => {
+        if (child.exitCode !== null) return undefined;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        return exited;
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      let up = false;
+      for (let i = 0; i < 200 && !up; i++) {
+        up = await canConnect(port);
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      if (!up) throw new Error(`private cluster node on port ${port} did not start`);
+    }
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    for (const port of ports) {
+      for (let i = 0; ; i++) {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info']);
+        if (stdout.includes('cluster_state:ok')) break;
+        if (i > 400) throw new Error(`private cluster node on port ${port} never reported cluster_state:ok`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), destroy };
+}
