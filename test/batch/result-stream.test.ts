@@ -24,7 +24,7 @@ function countingSource(count = Number.POSITIVE_INFINITY) {
   return { counts, iterable };
 }
 
-const valueOf = <T>(result: ItemResult<T>) => (result.ok ? result.value : 'error');
+const outcome = <T>(result: ItemResult<T>) => (result.ok ? result.value : 'error');
 
 describe('stream (result-stream engine) edges', () => {
   it('pulls exactly concurrency + bufferSize items ahead of the consumer', async () => {
@@ -37,10 +37,10 @@ describe('stream (result-stream engine) edges', () => {
       const { counts, iterable } = countingSource();
       const iterator = processor.stream(iterable, async (n) => n, { bufferSize })[Symbol.asyncIterator]();
       expect(counts.pulled).toBe(0); // nothing until iterated
-      expect(valueOf((await iterator.next()).value as ItemResult<number>)).toBe(0);
+      expect(outcome((await iterator.next()).value as ItemResult<number>)).toBe(0);
       await settle();
       expect(counts.pulled).toBe(1 + ahead);
-      expect(valueOf((await iterator.next()).value as ItemResult<number>)).toBe(1);
+      expect(outcome((await iterator.next()).value as ItemResult<number>)).toBe(1);
       await settle();
       expect(counts.pulled).toBe(2 + ahead);
       await iterator.return?.();
@@ -69,7 +69,7 @@ describe('stream (result-stream engine) edges', () => {
       await settle();
       gates[0]?.resolve();
       const out = [(await first).value, (await iterator.next()).value, (await iterator.next()).value].map((r) =>
-        valueOf(r as ItemResult<number>),
+        outcome(r as ItemResult<number>),
       );
       expect(out).toEqual(ordered === false ? [2, 1, 0] : [0, 1, 2]);
       expect((await iterator.next()).done).toBe(true);
@@ -115,7 +115,7 @@ describe('stream (result-stream engine) edges', () => {
       },
       { signal: controller.signal },
     )) {
-      expect(valueOf(result)).toBe(0);
+      expect(outcome(result)).toBe(0);
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
       break;
     }
@@ -130,7 +130,7 @@ describe('stream (result-stream engine) edges', () => {
     const processor = new BatchProcessor({ concurrency: 4 });
     const { counts, iterable } = countingSource(2);
     for await (const result of processor.stream(iterable, async (n) => n)) {
-      expect(valueOf(result)).toBe(0);
+      expect(outcome(result)).toBe(0);
       break;
     }
     expect(counts).toEqual({ pulled: 2, returned: 0 });
@@ -153,7 +153,7 @@ describe('stream (result-stream engine) edges', () => {
       };
       const seen: unknown[] = [];
       for await (const result of processor.stream(source, async (n) => n)) {
-        seen.push(valueOf(result));
+        seen.push(outcome(result));
         break;
       }
       expect(seen).toEqual([0]);
@@ -176,7 +176,7 @@ describe('stream (result-stream engine) edges', () => {
     };
     const seen: unknown[] = [];
     const consume = async () => {
-      for await (const result of processor.stream(source, async (n) => n)) seen.push(valueOf(result));
+      for await (const result of processor.stream(source, async (n) => n)) seen.push(outcome(result));
     };
     await expect(consume()).rejects.toBe(broken);
     expect(seen).toEqual([0, 1]);
@@ -200,7 +200,7 @@ describe('stream (result-stream engine) edges', () => {
       };
       const seen: unknown[] = [];
       const consume = async () => {
-        for await (const result of processor.stream(source, async (n) => n)) seen.push(valueOf(result));
+        for await (const result of processor.stream(source, async (n) => n)) seen.push(outcome(result));
       };
       await expect(consume()).rejects.toBe(broken);
       expect(seen).toEqual([0]);
@@ -270,7 +270,7 @@ describe('stream (result-stream engine) edges', () => {
       if (n === 2) throw new Error('two');
       return n;
     }))
-      out.push(valueOf(result));
+      out.push(outcome(result));
     expect(out).toEqual([1, 'error', 3]);
     expect(reports).toEqual([
       { done: 1, total: undefined, failed: 0 },
