@@ -754,3 +754,100 @@ describe('CappedList edges', () => {
     expect(list.dropped).toBe(4);
   });
 });
+
+describe('Cache edges: stale windows', () => {
+  it('a stale value is served until exactly staleWhileRevalidateMs after it went stale, then callers wait', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({ max: 10, ttlMs: 100, staleWhileRevalidateMs: 50, clock, purgeIntervalMs: 0 });
+    cache.set('a', 'A');
+    cache.set('b', 'B');
+    await clock.advance(149);
+    const gate = deferred<string>();
+    expect(await cache.getOrSet('a', () => gate.promise)).toBe('A');
+    // Joining the refresh in flight inside the window: the stale value too.
+    expect(await cache.getOrSet('a', () => 'unused')).toBe('A');
+    await clock.advance(1);
+    // Now 50 ms past staleness: a joiner waits for the refresh.
+    const joined = cache.getOrSet('a', () => 'unused');
+    const waiting = cache.getOrSet('b', () => 'B2');
+    gate.resolve('A2');
+    expect(await joined).toBe('A2');
+    expect(await waiting).toBe('B2');
+    expect(cache.stats()).toMatchObject({ staleHits: 2, misses: 2, loads: 2 });
+    await cache.close();
+  });
+
+  it('inside the stale window a remembered error serves the stale value without calling the loader again', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({
+      max: 10,
+      ttlMs: 100,
+      staleWhileRevalidateMs: 1_000,
+      errorTtlMs: 500,
+      clock,
+      purgeIntervalMs: 0,
+    });
+    cache.set('k', 'old');
+    await clock.advance(101);
+    let calls = 0;
+    const failing = () => {
+      calls++;
+      return Promise.reject(new Error('down'));
+    };
+    expect(await cache.getOrSet('k', failing)).toBe('old');
+    await settle();
+    expect(await cache.getOrSet('k', failing)).toBe('old');
+    await settle();
+    expect(calls).toBe(1);
+    expect(cache.stats()).toMatchObject({ staleHits: 2, loads: 1, loadErrors: 1, inflight: 0 });
+    await cache.close();
+  });
+
+  it('a refresh that answers undefined removes the stale entry', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({ max: 10, ttlMs: 100, staleWhileRevalidateMs: 1_000, clock, purgeIntervalMs: 0 });
+    cache.set('k', 'old');
+    await clock.advance(101);
+    expect(await cache.getOrSet('k', () => undefined as unknown as string)).toBe('old');
+    await settle();
+    expect(cache.stats().size).toBe(0);
+    let calls = 0;
+    expect(
+      await cache.getOrSet('k', () => {
+        calls++;
+        return 'new';
+      }),
+    ).toBe('new');
+    expect(calls).toBe(1);
+    await cache.close();
+  });
+
+  it('a load that fails after its key was deleted does not remember the error', async () => {
+    const cache = new Cache<string>({ max: 10, ttlMs: 100, errorTtlMs: 10_000, clock: new ManualClock() });
+    const gate = deferred<string>();
+    const load = cache.getOrSet('k', () => gate.promise);
+    cache.delete('k');
+    gate.reject(new Error('failed late'));
+    await expect(load).rejects.toThrow('failed late');
+    expect(await cache.getOrSet('k', () => 'fresh')).toBe('fresh');
+    await cache.close();
+  });
+
+  it('close() aborts the loaders in flight with the ClosedError their waiters get', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({ name: 'z', max: 10, ttlMs: 100, loadTimeoutMs: 1_000, clock });
+    let signal: AbortSignal | undefined;
+    const load = cache.getOrSet('k', (context) => {
+      signal = context.signal;
+      return new Promise<string>(() => {});
+    });
+    const outcome = load.catch((error: unknown) => error);
+    await settle();
+    await cache.close();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(ClosedError);
+    expect(signal?.reason).toBe(error);
+    expect(cache.stats()).toMatchObject({ inflight: 0, size: 0 });
+    expect(clock.pendingTimers).toBe(0);
+  });
+});

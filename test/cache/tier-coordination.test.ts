@@ -486,3 +486,85 @@ describe('Cache with a coordinating tier', () => {
     await cache.close();
   });
 });
+
+describe('Cache with a coordinating tier and a bus: changes while waiting', () => {
+  it('a set elsewhere while waiting for another process only makes the waiter look again (its result is kept)', async () => {
+    const clock = new ManualClock();
+    const tier = new ScriptedTier();
+    const bus = new FakeBus();
+    tier.lookups = [
+      { kind: 'busy', retryInMs: 5_000 },
+      { kind: 'lease', stamp: 's', token: 't' },
+    ];
+    const cache = new Cache<string>({ name: 'c', max: 10, ttlMs: 1_000, clock, tier, bus, purgeIntervalMs: 0 });
+    const load = cache.getOrSet('k', () => 'mine');
+    await settle();
+    bus.deliver('c', { type: 'set', key: 'k' });
+    expect(await load).toBe('mine');
+    await settle();
+    expect(tier.calls).toEqual(['lookup k', 'lookup k', 'fill k']);
+    expect(cache.get('k')).toBe('mine'); // woken, not detached: stored
+    expect(clock.pendingTimers).toBe(0);
+    await cache.close();
+  });
+
+  it('a tag invalidation or a clear elsewhere wakes every waiter', async () => {
+    for (const message of [{ type: 'tags', tags: ['x'] }, { type: 'clear' }] as const) {
+      const clock = new ManualClock();
+      const tier = new ScriptedTier();
+      const bus = new FakeBus();
+      tier.lookups = [
+        { kind: 'busy', retryInMs: 5_000 },
+        { kind: 'hit', entry: { value: 'theirs', ttlMs: 1_000 } },
+      ];
+      const cache = new Cache<string>({ name: 'c', max: 10, ttlMs: 1_000, clock, tier, bus, purgeIntervalMs: 0 });
+      const load = cache.getOrSet('k', () => 'mine');
+      await settle();
+      bus.deliver('c', message);
+      expect(await load).toBe('theirs');
+      expect(clock.pendingTimers).toBe(0);
+      await cache.close();
+    }
+  });
+
+  it('close() while waiting for another process: the waiter rejects with ClosedError and the wait ends', async () => {
+    const clock = new ManualClock();
+    const tier = new ScriptedTier();
+    tier.lookups = [{ kind: 'busy', retryInMs: 5_000 }];
+    const cache = new Cache<string>({ name: 'c', max: 10, ttlMs: 1_000, clock, tier, purgeIntervalMs: 0 });
+    let calls = 0;
+    const load = cache.getOrSet('k', () => {
+      calls++;
+      return 'mine';
+    });
+    const outcome = load.catch((error: unknown) => error);
+    await settle();
+    await cache.close();
+    expect(await outcome).toMatchObject({ message: 'Cache "c" is closed' });
+    await settle();
+    expect(calls).toBe(0);
+    expect(tier.calls).toEqual(['lookup k']);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a failed tier write is still announced, after the failure', async () => {
+    const bus = new FakeBus();
+    const tier = new ScriptedTier();
+    tier.set = () => {
+      throw new Error('sync set failure');
+    };
+    const cache = new Cache<string>({ name: 'c', max: 10, ttlMs: 1_000, clock: new ManualClock(), tier, bus });
+    cache.set('a', 'A');
+    await settle();
+    expect(bus.published).toEqual([['c', { type: 'set', key: 'a' }]]);
+    expect(cache.stats().tierErrors).toBe(1);
+    tier.deleteTags = async () => {
+      throw new Error('tags down');
+    };
+    await expect(cache.invalidateTags(['t'])).rejects.toThrow('tags down');
+    await settle();
+    expect(bus.published.at(-1)).toEqual(['c', { type: 'tags', tags: ['t'] }]);
+    expect(cache.stats().tierErrors).toBe(2);
+    await cache.close();
+  });
+});
