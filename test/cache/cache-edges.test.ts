@@ -851,3 +851,102 @@ describe('Cache edges: stale windows', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe('Cache edges: loads in flight', () => {
+  it('a load detached by delete() that settles later leaves the newer load of the key in place', async () => {
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock() });
+    const first = deferred<string>();
+    const second = deferred<string>();
+    let calls = 0;
+    const loader = () => {
+      calls++;
+      return calls === 1 ? first.promise : second.promise;
+    };
+    const a = cache.getOrSet('k', loader);
+    cache.delete('k');
+    const b = cache.getOrSet('k', loader);
+    first.resolve('one');
+    expect(await a).toBe('one');
+    const c = cache.getOrSet('k', loader); // joins the second load
+    second.resolve('two');
+    expect(await Promise.all([b, c])).toEqual(['two', 'two']);
+    expect(calls).toBe(2);
+    expect(cache.get('k')).toBe('two');
+    await cache.close();
+  });
+
+  it('after loadTimeoutMs without a stale value: TimeoutError, an error record, and the late result is ignored', async () => {
+    const clock = new ManualClock();
+    const records: unknown[][] = [];
+    const profiler = { record: (...args: unknown[]) => void records.push(args) };
+    const cache = new Cache<string>({ name: 't', max: 10, ttlMs: 1_000, loadTimeoutMs: 30, clock, profiler });
+    const gates = [deferred<string>(), deferred<string>()];
+    const late = cache.getOrSet('k', () => gates[0]?.promise as Promise<string>);
+    const outcome = late.catch((error: unknown) => error);
+    await clock.advance(30);
+    const error = await outcome;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ message: 'Cache "t": load of key "k" took longer than 30 ms', timeoutMs: 30 });
+    gates[0]?.resolve('too late');
+    await settle();
+    expect(cache.get('k')).toBeUndefined();
+    const failedLate = cache.getOrSet('f', () => gates[1]?.promise as Promise<string>).catch((e: unknown) => e);
+    await clock.advance(30);
+    await failedLate;
+    gates[1]?.reject(new Error('after the timeout'));
+    await settle();
+    expect(cache.stats()).toMatchObject({ loadErrors: 2, inflight: 0 });
+    expect(records.map((args) => [args[0], args[2]])).toEqual([
+      ['cache.t.load', true],
+      ['cache.t.load', true],
+    ]);
+    // A load that finishes in time clears its timer and records a success.
+    expect(await cache.getOrSet('ok', () => 'fine')).toBe('fine');
+    expect(records.at(-1)?.[2]).toBe(false);
+    expect(clock.pendingTimers).toBe(1); // only the purge timer
+    await cache.close();
+  });
+
+  it('a value from the tier is not a loader call: nothing is recorded; the load’s own tags apply when the tier has none', async () => {
+    const records: unknown[][] = [];
+    const profiler = { record: (...args: unknown[]) => void records.push(args) };
+    const tier = new PlainTier();
+    tier.answer = { value: 'T', ttlMs: 1_000 };
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock(), tier, profiler });
+    expect(await cache.getOrSet('k', () => 'L', { tags: ['mine'] })).toBe('T');
+    expect(records).toEqual([]);
+    expect(await cache.invalidateTags(['mine'])).toBe(1);
+    await cache.close();
+  });
+
+  it('close() gives back a lease held by a loader still running', async () => {
+    const calls: string[] = [];
+    const tier = {
+      get: async () => undefined,
+      set: async () => {},
+      delete: async () => {},
+      deleteTags: async () => {},
+      lookup: async () => ({ kind: 'lease', stamp: 's', token: 'held' }) as const,
+      fill: async () => true,
+      release: async (key: string, token: string) => void calls.push(`release ${key} ${token}`),
+    };
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock(), tier });
+    const load = cache.getOrSet('k', () => new Promise<string>(() => {})).catch((e: unknown) => e);
+    await settle();
+    await cache.close();
+    expect(await load).toBeInstanceOf(ClosedError);
+    expect(calls).toEqual(['release k held']);
+  });
+
+  it('after purgeStale(), stale entries kept for their window are still not served by get()', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<string>({ max: 10, ttlMs: 100, graceMs: 1_000, clock, purgeIntervalMs: 0 });
+    cache.set('k', 'v');
+    await clock.advance(101);
+    expect(cache.purgeStale()).toBe(0);
+    expect(cache.get('k')).toBeUndefined();
+    expect(cache.has('k')).toBe(false);
+    expect(cache.stats().size).toBe(1);
+    await cache.close();
+  });
+});
