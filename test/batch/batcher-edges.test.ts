@@ -1,7 +1,7 @@
 import { Batcher } from 'hotpath/batch';
 import { ClosedError, ConfigError, ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
-import { deferred, settle, tick } from '../helpers/async.js';
+import { type Deferred, deferred, settle, tick } from '../helpers/async.js';
 
 /** A loadMany that records its calls and answers `v:<key>`. */
 function recorder<K, V = string>(answer: (key: K) => V | Error = (key) => `v:${String(key)}` as V) {
@@ -521,5 +521,146 @@ describe('Batcher edges: close', () => {
     expect(calls).toEqual([[1]]);
     expect(await pending).toBe('v:1');
     expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('Batcher edges: the in-flight index across several batches', () => {
+  it('when one of two flights settles, its keys load again and the other flight’s keys still share', async () => {
+    for (const [first, second] of [
+      ['x', 'y'],
+      [0.5, 1.5], // keys the index keeps in its Map, not its table
+    ] as const) {
+      const gates = new Map<unknown, Deferred<void>>([
+        [first, deferred()],
+        [second, deferred()],
+      ]);
+      const calls: unknown[][] = [];
+      const batcher = new Batcher<unknown, string>(async (keys) => {
+        calls.push([...keys]);
+        await gates.get(keys[0])?.promise;
+        return keys.map((key) => `v:${String(key)}`);
+      });
+      const a = batcher.load(first);
+      await tick(); // first flight
+      const b = batcher.load(second);
+      await tick(); // second flight
+      gates.get(first)?.resolve();
+      expect(await a).toBe(`v:${first}`);
+      const again = batcher.load(first); // its batch settled: a new call
+      const shared = batcher.load(second); // still in flight: shares
+      await tick();
+      expect(calls).toEqual([[first], [second], [first]]);
+      gates.get(second)?.resolve();
+      expect(await Promise.all([b, shared])).toEqual([`v:${second}`, `v:${second}`]);
+      expect(await again).toBe(`v:${first}`);
+      expect(batcher.stats().deduplicated).toBe(1);
+    }
+  });
+
+  it('with keyOf, loads of equal ids share a window and a flight (object keys)', async () => {
+    const clock = new ManualClock();
+    const gate = deferred();
+    const calls: Array<Array<{ id: number }>> = [];
+    const batcher = new Batcher<{ id: number }, number>(
+      async (keys) => {
+        calls.push([...keys]);
+        await gate.promise;
+        return keys.map((key) => key.id);
+      },
+      { keyOf: (key) => String(key.id), maxWaitMs: 5, clock },
+    );
+    const window = [batcher.load({ id: 1 }), batcher.load({ id: 2 }), batcher.load({ id: 1 })];
+    expect(batcher.stats()).toMatchObject({ pendingKeys: 2, deduplicated: 1 });
+    await clock.advance(5);
+    const flying = batcher.load({ id: 2 });
+    expect(batcher.stats()).toMatchObject({ pendingKeys: 0, deduplicated: 2 });
+    gate.resolve();
+    expect(await Promise.all([...window, flying])).toEqual([1, 2, 1, 2]);
+    expect(calls).toEqual([[{ id: 1 }, { id: 2 }]]);
+
+    const burstGate = deferred();
+    const burstCalls: Array<Array<{ id: number }>> = [];
+    const burst = new Batcher<{ id: number }, number>(
+      async (keys) => {
+        burstCalls.push([...keys]);
+        await burstGate.promise;
+        return keys.map((key) => key.id);
+      },
+      { keyOf: (key) => String(key.id) },
+    );
+    const first = [burst.load({ id: 1 }), burst.load({ id: 2 })];
+    await tick();
+    const later = burst.load({ id: 2 });
+    await tick();
+    burstGate.resolve();
+    expect(await Promise.all([...first, later])).toEqual([1, 2, 2]);
+    expect(burstCalls).toEqual([[{ id: 1 }, { id: 2 }]]);
+  });
+
+  it('clear(key) of a key in flight while a new window is open drops the flight, and the key joins the window', async () => {
+    const clock = new ManualClock();
+    const gate = deferred();
+    const calls: string[][] = [];
+    const batcher = new Batcher<string, string>(
+      async (keys) => {
+        calls.push([...keys]);
+        await gate.promise;
+        return keys.map((key) => `v:${key}`);
+      },
+      { maxWaitMs: 5, clock },
+    );
+    const a = batcher.load('a');
+    await clock.advance(5); // 'a' flies
+    const b = batcher.load('b'); // a new window is open
+    batcher.clear('a');
+    const a2 = batcher.load('a');
+    await clock.advance(5);
+    expect(calls).toEqual([['a'], ['b', 'a']]);
+    gate.resolve();
+    expect(await Promise.all([a, b, a2])).toEqual(['v:a', 'v:b', 'v:a']);
+  });
+
+  it('close() sends a window waiting for the next tick once, not again when the tick comes', async () => {
+    const gate = deferred();
+    const calls: string[][] = [];
+    const batcher = new Batcher<string, string>(async (keys) => {
+      calls.push([...keys]);
+      await gate.promise;
+      return keys;
+    });
+    const a = batcher.load('a');
+    await tick(); // 'a' flies: the next loads wait in an indexed window
+    const b = batcher.load('b');
+    const closing = batcher.close();
+    await tick();
+    gate.resolve();
+    await closing;
+    expect(await Promise.all([a, b])).toEqual(['a', 'b']);
+    expect(calls).toEqual([['a'], ['b']]);
+    const error = await batcher.load('c').catch((e: unknown) => e);
+    expect((error as Error).message).toBe('Batcher is closed');
+  });
+
+  it('records the duration of each loadMany call, not a clock reading', async () => {
+    const records: unknown[][] = [];
+    const profiler = { record: (...args: unknown[]) => void records.push(args) };
+    let isFailing = false;
+    const batcher = new Batcher(
+      async (keys: string[]) => {
+        if (isFailing) throw new Error('x');
+        return keys;
+      },
+      { profiler },
+    );
+    const before = performance.now();
+    await batcher.load('a');
+    isFailing = true;
+    await batcher.load('b').catch(() => undefined);
+    const window = performance.now() - before;
+    expect(records).toHaveLength(2);
+    for (const args of records) {
+      expect(args[1] as number).toBeGreaterThanOrEqual(0);
+      expect(args[1] as number).toBeLessThanOrEqual(window);
+    }
   });
 });

@@ -356,3 +356,157 @@ describe('progress reporting edges', () => {
     expect(reports).toEqual([1, 2]);
   });
 });
+
+/** A ManualClock that also keeps the delay and options of every timer set on it. */
+function timerSpyClock() {
+  const clock = new ManualClock();
+  const timers: Array<[number, unknown]> = [];
+  const spy = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number, options?: unknown) => {
+      timers.push([ms, options]);
+      return clock.setTimeout(fn, ms);
+    },
+    clearTimeout: (handle: ReturnType<ManualClock['setTimeout']>) => clock.clearTimeout(handle),
+  };
+  return { clock, spy, timers };
+}
+
+describe('progress reporting edges: timers and single reports', () => {
+  it('sets an unref’d trailing timer only for completions inside the interval, due when the interval ends', async () => {
+    const { clock, spy, timers } = timerSpyClock();
+    const reports: number[] = [];
+    const processor = new BatchProcessor({
+      concurrency: 4,
+      progressIntervalMs: 100,
+      clock: spy,
+      onProgress: ({ done }) => reports.push(done),
+    });
+    const gate = deferred();
+    const run = processor.map([0, 30, -1], async (ms) => {
+      if (ms < 0) return await gate.promise.then(() => 0);
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+      return ms;
+    });
+    await clock.advance(0);
+    await clock.advance(30); // inside the interval: a trailing timer due at 100
+    await clock.advance(69);
+    expect(reports).toEqual([1]);
+    await clock.advance(1);
+    expect(reports).toEqual([1, 2]);
+    expect(timers.filter(([, options]) => options !== undefined)).toEqual([[70, { unref: true }]]);
+    gate.resolve();
+    await run;
+    expect(reports).toEqual([1, 2, 3]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('without a listener no timer is ever set', async () => {
+    const { clock, spy, timers } = timerSpyClock();
+    const processor = new BatchProcessor({ concurrency: 3, progressIntervalMs: 100, clock: spy });
+    const run = processor.map([1, 2, 3], async (ms) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+      return ms;
+    });
+    await clock.advance(3);
+    await run;
+    expect(timers).toEqual([]);
+  });
+
+  it('one item: one report (the final counts are not repeated); an aborted single item: one report too', async () => {
+    const reports: BatchProgress[] = [];
+    const processor = new BatchProcessor({ onProgress: (p) => reports.push(p) });
+    await processor.map([1], async (n) => n);
+    expect(reports).toEqual([{ done: 1, total: 1, failed: 0 }]);
+    reports.length = 0;
+    await processor.map([1], async (n) => n, { signal: AbortSignal.abort(new Error('x')) });
+    expect(reports).toEqual([{ done: 1, total: 1, failed: 1 }]);
+  });
+
+  it('the trailing timer is dropped as soon as the run ends', async () => {
+    const clock = new ManualClock();
+    const processor = new BatchProcessor({
+      concurrency: 2,
+      progressIntervalMs: 100,
+      clock,
+      onProgress: () => {},
+    });
+    const run = processor.map([5, 6], async (ms) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+      return ms;
+    });
+    await clock.advance(6);
+    await run;
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('stream (result-stream engine) edges: signals', () => {
+  it('stopOnError aborts the handlers still running with the failure', async () => {
+    const processor = new BatchProcessor({ concurrency: 2, stopOnError: true });
+    const failure = new Error('first');
+    const reasons: unknown[] = [];
+    const gate = deferred();
+    const consume = async () => {
+      for await (const _ of processor.stream([0, 1], async (n, { signal }) => {
+        if (n === 0) {
+          await gate.promise;
+          throw failure;
+        }
+        return await new Promise<number>((_, reject) =>
+          signal.addEventListener('abort', () => {
+            reasons.push(signal.reason);
+            reject(signal.reason);
+          }),
+        );
+      }));
+    };
+    const consuming = consume();
+    await tick();
+    gate.resolve();
+    await expect(consuming).rejects.toBe(failure);
+    expect(reasons).toEqual([failure]);
+  });
+
+  it('an item pulled from an async source after the stream failed is never started', async () => {
+    const processor = new BatchProcessor({ concurrency: 2, stopOnError: true });
+    const next = deferred<IteratorResult<number>>();
+    let pulls = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => {
+          pulls++;
+          return pulls === 1 ? Promise.resolve({ done: false, value: 0 }) : next.promise;
+        },
+        return: async () => ({ done: true, value: undefined }),
+      }),
+    };
+    const started: number[] = [];
+    const failure = new Error('zero');
+    const iterator = processor
+      .stream(source, async (n) => {
+        started.push(n);
+        if (n === 0) throw failure;
+        return n;
+      })
+      [Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toBe(failure);
+    next.resolve({ done: false, value: 1 });
+    await settle();
+    expect(started).toEqual([0]);
+  });
+
+  it('a stream read to its end leaves the handlers’ signal unaborted and without listeners', async () => {
+    const processor = new BatchProcessor({ concurrency: 2 });
+    let seen: AbortSignal | undefined;
+    const out: unknown[] = [];
+    for await (const result of processor.stream([1, 2], async (n, { signal }) => {
+      seen = signal;
+      return n;
+    }))
+      out.push(outcome(result));
+    expect(out).toEqual([1, 2]);
+    expect(seen?.aborted).toBe(false);
+    expect(getEventListeners(seen as AbortSignal, 'abort')).toHaveLength(0);
+  });
+});
