@@ -950,3 +950,95 @@ describe('Cache edges: loads in flight', () => {
     await cache.close();
   });
 });
+
+describe('Cache edges: after the first scored run', () => {
+  it('the tag index forgets invalidated tags and everything on clear()', async () => {
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock() });
+    cache.set('a', 'A', { tags: ['x', 'y'] });
+    cache.set('b', 'B', { tags: ['y'] });
+    expect(cache.stats().tags).toBe(2);
+    expect(await cache.invalidateTags(['x'])).toBe(1);
+    expect(cache.stats().tags).toBe(1);
+    expect(await cache.invalidateTags(['x'])).toBe(0);
+    cache.clear();
+    expect(cache.stats().tags).toBe(0);
+    cache.set('c', 'C', { tags: ['y'] });
+    expect(await cache.invalidateTags(['y'])).toBe(1);
+    await cache.close();
+  });
+
+  it('a plain tier answering nothing is no error; with a bus, a plain-tier fill announces nothing', async () => {
+    const tier = new PlainTier();
+    const published: unknown[] = [];
+    const bus = {
+      subscribe: () => () => {},
+      publish: async (_name: string, message: unknown) => void published.push(message),
+    };
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock(), tier, bus });
+    tier.answer = undefined;
+    expect(await cache.getOrSet('a', () => 'A')).toBe('A');
+    tier.answer = null;
+    expect(await cache.getOrSet('b', () => 'B')).toBe('B');
+    await settle();
+    expect(cache.stats()).toMatchObject({ tierErrors: 0, tierHits: 0, loads: 2 });
+    expect(published).toEqual([]);
+    await cache.close();
+  });
+
+  it('a write dropped for too many pending writes is still announced', async () => {
+    const tier = new PlainTier();
+    const hold = deferred();
+    tier.hold = hold.promise;
+    const published: unknown[] = [];
+    const bus = {
+      subscribe: () => () => {},
+      publish: async (_name: string, message: unknown) => void published.push(message),
+    };
+    const cache = new Cache<string>({ max: 10, ttlMs: 1_000, clock: new ManualClock(), tier, bus });
+    for (let i = 0; i < 10_000; i++) cache.set('k', 'v');
+    cache.set('last', 'v');
+    await settle();
+    expect(published).toEqual([{ type: 'set', key: 'last' }]);
+    hold.resolve();
+    await cache.close();
+    expect(published).toHaveLength(10_001);
+  });
+});
+
+describe('CacheRegistry edges: after the first scored run', () => {
+  it('a cache’s own clock, profiler and logger win over the registry’s', async () => {
+    const registryClock = new ManualClock();
+    const ownClock = new ManualClock();
+    const registryRecords: unknown[] = [];
+    const ownRecords: unknown[] = [];
+    const registryLog = logSpy();
+    const ownLog = logSpy();
+    const registry = new CacheRegistry({
+      clock: registryClock,
+      profiler: { record: (name: string) => void registryRecords.push(name) },
+      logger: registryLog.logger,
+    });
+    const cache = registry.create<string>('own', {
+      max: 10,
+      ttlMs: 100,
+      staleWhileRevalidateMs: 1_000,
+      clock: ownClock,
+      profiler: { record: (name: string) => void ownRecords.push(name) },
+      logger: ownLog.logger,
+    });
+    cache.set('k', 'v');
+    await registryClock.advance(1_000);
+    expect(cache.get('k')).toBe('v');
+    await ownClock.advance(101);
+    expect(await cache.getOrSet('k', () => Promise.reject(new Error('bg')))).toBe('v');
+    await settle();
+    expect(ownRecords).toEqual(['cache.own.load']);
+    expect(registryRecords).toEqual([]);
+    expect(ownLog.lines.map((line) => line[1])).toEqual(['cache background refresh failed']);
+    expect(registryLog.lines).toEqual([]);
+    // Stale hits count as answered hits in the total hitRate.
+    expect(registry.stats().total).toMatchObject({ hits: 1, staleHits: 1, misses: 0, hitRate: 1 });
+    await registry[Symbol.asyncDispose]();
+    expect(() => cache.get('k')).toThrow(ClosedError);
+  });
+});
