@@ -318,7 +318,10 @@ export function firstOccurrences(ids: ReadonlyArray<unknown>, count: number): In
       continue;
     }
     hashes[i] = hash;
-    (starts[(hash >>> shift) + 1] as number)++;
+    // Written out, not `(starts[…] as number)++`: StrykerJS 9.6 prints that back without its parentheses
+    // (invalid TypeScript), which stops `npm run mutate -- batch` from loading this file at all.
+    const bucket = (hash >>> shift) + 1;
+    starts[bucket] = (starts[bucket] as number) + 1;
   }
   let largest = 0;
   for (let p = 0; p < partitions; p++) {
@@ -331,7 +334,11 @@ export function firstOccurrences(ids: ReadonlyArray<unknown>, count: number): In
   const cursor = starts.slice(0, partitions);
   for (let i = 0; i < count; i++) {
     const hash = hashes[i] as number;
-    if (hash !== 0) order[(cursor[hash >>> shift] as number)++] = i;
+    if (hash === 0) continue;
+    const bucket = hash >>> shift;
+    const at = cursor[bucket] as number;
+    order[at] = i;
+    cursor[bucket] = at + 1;
   }
   let bits = 4;
   while (1 << bits < largest * 2) bits++;
