@@ -768,3 +768,124 @@ describe('RateLimiter start stamps', () => {
     expect(store.calls).toHaveLength(4);
   });
 });
+
+describe('RateLimiter windows, budgets and estimates', () => {
+  it('on the system clock the store holds a unit for intervalMs + the margin + 1 ms', () => {
+    const store = new ScriptedStore();
+    new RateLimiter({ limit: 1, intervalMs: 1000, store }).tryAcquire();
+    new RateLimiter({ limit: 1, intervalMs: 1000, marginMs: 0, store, key: 'exact' }).tryAcquire();
+    expect(store.calls.map((call) => call.split(' ').slice(0, 5).join(' '))).toEqual([
+      'reserve default 1 1 1041',
+      'reserve exact 1 1 1001',
+    ]);
+  });
+
+  it('a fractional wait arms the timer rounded up', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 1, intervalMs: 100.5, clock });
+    const starts: number[] = [];
+    const tasks = [1, 2].map(() => limiter.schedule(() => starts.push(clock.now() - T0)));
+    await clock.advance(100.5);
+    expect(starts).toEqual([0]);
+    await clock.advance(0.5);
+    await Promise.all(tasks);
+    expect(starts).toEqual([0, 101]);
+  });
+
+  it('without a rate limit, or with weight 0, a late start moves nothing in the store', async () => {
+    const clock = new ManualClock();
+    const store = new ScriptedStore();
+    const unlimited = new RateLimiter({ limit: Number.POSITIVE_INFINITY, intervalMs: 100, marginMs: 10, clock, store });
+    await unlimited.schedule(() => clock.set(clock.now() + 5));
+    const release = await unlimited.acquire();
+    await clock.advance(50);
+    release();
+    const limited = new RateLimiter({ limit: 2, intervalMs: 100, clock, store });
+    await limited.schedule(() => clock.set(clock.now() + 5), { weight: 0 });
+    expect(store.calls).toEqual([]);
+    expect(limited.stats()).toMatchObject({ started: 1, done: 1 });
+  });
+
+  it('blocked by concurrency: the estimate includes a pause or the spacing in force', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 100, maxConcurrent: 1, minTimeMs: 50, clock });
+    const release = await limiter.acquire();
+    expect(limiter.tryAcquire().retryAfterMs).toBe(50);
+    limiter.penalize(300);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(300);
+    release();
+  });
+
+  it('the longest of pause, spacing and upstream reset holds a start back', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 100, minTimeMs: 50, clock });
+    limiter.tryAcquire().release();
+    limiter.penalize(30);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(50);
+    limiter.penalize(80);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(80);
+    limiter.updateRemaining(0, 120);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(120);
+    limiter.penalize(200);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(200);
+  });
+
+  it('an upstream budget never goes below 0 (weight 0 still starts) and counts only starts before its reset', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    const running = [limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire()];
+    limiter.updateRemaining(1, 1000); // 1 - 2 others running → 0
+    expect(limiter.tryAcquire(0).ok).toBe(true);
+    expect(limiter.tryAcquire(1).ok).toBe(false);
+    for (const attempt of running) attempt.release();
+    await clock.advance(1000);
+    // At its reset the old window is over: a report within 1 s of it is a new window.
+    limiter.updateRemaining(3, 50);
+    expect([1, 2, 3, 4].map(() => limiter.tryAcquire().ok)).toEqual([true, true, true, false]);
+  });
+
+  it('a report whose reset is 1 s or more from the known one is a new window and may raise the budget', () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 100, intervalMs: 1000, clock });
+    limiter.updateRemaining(1, 1000);
+    limiter.updateRemaining(5, 2000);
+    expect([1, 2, 3, 4, 5, 6].map(() => limiter.tryAcquire().ok)).toEqual([true, true, true, true, true, false]);
+    expect(limiter.tryAcquire().retryAfterMs).toBe(2000);
+  });
+
+  it('an over-limit report right at the end of a pause counts', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 10, intervalMs: 1000, clock });
+    limiter.penalize(50);
+    await clock.advance(49);
+    limiter.reportOverLimit();
+    expect(limiter.stats().rateFactor).toBe(1);
+    await clock.advance(1);
+    limiter.reportOverLimit();
+    expect(limiter.stats().rateFactor).toBe(0.8);
+  });
+
+  it('units reserved for a waiter rejected by close() meanwhile are given back', async () => {
+    const clock = new ManualClock();
+    const store = new DeferredStore();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, clock, store, name: 'n' });
+    const waiting = limiter.acquire({ weight: 2 }).catch((e: unknown) => e);
+    await limiter.close();
+    expect(await waiting).toBeInstanceOf(ClosedError);
+    store.next().settle();
+    await clock.advance(0);
+    expect(store.releases).toEqual([`default 2 ${T0}`]);
+    expect(limiter.stats()).toMatchObject({ started: 0, running: 0 });
+  });
+
+  it('stats() reports the weight waiting in line', async () => {
+    const clock = new ManualClock();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, clock });
+    limiter.tryAcquire(5);
+    const waiting = [limiter.acquire({ weight: 2 }), limiter.acquire({ weight: 3, priority: 2 })];
+    expect(limiter.stats()).toMatchObject({ queued: 2, queuedWeight: 5, running: 1 });
+    await clock.advance(100);
+    for (const release of await Promise.all(waiting)) release();
+    expect(limiter.stats()).toMatchObject({ queued: 0, queuedWeight: 0, started: 3 });
+  });
+});
