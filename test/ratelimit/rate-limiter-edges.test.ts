@@ -889,3 +889,70 @@ describe('RateLimiter windows, budgets and estimates', () => {
     expect(limiter.stats()).toMatchObject({ queued: 0, queuedWeight: 0, started: 3 });
   });
 });
+
+describe('RateLimiter reservations in flight', () => {
+  it('tryAcquireAsync spaces concurrent calls by minTimeMs while the first is in flight', async () => {
+    const clock = new ManualClock();
+    const store = new DeferredStore();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, minTimeMs: 10, clock, store });
+    const first = limiter.tryAcquireAsync();
+    expect(await limiter.tryAcquireAsync()).toMatchObject({ ok: false, retryAfterMs: 10 });
+    expect(store.pending).toHaveLength(1);
+    store.next().settle();
+    expect((await first).ok).toBe(true);
+  });
+
+  it('a waiter blocked by a tryAcquireAsync in flight gets its turn when that one is refused', async () => {
+    const clock = new ManualClock();
+    const store = new DeferredStore();
+    store.inner.reserve('default', 1, 2, 100, T0);
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, maxConcurrent: 1, clock, store });
+    const attempt = limiter.tryAcquireAsync(2);
+    const waiting = limiter.acquire();
+    expect(store.pending).toHaveLength(1);
+    store.next().settle();
+    expect(await attempt).toMatchObject({ ok: false, retryAfterMs: 100, remaining: undefined });
+    await clock.advance(0);
+    expect(store.pending).toHaveLength(1); // the waiter's reservation
+    store.next().settle();
+    (await waiting)();
+  });
+
+  it('a waiter blocked by a tryAcquireAsync in flight gets its turn when the store fails', async () => {
+    const clock = new ManualClock();
+    const store = new DeferredStore();
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, maxConcurrent: 1, clock, store });
+    const attempt = limiter.tryAcquireAsync().catch((e: unknown) => e);
+    const waiting = limiter.acquire();
+    const failure = new Error('down');
+    store.next().fail(failure);
+    expect(await attempt).toBe(failure);
+    await clock.advance(0);
+    expect(store.pending).toHaveLength(1);
+    store.next().settle();
+    (await waiting)();
+  });
+
+  it('a refused reservation of a waiter that aborted meanwhile lets the next waiter ask', async () => {
+    const clock = new ManualClock();
+    const store = new DeferredStore();
+    store.inner.reserve('default', 2, 2, 100, T0);
+    const limiter = new RateLimiter({ limit: 2, intervalMs: 100, clock, store });
+    const controller = new AbortController();
+    const first = limiter.acquire({ signal: controller.signal }).catch((e: unknown) => e);
+    const second = limiter.acquire();
+    controller.abort(new Error('stop'));
+    expect(await first).toMatchObject({ message: 'stop' });
+    store.next().settle(); // refused, and nobody is waiting for it
+    await clock.advance(0);
+    expect(store.pending).toHaveLength(1);
+    expect(clock.pendingTimers).toBe(0);
+    store.next().settle(); // the second waiter: refused too, waits for the window
+    await clock.advance(0);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(100);
+    store.next().settle();
+    (await second)();
+    expect(store.releases).toEqual([]);
+  });
+});
