@@ -9,6 +9,8 @@ describe('RateAdaptation (AIMD)', () => {
     expect(adaptation.rateFactor).toBe(1);
     expect(adaptation.factorAt(0)).toBe(1);
     expect(adaptation.limitAt(0, 1)).toBe(10);
+    const fractional = new RateAdaptation({ limit: 2.5, intervalMs: 100, marginMs: 0, windowMs: 100 });
+    expect(fractional.limitAt(0, 1)).toBe(2.5); // the configured limit as is, not rounded down
   });
 
   it('drops to 80%, ignores reports within intervalMs of the drop, and drops again from the recovered rate', () => {
@@ -86,5 +88,8 @@ describe('RateAdaptation.isLate', () => {
     expect(adaptation.isLate(0, 21)).toBe(false); // 21 - (1.21 + 0.1979) = 19.59
     expect(adaptation.isLate(0, 0)).toBe(false); // fastest 0
     expect(adaptation.isLate(0, 20.5)).toBe(true); // 20.5 - 0.205 > 20
+    const drifting = new RateAdaptation(window);
+    expect(drifting.isLate(0, 1000)).toBe(true); // fastest 0 → 10
+    expect(drifting.isLate(0, 30.3)).toBe(true); // 30.3 - (10 + 20.3 × 0.01) = 20.097 > 20
   });
 });
