@@ -23,6 +23,13 @@ describe('MemoryRateLimitStore ring buffer', () => {
     expect(usedAt(store, 'k', [100, 101, 102, 104, 105])).toEqual([5, 4, 3, 3, 0]);
   });
 
+  it('the merged entry holds the weights of every start merged into it', () => {
+    const store = new MemoryRateLimitStore({ maxEntriesPerKey: 4 });
+    for (let t = 0; t <= 5; t++) store.reserve('k', 1, 6, 100, t);
+    // 4 units must free: t=0, 1, 2 (one each), then the merged entry (3 units) at t=5 + 100.
+    expect(store.reserve('k', 4, 6, 100, 50)).toBe(55);
+  });
+
   it('maxEntriesPerKey is rounded up to a power of two (5 → 8 entries)', () => {
     const store = new MemoryRateLimitStore({ maxEntriesPerKey: 5 });
     for (let t = 0; t <= 8; t++) store.reserve('k', 1, 100, 100, t);

@@ -170,6 +170,10 @@ describe('checkCallOptions', () => {
     expect(() => checkCallOptions(5, 'acquire', { priority: -3.5 })).not.toThrow();
     expect(() => checkCallOptions(5, 'acquire', { weight: 5 })).not.toThrow();
     expect(() => checkCallOptions(5, 'acquire', { signal })).not.toThrow();
+    const callable = Object.assign(() => {}, { addEventListener: () => {} });
+    expect(() => checkCallOptions(5, 'acquire', { signal: callable as never })).toThrow(
+      'RateLimiter.acquire.signal must be an AbortSignal, got a function',
+    );
     expect(() =>
       checkCallOptions(5, 'acquire', { priority: undefined, weight: undefined, signal: undefined }),
     ).not.toThrow();
