@@ -198,6 +198,24 @@ describe('RateLimiter bookkeeping', () => {
     (await third)();
   });
 
+  it('below maxConcurrent the estimate ignores the completion gap', async () => {
+    const clock = new ManualClock();
+    const store = new SwitchableStore();
+    const limiter = new RateLimiter({ limit: 5, intervalMs: 100, maxConcurrent: 5, clock, store });
+    const running = [limiter.tryAcquire(), limiter.tryAcquire(), limiter.tryAcquire()];
+    store.deferNext = 1;
+    const waiting = limiter.acquire(); // its reservation in flight: no timer
+    await clock.advance(10);
+    running[1]?.release();
+    await clock.advance(20);
+    running[2]?.release(); // a gap of 20 ms, measured with a waiter in line
+    expect(clock.pendingTimers).toBe(0);
+    expect(limiter.tryAcquire()).toMatchObject({ ok: false, retryAfterMs: 1 });
+    store.next().settle();
+    (await waiting)();
+    running[0]?.release();
+  });
+
   it('a weight-0 task does not move the late-task baseline', async () => {
     const clock = new ManualClock();
     const store = new SwitchableStore();
