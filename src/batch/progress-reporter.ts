@@ -67,6 +67,9 @@ export class ProgressReporter {
   }
 
   #report(now: number): void {
+    // A trailing report still pending would repeat these counts (a timer can fire after its interval).
+    if (this.#trailing !== undefined) this.#clock.clearTimeout(this.#trailing);
+    this.#trailing = undefined;
     this.#lastReportAt = now;
     this.#reportedDone = this.done;
     // A throwing listener must not fail the run (progress is advisory); the owner counts and logs it.
