@@ -1,23 +1,7 @@
 import { ClosedError, ConfigError, ManualClock, RateLimitError } from 'hotpath/core';
 import { MemoryRateLimitStore, RateLimiter, type RateLimitStore } from 'hotpath/ratelimit';
 import { describe, expect, it } from 'vitest';
-
-interface LogLine {
-  level: 'info' | 'warn';
-  fields: Record<string, unknown>;
-  msg: string | undefined;
-}
-
-function recordingLogger(): { logger: never; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = {
-    debug: () => {},
-    info: (fields: Record<string, unknown>, msg?: string) => void lines.push({ level: 'info', fields, msg }),
-    warn: (fields: Record<string, unknown>, msg?: string) => void lines.push({ level: 'warn', fields, msg }),
-    error: () => {},
-  };
-  return { logger: logger as never, lines };
-}
+import { recordingLogger, SwitchableStore } from './test-stores.js';
 
 /** A memory store whose calls can be made to fail, and which records what it was asked. */
 class ScriptedStore implements RateLimitStore {
@@ -40,27 +24,8 @@ class ScriptedStore implements RateLimitStore {
 }
 
 /** A store whose reservations answer when the test says so. */
-class DeferredStore implements RateLimitStore {
-  readonly inner = new MemoryRateLimitStore();
-  readonly pending: { settle: () => void; fail: (error: unknown) => void }[] = [];
-  releases: string[] = [];
-  reserve(key: string, weight: number, limit: number, windowMs: number, nowMs: number): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.pending.push({
-        settle: () => resolve(this.inner.reserve(key, weight, limit, windowMs, nowMs)),
-        fail: reject,
-      });
-    });
-  }
-  release(key: string, weight: number, reservedAtMs: number): void {
-    this.releases.push(`${key} ${weight} ${reservedAtMs}`);
-    this.inner.release(key, weight, reservedAtMs);
-  }
-  next(): { settle: () => void; fail: (error: unknown) => void } {
-    const entry = this.pending.shift();
-    if (entry === undefined) throw new Error('no reservation in flight');
-    return entry;
-  }
+class DeferredStore extends SwitchableStore {
+  override deferNext = Number.POSITIVE_INFINITY;
 }
 
 const T0 = 1_700_000_000_000;
