@@ -10,18 +10,7 @@ import {
 import { ClosedError, ConfigError, type Logger, ManualClock, TimeoutError } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { deferred, settle } from '../helpers/async.js';
-
-/** A logger that keeps `[level, message, fields]` of every call. */
-function logSpy() {
-  const lines: Array<[string, string | undefined, Record<string, unknown>]> = [];
-  const at =
-    (level: string) =>
-    (fields: object, message?: string): void => {
-      lines.push([level, message, fields as Record<string, unknown>]);
-    };
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { lines, logger };
-}
+import { logSpy } from './log-spy.js';
 
 function caught(fn: () => unknown): unknown {
   try {
