@@ -7,7 +7,7 @@ import {
   CappedList,
   MapCacheTier,
 } from 'hotpath/cache';
-import { ClosedError, ConfigError, type Logger, ManualClock, TimeoutError } from 'hotpath/core';
+import { ClosedError, ConfigError, ManualClock, TimeoutError } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { deferred, settle } from '../helpers/async.js';
 import { logSpy } from './log-spy.js';

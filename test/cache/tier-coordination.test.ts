@@ -10,7 +10,7 @@ import {
   type CoordinatedCacheTier,
   isCoordinatedTier,
 } from 'hotpath/cache';
-import { type Logger, ManualClock } from 'hotpath/core';
+import { ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { deferred, settle } from '../helpers/async.js';
 import { logSpy } from './log-spy.js';
