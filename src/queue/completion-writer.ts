@@ -72,8 +72,7 @@ export class CompletionWriter {
 
   async #flushLoop(): Promise<void> {
     while (this.#pending.length > 0) {
-      const batch = this.#pending;
-      this.#pending = [];
+      const batch = this.#takeOnePerJob();
       let applied: Set<string>;
       try {
         applied = await this.#host.backend.complete(batch.map((entry) => entry.completion));
@@ -92,5 +91,30 @@ export class CompletionWriter {
       }
       for (const entry of batch) this.#host.onWritten(entry, applied.has(entry.completion.id));
     }
+  }
+
+  /**
+   * The next statement's outcomes: the first queued one of each job; the others wait for the next
+   * statement. Two outcomes of one job can be queued together when a claim was lost in a database
+   * crash (claims commit asynchronously) and the job was claimed again with the same token while the
+   * first run's outcome waited out the outage. One statement would apply either of them and report
+   * both as applied, since the backend answers by id; written one after the other, the second finds
+   * the job finished and is reported as not applied.
+   */
+  #takeOnePerJob(): PendingCompletion[] {
+    const pending = this.#pending;
+    const batch: PendingCompletion[] = [];
+    const later: PendingCompletion[] = [];
+    const ids = new Set<string>();
+    for (const entry of pending) {
+      const id = entry.completion.id;
+      if (ids.has(id)) later.push(entry);
+      else {
+        ids.add(id);
+        batch.push(entry);
+      }
+    }
+    this.#pending = later;
+    return batch;
   }
 }

@@ -594,6 +594,10 @@ export class JobQueue<
     const job = new RunningJob(claimed, claimed.maxAttempts ?? config.attempts, now, this.#progressHandler);
     this.#stats.claimed++;
     this.#busy++;
+    // The database handed out a job this process still runs: that earlier claim is gone (its lease
+    // expired, or the claim was lost in a database crash), so its run is aborted like any lost lease.
+    const earlier = this.#running.get(job.id);
+    if (earlier !== undefined) this.#onLeaseLost(earlier);
     this.#running.set(job.id, job);
     this.#unsettled++;
     profiler?.record('queue.wait', Math.max(0, now - claimed.runAt));
