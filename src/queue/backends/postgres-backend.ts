@@ -74,12 +74,18 @@ const CLAIM_RETURNS =
   'max_attempts integer, timeout_ms double precision, backoff text, token bigint)';
 
 /**
- * The claim is a SQL function so that it can carry planner settings. Right after a bulk enqueue the
+ * The claim is a function so that it can carry planner settings. Right after a bulk enqueue the
  * table's statistics still say "a few rows", and the planner then picks a bitmap scan of every
  * ready row plus a sort — measured 60–90 ms per claim at 50,000 queued jobs. With bitmap scans,
  * sequential scans and sorts off, it walks the ready index in (priority DESC, run_at, id) order and
  * stops after `limit` rows, whatever the statistics say. (The aged order is an expression: it has
  * to sort the ready rows, so that variant keeps the planner's defaults.)
+ *
+ * PL/pgSQL rather than SQL: a SQL function's body is parsed and planned again on every call, while
+ * PL/pgSQL keeps the plan for the session. Measured on one connection: 0.46 → 0.28 ms per empty
+ * claim and 0.76 → 0.46 ms per one-job claim, which is most of what a job waits between its NOTIFY
+ * and its start. `synchronous_commit` is set inside the body, not as a `SET` clause: a clause's value
+ * is restored when the function returns, before the commit it is meant for.
  */
 function claimFunction(tables: SqlTables, aging: boolean): string {
   const T = tables.jobs;
@@ -87,17 +93,20 @@ function claimFunction(tables: SqlTables, aging: boolean): string {
   const order = aging ? '(priority - run_at::float8 / p_aging) DESC, run_at, id' : 'priority DESC, run_at, id';
   const settings = aging ? '' : 'SET enable_bitmapscan = off SET enable_seqscan = off SET enable_sort = off';
   return `CREATE OR REPLACE FUNCTION ${name}(p_now bigint, p_types text[], p_limit integer, p_lease bigint, p_worker text${aging ? ', p_aging double precision' : ''})
-    RETURNS ${CLAIM_RETURNS} LANGUAGE sql VOLATILE ${settings} AS $$
-      WITH ${ASYNC_COMMIT}, picked AS (
-        SELECT q.id FROM ${T} q, relaxed WHERE q.status = 'queued' AND q.run_at <= p_now AND q.type = ANY(p_types)
+    RETURNS ${CLAIM_RETURNS} LANGUAGE plpgsql VOLATILE ${settings} AS $$
+    #variable_conflict use_column
+    BEGIN
+      PERFORM set_config('synchronous_commit', 'off', true);
+      RETURN QUERY WITH picked AS (
+        SELECT q.id FROM ${T} q WHERE q.status = 'queued' AND q.run_at <= p_now AND q.type = ANY(p_types)
         ORDER BY ${order.replace(/\b(priority|run_at|id)\b/g, 'q.$1')} LIMIT p_limit FOR UPDATE OF q SKIP LOCKED)
       UPDATE ${T} j SET status = 'running', attempts = j.attempts + 1, token = j.token + 1, lease_until = p_lease,
         started_at = p_now, worker = p_worker
       FROM picked WHERE j.id = picked.id
       RETURNING ${CLAIM_COLUMNS.split(', ')
         .map((column) => `j.${column}`)
-        .join(', ')}
-    $$`;
+        .join(', ')};
+    END $$`;
 }
 
 function schema(tables: SqlTables): string[] {
