@@ -1,31 +1,24 @@
 /** Durability on PostgreSQL: a worker process killed with SIGKILL, and every backend connection terminated mid-run. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/index.js';
 import { eventually } from '../helpers/async.js';
 import { needsPostgres, PG_URL, uniqueName, withFreshPgSchema } from '../helpers/services.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { killMidRun } from './fixtures/processes.js';
 
 const hasPostgres = await needsPostgres();
 
 describe.runIf(hasPostgres)('chaos: postgres', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-chaos-'));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('hotpath-queue-chaos-');
   const withFreshSchema = (fn: (url: string) => Promise<void>) => withFreshPgSchema('queue_chaos', fn);
 
   it('a SIGKILLed worker loses no job; a second worker finishes them, re-running only after lease expiry', async () => {
     await withFreshSchema(async (url) => {
       const storage = new PostgresStorage({ connectionString: url, max: 2 });
       try {
-        await killMidRun(storage, { BACKEND: 'postgres', DB: url }, join(dir, 'kill.log'));
+        await killMidRun(storage, { BACKEND: 'postgres', DB: url }, join(tempDir(), 'kill.log'));
       } finally {
         await storage.close();
       }

@@ -1,23 +1,18 @@
 /** Durability on SQLite proven with a worker process killed with SIGKILL. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { SqliteStorage } from '../../src/storage/index.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { killMidRun } from './fixtures/processes.js';
 
 describe('chaos: sqlite', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-chaos-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('hotpath-queue-chaos-');
 
   it('a SIGKILLed worker loses no job; a second worker finishes them, re-running only after lease expiry', async () => {
-    const filename = join(dir, 'chaos.db');
+    const filename = join(tempDir(), 'chaos.db');
     const storage = new SqliteStorage({ filename });
     try {
-      await killMidRun(storage, { BACKEND: 'sqlite', DB: filename }, join(dir, 'runs.log'));
+      await killMidRun(storage, { BACKEND: 'sqlite', DB: filename }, join(tempDir(), 'runs.log'));
     } finally {
       await storage.close();
     }

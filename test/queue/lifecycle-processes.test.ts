@@ -5,14 +5,13 @@
  * mid-job — lease handed back without spending the attempt, exit code 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../../src/storage/index.js';
 import { eventually } from '../helpers/async.js';
 import { freshPgSchema, needsPostgres } from '../helpers/services.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'lifecycle-child.ts');
 const hasPostgres = await needsPostgres();
@@ -58,11 +57,7 @@ async function line(child: Child, prefix: string, timeoutMs = 60_000): Promise<s
 }
 
 describe('queue processes: keep-alive and signals', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hp-queue-lifecycle-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('hp-queue-lifecycle-');
 
   it(
     'a memory producer awaiting wait() gets its TimeoutError instead of exiting with code 13',
@@ -77,7 +72,7 @@ describe('queue processes: keep-alive and signals', () => {
   it(
     'a SQLite producer awaiting wait() stays alive until another process ran the job',
     async () => {
-      const filename = join(dir, 'wait.db');
+      const filename = join(tempDir(), 'wait.db');
       const storage = new SqliteStorage({ filename });
       const worker = new JobQueue({ storage, pollIntervalMs: 20 });
       try {
@@ -113,7 +108,7 @@ describe('queue processes: keep-alive and signals', () => {
   it(
     'an idle SQLite worker stays up and runs a job another process enqueues',
     async () => {
-      const filename = join(dir, 'idle.db');
+      const filename = join(tempDir(), 'idle.db');
       const storage = new SqliteStorage({ filename });
       const producer = new JobQueue({ storage });
       try {
@@ -136,7 +131,12 @@ describe('queue processes: keep-alive and signals', () => {
   it(
     'a SQLite worker whose only work is a schedule stays alive and the schedule fires',
     async () => {
-      const child = spawnChild({ MODE: 'worker', BACKEND: 'sqlite', DB: join(dir, 'schedule.db'), SCHEDULE_MS: '100' });
+      const child = spawnChild({
+        MODE: 'worker',
+        BACKEND: 'sqlite',
+        DB: join(tempDir(), 'schedule.db'),
+        SCHEDULE_MS: '100',
+      });
       await line(child, 'ready');
       await eventually(() => child.lines.filter((l) => l === 'tick').length >= 2, 60_000);
       child.process.kill('SIGTERM');
@@ -148,7 +148,7 @@ describe('queue processes: keep-alive and signals', () => {
   it(
     'SIGTERM mid-job: the lease is handed back without spending the attempt, exit 0, the next worker finishes it',
     async () => {
-      const filename = join(dir, 'sigterm.db');
+      const filename = join(tempDir(), 'sigterm.db');
       const storage = new SqliteStorage({ filename });
       const queue = new JobQueue({ storage, pollIntervalMs: 20 });
       try {

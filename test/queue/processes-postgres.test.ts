@@ -1,31 +1,24 @@
 /** Many processes on one PostgreSQL queue: three workers share 5,000 jobs, two processes share a schedule. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobQueue } from 'hotpath/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/storage/index.js';
 import { eventually } from '../helpers/async.js';
 import { needsPostgres, withFreshPgSchema } from '../helpers/services.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { readRuns, startWorker, stopWorker } from './fixtures/processes.js';
 
 const hasPostgres = await needsPostgres();
 
 describe.runIf(hasPostgres)('many processes: postgres', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hotpath-queue-chaos-'));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('hotpath-queue-chaos-');
   const withFreshSchema = (fn: (url: string) => Promise<void>) => withFreshPgSchema('queue_chaos', fn);
 
   it('three worker processes on one queue run each of 5,000 jobs exactly once', async () => {
     await withFreshSchema(async (url) => {
       const storage = new PostgresStorage({ connectionString: url, max: 2 });
       const producer = new JobQueue({ storage });
-      const log = join(dir, 'three.log');
+      const log = join(tempDir(), 'three.log');
       await producer.enqueue('chaos', -1); // creates the schema before three workers start at once
       const env = { BACKEND: 'postgres', DB: url, LOG: log, CONCURRENCY: '100', JOB_MS: '0' };
       const workers = await Promise.all([startWorker(env), startWorker(env), startWorker(env)]);
@@ -51,7 +44,7 @@ describe.runIf(hasPostgres)('many processes: postgres', () => {
   it('two processes running one schedule fire each tick once, and a restart fires no tick twice', async () => {
     await withFreshSchema(async (url) => {
       const storage = new PostgresStorage({ connectionString: url, max: 2 });
-      const log = join(dir, 'ticks.log');
+      const log = join(tempDir(), 'ticks.log');
       const env = { BACKEND: 'postgres', DB: url, LOG: log, SCHEDULE_EVERY_MS: '100', POLL_MS: '50' };
       const [a, b] = await Promise.all([startWorker(env), startWorker(env)]);
       await eventually(() => readRuns(log).length >= 10, 90_000);
