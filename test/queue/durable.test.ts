@@ -85,6 +85,40 @@ for (const backend of DURABLE_BACKENDS) {
       }
     });
 
+    it('a job handed out again to the process still running it (its claim lost in a crash) aborts the older run', async () => {
+      const { storage, cleanup } = await backend.open({ label: 'hp_queue_durable' });
+      const queue = new JobQueue({ storage, concurrency: 2, pollIntervalMs: 20 });
+      try {
+        const runs: AbortSignal[] = [];
+        const release = deferred();
+        const completed: unknown[] = [];
+        queue.on('completed', (_job, result) => completed.push(result));
+        queue.register('crashy', async (_data, job) => {
+          const run = runs.push(job.signal);
+          if (run === 1) await release.promise;
+          return `run ${run}`;
+        });
+        const id = await queue.enqueue('crashy', null);
+        await queue.start();
+        await eventually(() => runs.length === 1);
+        // What a crash that lost the (asynchronously committed) claim leaves: the job queued with its old token.
+        await storage.sql?.query(
+          `UPDATE hotpath_jobs SET status = 'queued', token = token - 1, attempts = attempts - 1 WHERE id = ${backend.name === 'postgres' ? '$1' : '?'}`,
+          [id],
+        );
+        expect(await queue.wait(id, { timeoutMs: 10_000 })).toBe('run 2');
+        expect(runs[0]?.aborted).toBe(true);
+        expect(runs[0]?.reason).toMatchObject({ message: `lease of job ${id} was lost` });
+        release.resolve();
+        await eventually(() => queue.stats().running === 0);
+        expect(completed).toEqual(['run 2']);
+        expect(await queue.get(id)).toMatchObject({ status: 'succeeded', result: 'run 2', attempts: 1 });
+      } finally {
+        await queue.close();
+        await cleanup();
+      }
+    });
+
     it('adds the owner column to a jobs table made by an older version, keeping its jobs', async () => {
       const { storage, cleanup } = await backend.open({ label: 'hp_queue_upgrade' });
       try {
