@@ -18,7 +18,7 @@
  *   default (on); graphile 0.17.3's batched completions are durable when its batch commits.
  *
  * `npm run bench -- queue`; QUEUE_BENCH_N (default 50,000), QUEUE_BENCH_ROUNDS (default 3) and
- * QUEUE_BENCH_ONLY (memory | sqlite | postgres) scale it.
+ * QUEUE_BENCH_ONLY (memory | sqlite | postgres | latency: only the enqueue → start probe) scale it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -414,20 +414,23 @@ async function latencyBench(graphile016: Graphile, graphile017: Graphile): Promi
     return samples;
   };
 
-  const schema = await freshPgSchema('ql');
-  const producerStorage = new PostgresStorage({ connectionString: schema.url, max: 2 });
-  const workerStorage = new PostgresStorage({ connectionString: schema.url, max: 4 });
-  const producer = new JobQueue({ storage: producerStorage });
-  const worker = new JobQueue({ storage: workerStorage, concurrency: 4, pollIntervalMs: 1_000 });
-  worker.register('ping', () => resolveStart?.());
-  await worker.start();
-  await producer.get('warm-up');
-  const ours = await probe((i) => producer.enqueue('ping', i));
-  await worker.close();
-  await producer.close();
-  await workerStorage.close();
-  await producerStorage.close();
-  await schema.drop();
+  const ours = async (): Promise<number[]> => {
+    const schema = await freshPgSchema('ql');
+    const producerStorage = new PostgresStorage({ connectionString: schema.url, max: 2 });
+    const workerStorage = new PostgresStorage({ connectionString: schema.url, max: 4 });
+    const producer = new JobQueue({ storage: producerStorage });
+    const worker = new JobQueue({ storage: workerStorage, concurrency: 4, pollIntervalMs: 1_000 });
+    worker.register('ping', () => resolveStart?.());
+    await worker.start();
+    await producer.get('warm-up');
+    const samples = await probe((i) => producer.enqueue('ping', i));
+    await worker.close();
+    await producer.close();
+    await workerStorage.close();
+    await producerStorage.close();
+    await schema.drop();
+    return samples;
+  };
 
   const theirs = async (graphile: Graphile, worker: Record<string, unknown>): Promise<number[]> => {
     const gwSchema = uniqueName('gwl');
@@ -445,15 +448,21 @@ async function latencyBench(graphile016: Graphile, graphile017: Graphile): Promi
     await client.end();
     return samples;
   };
-  const rows: Array<[string, number[]]> = [
-    ['hotpath JobQueue (ours, concurrency 4)', ours],
-    ['graphile-worker 0.17.3 (batched settings above)', await theirs(graphile017, GRAPHILE_BATCHED)],
-    ['graphile-worker 0.16 (concurrency 4, defaults)', await theirs(graphile016, { concurrentJobs: 4 })],
+  // Interleaved: each round runs every contender once, so a change in the machine's load hits all of them.
+  const rows: Array<[string, () => Promise<number[]>, number[]]> = [
+    ['hotpath JobQueue (ours, concurrency 4)', ours, []],
+    ['graphile-worker 0.17.3 (batched settings above)', () => theirs(graphile017, GRAPHILE_BATCHED), []],
+    ['graphile-worker 0.16 (concurrency 4, defaults)', () => theirs(graphile016, { concurrentJobs: 4 }), []],
   ];
-  console.log(`\n## PostgreSQL: enqueue → handler start, idle worker (${LATENCY_SAMPLES} samples, ms)`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [, run, samples] of rows) samples.push(...(await run()));
+  }
+  console.log(
+    `\n## PostgreSQL: enqueue → handler start, idle worker (${ROUNDS} × ${LATENCY_SAMPLES} samples, interleaved, ms)`,
+  );
   console.log('| name | p50 | p95 | p99 |');
   console.log('| --- | ---: | ---: | ---: |');
-  for (const [name, samples] of rows) {
+  for (const [name, , samples] of rows) {
     const p = percentiles(samples);
     console.log(`| ${name} | ${p.p50.toFixed(2)} | ${p.p95.toFixed(2)} | ${p.p99.toFixed(2)} |`);
   }
@@ -464,3 +473,6 @@ console.log(`queue bench: N=${N}, rounds=${ROUNDS}; SQLite WAL + synchronous=NOR
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'sqlite') await sqliteBench();
 if ((!only || only === 'postgres') && (await needsPostgres())) await postgresBench();
+if (only === 'latency' && (await needsPostgres())) {
+  await latencyBench(await import('graphile-worker'), await import('graphile-worker-0.17'));
+}
