@@ -16,7 +16,6 @@ describe('parseRetryAfter', () => {
   it('reads the three HTTP-date forms', () => {
     expect(parseRetryAfter('Thu, 15 Jan 2026 12:00:30 GMT', NOW)).toBe(30_000); // IMF-fixdate
     expect(parseRetryAfter('Thursday, 15-Jan-26 12:01:00 GMT', NOW)).toBe(60_000); // RFC 850
-    expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBeGreaterThanOrEqual(0); // asctime
     expect(parseRetryAfter('Thu Jan 15 12:00:05 2026', NOW)).toBe(5000); // asctime is GMT too (RFC 9110)
     expect(parseRetryAfter('Thu Jan  1 12:00:05 2026', NOW)).toBe(0); // one-digit day, space-padded
   });
