@@ -158,15 +158,15 @@ export function backoffJson(backoff: JobBackoff | undefined, what: string): stri
   return JSON.stringify(backoff);
 }
 
-/**
- * Validates one enqueue call and builds the row to write.
- * @throws ConfigError for any bad input; nothing has been written.
- */
 /** `scope` or `scope[index]`, built only where a name is needed (errors, present options). */
 function named(scope: string, index: number | undefined): string {
   return index === undefined ? scope : `${scope}[${index}]`;
 }
 
+/**
+ * Validates one enqueue call and builds the row to write.
+ * @throws ConfigError for any bad input; nothing has been written.
+ */
 export function buildJob(
   type: unknown,
   data: unknown,
