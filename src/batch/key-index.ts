@@ -80,6 +80,11 @@ export class KeyIndex {
     return -1;
   }
 
+  /** Slots in the table now (a power of two): its sizing is a performance policy the tests pin down. @internal */
+  get capacity(): number {
+    return 1 << this.#bits;
+  }
+
   /** References older than this (uint32 order, relative to the newest) are dead: their batch settled. */
   get liveFrom(): number {
     return this.#liveFrom;
@@ -93,15 +98,14 @@ export class KeyIndex {
   /** Forgets everything (nothing is in flight); a table a burst grew past 4× its start is given back. */
   clear(): void {
     this.#other.clear();
-    if (this.#count === 0) return;
-    this.#count = 0;
     if (this.#bits > this.#initialBits + 2) {
       this.#bits = this.#initialBits;
       this.#mask = (1 << this.#bits) - 1;
       this.#table = new Int32Array(2 << this.#bits);
-    } else {
+    } else if (this.#count > 0) {
       this.#table.fill(0);
     }
+    this.#count = 0;
   }
 
   /** The reference of `key`, or -1. */
@@ -127,8 +131,9 @@ export class KeyIndex {
     const wanted = ref | 0;
     for (let slot = (hash >>> 2) & mask; ; slot = (slot + 1) & mask) {
       const at = slot << 1;
-      if (table[at] === 0) return;
-      if (table[at + 1] === wanted) {
+      const stored = table[at] as number;
+      if (stored === 0) return;
+      if (stored === hash && table[at + 1] === wanted) {
         this.#remove(slot);
         return;
       }
@@ -242,8 +247,8 @@ export class KeyIndex {
   }
 }
 
-/** Hash of a string or int32 key, low bit set (never 0); 0 for keys the table does not take. */
-function hashOf(key: unknown): number {
+/** Hash of a string or int32 key, low bit set (never 0); 0 for keys the table does not take. @internal */
+export function hashOf(key: unknown): number {
   let hash: number;
   if (typeof key === 'string') {
     const length = key.length;

@@ -571,3 +571,84 @@ describe('BatchProcessor edges: close', () => {
     await expect(processor.map([1], async (n) => n)).rejects.toBeInstanceOf(ClosedError);
   });
 });
+
+describe('BatchProcessor edges: names, timings and handlers that ignore their signal', () => {
+  it('option errors name the method they came from', async () => {
+    const processor = new BatchProcessor();
+    const bad = { signal: 5 as unknown as AbortSignal };
+    const messages = [
+      await processor.map([1], async (n) => n, bad).catch((e: Error) => e.message),
+      await processor.process([1], async (b) => b, bad).catch((e: Error) => e.message),
+      (caught(() => processor.stream([1], async (n) => n, bad)) as Error).message,
+    ];
+    expect(messages).toEqual([
+      'BatchProcessor.map.signal must be an object, got 5',
+      'BatchProcessor.process.signal must be an object, got 5',
+      'BatchProcessor.stream.signal must be an object, got 5',
+    ]);
+  });
+
+  it('records each call’s own duration (never more than the whole call took), ok and failed, for map and stream', async () => {
+    const { records, profiler } = profilerSpy();
+    const processor = new BatchProcessor({ profiler });
+    const before = performance.now();
+    await processor.map([1, 2], async (n) => {
+      if (n === 2) throw new Error('no');
+      return n;
+    });
+    for await (const _ of processor.stream([3], async (n) => n));
+    const took = performance.now() - before;
+    expect(records.map(([name, , failed]) => [name, failed])).toEqual([
+      ['batch.item', undefined],
+      ['batch.item', true],
+      ['batch.item', undefined],
+    ]);
+    for (const [, ms] of records) {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(took);
+    }
+  });
+
+  it('hands the run’s signal to the rate limiter', async () => {
+    const seen: unknown[] = [];
+    const rateLimiter = {
+      acquire: async (options?: { signal?: AbortSignal }) => {
+        seen.push(options?.signal);
+        return () => {};
+      },
+    };
+    const processor = new BatchProcessor({ rateLimiter });
+    await processor.map([1], async (n) => n);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(AbortSignal);
+  });
+
+  it('close() settles a run whose handler ignores its signal; the late result is dropped', async () => {
+    const processor = new BatchProcessor({ concurrency: 2 });
+    const release = deferred<number>();
+    const run = processor.map([1, 2], (n) => (n === 1 ? Promise.resolve(1) : release.promise));
+    await tick();
+    await processor.close();
+    const results = await run; // settles although item 2's handler is still running
+    expect(results[0]).toEqual({ ok: true, value: 1 });
+    expect(results[1]?.ok).toBe(false);
+    expect((results[1] as { error: unknown }).error).toBeInstanceOf(ClosedError);
+    expect(processor.stats()).toMatchObject({ items: 2, succeeded: 1, failed: 1, activeRuns: 0 });
+    release.resolve(2);
+    await tick();
+    await tick();
+    expect((results[1] as { ok: boolean }).ok).toBe(false);
+    expect(processor.stats()).toMatchObject({ items: 2, succeeded: 1, failed: 1 });
+  });
+
+  it('a stream made before close() and read after it ends with a ClosedError', async () => {
+    const processor = new BatchProcessor();
+    const stream = processor.stream([1, 2], async (n) => n);
+    await processor.close();
+    const error = await (async () => {
+      for await (const _ of stream);
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClosedError);
+    expect((error as Error).message).toBe('BatchProcessor is closed');
+  });
+});

@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchProcessor, WorkerPool } from 'hotpath/batch';
 import { ClosedError, ConfigError, RateLimitError } from 'hotpath/core';
@@ -33,7 +33,10 @@ describe('WorkerPool', () => {
 
   it('rejects with the worker’s error and keeps working', async () => {
     const pool = makePool<string, never>({ maxThreads: 1 });
-    await expect(pool.run('bad input', { name: 'fail' })).rejects.toThrow('bad input');
+    const error = await pool.run('bad input', { name: 'fail' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toBe('bad input');
     expect(await pool.run(3 as never, { name: 'square' })).toBe(9);
     expect(pool.stats().failed).toBe(1);
   });
@@ -48,6 +51,8 @@ describe('WorkerPool', () => {
     await expect(running).rejects.toBe(reason);
     expect(await pool.run(4, { name: 'square' })).toBe(16);
     await expect(pool.run(1, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    // Refused before it reached a thread: not counted as a failed task.
+    expect(pool.stats()).toMatchObject({ failed: 1, completed: 1 });
   });
 
   it('bounds its queue: one task more than maxQueue is refused with RateLimitError', async () => {
@@ -56,8 +61,10 @@ describe('WorkerPool', () => {
     const controller = new AbortController();
     const running = pool.run(60_000, { signal: controller.signal });
     const queued = pool.run(0, { signal: controller.signal });
-    await expect(pool.run(0)).rejects.toBeInstanceOf(RateLimitError);
-    expect(pool.stats()).toMatchObject({ rejected: 1, pending: 2 });
+    const refused = await pool.run(0).catch((caught: unknown) => caught);
+    expect(refused).toBeInstanceOf(RateLimitError);
+    expect((refused as Error).message).toBe('WorkerPool queue is full (1 tasks waiting)');
+    expect(pool.stats()).toMatchObject({ rejected: 1, failed: 1, pending: 2 });
     controller.abort(new Error('done'));
     await expect(running).rejects.toThrow('done');
     await expect(queued).rejects.toThrow('done');
@@ -134,6 +141,10 @@ describe('WorkerPool', () => {
         expect(error).toBeInstanceOf(ConfigError);
         expect((error as ConfigError).option).toBe('WorkerPool.filename');
         expect((error as Error).message).toMatch(cause);
+        expect((error as Error).message.startsWith(`WorkerPool: ${filename} does not load in a worker thread: `)).toBe(
+          true,
+        );
+        expect((error as Error).cause).toBeInstanceOf(Error);
         // Later runs fail the same way at once, and close() does not hang on the stuck task.
         await expect(pool.run(2)).rejects.toBe(error);
         expect(pool.stats().pending).toBe(0);
@@ -149,6 +160,9 @@ describe('WorkerPool', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).option).toBe('WorkerPool.run.data');
     expect((error as Error).cause).toMatchObject({ name: 'DataCloneError' });
+    expect((error as Error).message).toMatch(
+      /^WorkerPool\.run: a task's data and result must survive a structured clone \(no functions, class instances lose their prototype\): ./,
+    );
     expect(await pool.run(6, { name: 'square' })).toBe(36);
   });
 
@@ -157,4 +171,118 @@ describe('WorkerPool', () => {
     await pool.close();
     await expect(pool.run(1)).rejects.toThrow(/^WorkerPool is closed$/);
   });
+
+  it('a module that ends its thread or throws later while loading is a ConfigError too, with the cause’s stack', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hotpath-pool-'));
+    const exits = join(dir, 'exits.mjs');
+    const late = join(dir, 'late.mjs');
+    const throwing = join(dir, 'throws-here.mjs');
+    await writeFile(exits, 'process.exit(3);\nexport default (x) => x;', 'utf8');
+    await writeFile(
+      late,
+      'setTimeout(() => { throw new Error("late boom"); }, 1);\nawait new Promise(() => {});\nexport default (x) => x;',
+      'utf8',
+    );
+    await writeFile(throwing, 'throw new Error("boom at load");\nexport default (x) => x;', 'utf8');
+    const messages: string[] = [];
+    for (const filename of [exits, late, throwing]) {
+      const pool = makePool<number, number>({ filename, maxThreads: 1 });
+      const error = await pool.run(1).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      messages.push(
+        (error as Error).message.slice(`WorkerPool: ${filename} does not load in a worker thread: `.length),
+      );
+      if (filename === throwing) expect(((error as Error).cause as Error).stack).toContain('throws-here.mjs');
+      await pool.close();
+    }
+    expect(messages).toEqual(['the probe thread exited before loading it', 'late boom', 'boom at load']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names every filename mistake exactly, and takes file: strings and drive-letter paths', async () => {
+    const message = (filename: unknown) => (caughtSync(() => new WorkerPool({ filename } as never)) as Error).message;
+    expect(message('relative/task.mjs')).toBe(
+      'WorkerPool.filename must be absolute (workers resolve relative paths from their own cwd), got "relative/task.mjs"',
+    );
+    expect(message('')).toBe('WorkerPool.filename must be an absolute path or a file: URL');
+    expect(message(undefined)).toMatch(/WorkerPool\.filename/);
+    expect(message(new URL('https://example.com/x.mjs'))).toBe('WorkerPool.filename must be a file: URL, got https:');
+    expect(message('xC:/task.mjs')).toMatch(/must be absolute/);
+    expect(message('C:task.mjs')).toMatch(/must be absolute/);
+    for (const windows of ['C:/tasks/x.mjs', 'c:\\tasks\\x.mjs']) {
+      const pool = new WorkerPool({ filename: windows });
+      await pool.close({ force: true });
+    }
+    const fromString = makePool<number, number>({ filename: fixture.href as never, name: 'square', maxThreads: 1 });
+    expect(await fromString.run(7)).toBe(49);
+  });
+
+  it('defaults maxThreads to one less than the cores (at least 1): minThreads above it is refused', () => {
+    const defaultMax = Math.max(1, availableParallelism() - 1);
+    const error = caughtSync(() => new WorkerPool({ filename: fixture, minThreads: defaultMax + 1 }));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).option).toBe('WorkerPool.minThreads');
+    expect((error as Error).message).toBe(
+      `WorkerPool.minThreads (${defaultMax + 1}) must be <= maxThreads (${defaultMax})`,
+    );
+    makePool({ minThreads: defaultMax });
+  });
+
+  it('records each task’s duration (never more than the call took), ok and failed, as batch.worker', async () => {
+    const records: unknown[][] = [];
+    const profiler = { record: (...args: unknown[]) => void records.push(args) };
+    const pool = makePool<number, number>({ maxThreads: 1, profiler });
+    const before = performance.now();
+    await pool.run(3, { name: 'square' });
+    await pool.run(3 as never, { name: 'fail' }).catch(() => {});
+    const took = performance.now() - before;
+    expect(records.map(([name, , failed]) => [name, failed])).toEqual([
+      ['batch.worker', undefined],
+      ['batch.worker', true],
+    ]);
+    for (const [, ms] of records) {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(took);
+    }
+  });
+
+  it('moves buffers in transferList instead of copying them', async () => {
+    const pool = makePool<ArrayBuffer, number>({ maxThreads: 1, name: 'byteLength' });
+    const copied = new ArrayBuffer(16);
+    expect(await pool.run(copied)).toBe(16);
+    expect(copied.byteLength).toBe(16);
+    const moved = new ArrayBuffer(16);
+    expect(await pool.run(moved, { transferList: [moved] })).toBe(16);
+    expect(moved.byteLength).toBe(0);
+  });
+
+  it('keeps an idle thread for idleTimeoutMs (30 s by default)', async () => {
+    const pool = makePool<number, number>({ maxThreads: 1, name: 'square' });
+    await pool.run(2);
+    await sleepMs(200);
+    expect(pool.stats().threads).toBe(1);
+  });
+
+  it('close({ force: true }) ends a running task at once; await using closes', async () => {
+    const pool = makePool<number, number>({ maxThreads: 1, name: 'spin' });
+    const running = pool.run(60_000).catch((caught: unknown) => caught);
+    await sleepMs(50);
+    await pool.close({ force: true });
+    expect(await running).toBeInstanceOf(Error);
+    let scoped: WorkerPool | undefined;
+    {
+      await using inner = new WorkerPool({ filename: fixture, maxThreads: 1 });
+      scoped = inner;
+    }
+    await expect(scoped.run(1)).rejects.toBeInstanceOf(ClosedError);
+  });
 });
+
+function caughtSync(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('did not throw');
+}

@@ -1031,3 +1031,45 @@ describe('CacheRegistry edges: after the first scored run', () => {
     expect(() => cache.get('k')).toThrow(ClosedError);
   });
 });
+
+describe('Cache edges: getOrSet counters and load durations', () => {
+  it('counts a fresh getOrSet hit as a hit, and a remembered error answered without a load as a miss', async () => {
+    const clock = new ManualClock();
+    const cache = new Cache<number>({ clock, max: 10, ttlMs: 1_000, errorTtlMs: 60_000 });
+    expect(await cache.getOrSet('k', () => 1)).toBe(1);
+    const cold = cache.stats();
+    expect(await cache.getOrSet('k', () => 2)).toBe(1);
+    expect(cache.stats()).toMatchObject({ hits: cold.hits + 1, staleHits: cold.staleHits, misses: cold.misses });
+    const boom = new Error('source down');
+    await expect(cache.getOrSet('e', () => Promise.reject(boom))).rejects.toBe(boom);
+    const afterFailure = cache.stats();
+    await expect(cache.getOrSet('e', () => 3)).rejects.toBe(boom); // remembered: no load
+    expect(cache.stats()).toMatchObject({
+      hits: afterFailure.hits,
+      staleHits: afterFailure.staleHits,
+      misses: afterFailure.misses + 1,
+      loads: afterFailure.loads,
+    });
+    await cache.close();
+  });
+
+  it('records each load’s own duration (never more than the call took), enabled or not, ok or failed', async () => {
+    for (const enabled of [true, false]) {
+      const records: Array<[string, number, boolean | undefined]> = [];
+      const profiler = {
+        record: (name: string, ms: number, failed?: boolean) => void records.push([name, ms, failed]),
+      };
+      const cache = new Cache<number>({ name: 'timed', max: 10, ttlMs: 60_000, enabled, profiler });
+      const before = performance.now();
+      await cache.getOrSet('a', async () => 1);
+      await cache.getOrSet('b', async () => Promise.reject(new Error('no'))).catch(() => {});
+      const took = performance.now() - before;
+      expect(records.map(([, , failed]) => failed)).toEqual([false, true]);
+      for (const [, ms] of records) {
+        expect(ms).toBeGreaterThanOrEqual(0);
+        expect(ms).toBeLessThanOrEqual(took);
+      }
+      await cache.close();
+    }
+  });
+});
