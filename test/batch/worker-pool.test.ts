@@ -209,6 +209,11 @@ describe('WorkerPool', () => {
     expect(message(new URL('https://example.com/x.mjs'))).toBe('WorkerPool.filename must be a file: URL, got https:');
     expect(message('xC:/task.mjs')).toMatch(/must be absolute/);
     expect(message('C:task.mjs')).toMatch(/must be absolute/);
+    for (const wrong of ['relative/task.mjs', '', 5, new URL('https://example.com/x.mjs')]) {
+      expect((caughtSync(() => new WorkerPool({ filename: wrong } as never)) as ConfigError).option).toBe(
+        'WorkerPool.filename',
+      );
+    }
     for (const windows of ['C:/tasks/x.mjs', 'c:\\tasks\\x.mjs']) {
       const pool = new WorkerPool({ filename: windows });
       await pool.close({ force: true });
