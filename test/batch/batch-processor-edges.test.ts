@@ -3,17 +3,9 @@ import { BatchProcessor, type BatchProgress, type ItemResult } from 'hotpath/bat
 import { ClosedError, ConfigError, type Logger, ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { deferred, settle, tick } from '../helpers/async.js';
+import { caught } from '../helpers/errors.js';
 
 const values = <T>(results: ItemResult<T>[]) => results.map((r) => (r.ok ? r.value : 'error'));
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('did not throw');
-}
 
 /** A logger that keeps `[level, message, fields]` of every call. */
 function logSpy() {

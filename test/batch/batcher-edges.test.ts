@@ -2,6 +2,7 @@ import { Batcher } from 'hotpath/batch';
 import { ClosedError, ConfigError, ManualClock } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { type Deferred, deferred, settle, tick } from '../helpers/async.js';
+import { caught } from '../helpers/errors.js';
 
 /** A loadMany that records its calls and answers `v:<key>`. */
 function recorder<K, V = string>(answer: (key: K) => V | Error = (key) => `v:${String(key)}` as V) {
@@ -48,15 +49,6 @@ function profilerSpy() {
       },
     },
   };
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('did not throw');
 }
 
 describe('Batcher edges: options and arguments', () => {

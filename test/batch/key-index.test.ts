@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { firstOccurrences, hashOf, KeyIndex } from '../../src/batch/key-index.js';
 
+/** A repeatable generator in [0, 1) (a 32-bit LCG): the same seed gives the same sequence of operations. */
+function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
 describe('KeyIndex (Batcher in-flight index)', () => {
   it('agrees with a model over random adds, settles (liveFrom), explicit deletes and clears — grow, rebuild, wrap', () => {
-    let seed = 7;
-    const random = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const random = seededRandom(7);
     const keyOfRef = new Map<number, unknown>();
     const index = new KeyIndex((ref) => keyOfRef.get(ref));
     const model = new Map<unknown, number>(); // live key → ref
@@ -119,11 +124,7 @@ describe('KeyIndex (Batcher in-flight index)', () => {
       const home = (hashOf(k) >>> 2) & 63;
       if (home >= 56 || home < 8) keys.push(k);
     }
-    let seed = 3;
-    const random = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const random = seededRandom(3);
     const keyOfRef = new Map<number, number>();
     const index = new KeyIndex((ref) => keyOfRef.get(ref));
     const model = new Map<number, number>();
@@ -261,11 +262,7 @@ describe('KeyIndex (Batcher in-flight index)', () => {
   });
 
   it('firstOccurrences (burst de-duplication) finds the first equal id, small and radix-partitioned alike', () => {
-    let seed = 11;
-    const random = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const random = seededRandom(11);
     const objects = Array.from({ length: 50 }, (_, i) => ({ i }));
     const pool: unknown[] = [];
     for (let i = 0; i < 3000; i++) pool.push(`k${i}`, i * 7919, -i, i + 0.5);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BatchProcessor, WorkerPool } from 'hotpath/batch';
 import { ClosedError, ConfigError, RateLimitError } from 'hotpath/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { caught } from '../helpers/errors.js';
 // The same module the workers load, for running the task on the main thread.
 import estimatePi from './fixtures/cpu-task.mjs';
 
@@ -200,7 +201,7 @@ describe('WorkerPool', () => {
   });
 
   it('names every filename mistake exactly, and takes file: strings and drive-letter paths', async () => {
-    const message = (filename: unknown) => (caughtSync(() => new WorkerPool({ filename } as never)) as Error).message;
+    const message = (filename: unknown) => (caught(() => new WorkerPool({ filename } as never)) as Error).message;
     expect(message('relative/task.mjs')).toBe(
       'WorkerPool.filename must be absolute (workers resolve relative paths from their own cwd), got "relative/task.mjs"',
     );
@@ -210,7 +211,7 @@ describe('WorkerPool', () => {
     expect(message('xC:/task.mjs')).toMatch(/must be absolute/);
     expect(message('C:task.mjs')).toMatch(/must be absolute/);
     for (const wrong of ['relative/task.mjs', '', 5, new URL('https://example.com/x.mjs')]) {
-      expect((caughtSync(() => new WorkerPool({ filename: wrong } as never)) as ConfigError).option).toBe(
+      expect((caught(() => new WorkerPool({ filename: wrong } as never)) as ConfigError).option).toBe(
         'WorkerPool.filename',
       );
     }
@@ -224,7 +225,7 @@ describe('WorkerPool', () => {
 
   it('defaults maxThreads to one less than the cores (at least 1): minThreads above it is refused', () => {
     const defaultMax = Math.max(1, availableParallelism() - 1);
-    const error = caughtSync(() => new WorkerPool({ filename: fixture, minThreads: defaultMax + 1 }));
+    const error = caught(() => new WorkerPool({ filename: fixture, minThreads: defaultMax + 1 }));
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).option).toBe('WorkerPool.minThreads');
     expect((error as Error).message).toBe(
@@ -282,12 +283,3 @@ describe('WorkerPool', () => {
     await expect(scoped.run(1)).rejects.toBeInstanceOf(ClosedError);
   });
 });
-
-function caughtSync(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('did not throw');
-}

@@ -10,16 +10,8 @@ import {
 import { ClosedError, ConfigError, ManualClock, TimeoutError } from 'hotpath/core';
 import { describe, expect, it } from 'vitest';
 import { deferred, settle } from '../helpers/async.js';
+import { caught } from '../helpers/errors.js';
 import { logSpy } from './log-spy.js';
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('did not throw');
-}
 
 /** A plain tier whose answers and failures the test scripts. */
 class PlainTier implements CacheTier<string> {
