@@ -18,7 +18,8 @@
  *   default (on); graphile 0.17.3's batched completions are durable when its batch commits.
  *
  * `npm run bench -- queue`; QUEUE_BENCH_N (default 50,000), QUEUE_BENCH_ROUNDS (default 3) and
- * QUEUE_BENCH_ONLY (memory | sqlite | postgres | latency: only the enqueue → start probe) scale it.
+ * QUEUE_BENCH_ONLY (memory | sqlite | postgres | latency: only the enqueue → start probe | latency-parts: what
+ * one enqueue's round trip is made of) scale it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -468,11 +469,69 @@ async function latencyBench(graphile016: Graphile, graphile017: Graphile): Promi
   }
 }
 
+/**
+ * What the enqueue part of the probe is made of, one connection each, 300 sequential calls, p50 per round:
+ * `enqueue()`, the same INSERT sent raw through the same storage, and an INSERT into a one-column table with
+ * `synchronous_commit` on and off (the WAL flush an acknowledged job pays), against `SELECT 1` (the round trip).
+ */
+async function latencyParts(): Promise<void> {
+  const CALLS = 300;
+  const schema = await freshPgSchema('qp');
+  const storage = new PostgresStorage({ connectionString: schema.url, max: 2 });
+  const queue = new JobQueue({ storage });
+  await queue.get('warm-up');
+  const sql = storage.sql;
+  if (sql === undefined) throw new Error('PostgresStorage has no sql access');
+  await sql.query('CREATE TABLE hotpath_bench_one (id text PRIMARY KEY)');
+  const rawInsert = `INSERT INTO hotpath_jobs (id, type, data, status, priority, run_at, created_at) VALUES ($1, 'ping', '1', 'queued', 0, 0, 0)`;
+  const p50 = async (call: (i: number) => Promise<unknown>): Promise<number> => {
+    const samples: number[] = [];
+    for (let i = 0; i < CALLS; i++) {
+      const startedAt = performance.now();
+      await call(i);
+      samples.push(performance.now() - startedAt);
+    }
+    return percentiles(samples).p50;
+  };
+  const parts: Array<[string, (round: number) => (i: number) => Promise<unknown>]> = [
+    ['`enqueue()` (one durable INSERT)', () => (i) => queue.enqueue('ping', i)],
+    ['the same INSERT, raw through the same storage', (r) => (i) => sql.query(rawInsert, [`raw-${r}-${i}`])],
+    [
+      'INSERT into a one-column table, synchronous_commit=on',
+      (r) => (i) => sql.query('INSERT INTO hotpath_bench_one VALUES ($1)', [`on-${r}-${i}`]),
+    ],
+    [
+      'the same, synchronous_commit=off',
+      // One statement, as the queue's own relaxed writes do it: set_config(…, true) lasts for its transaction.
+      (r) => (i) =>
+        sql.query(
+          "WITH relaxed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) INSERT INTO hotpath_bench_one SELECT $1 FROM relaxed",
+          [`off-${r}-${i}`],
+        ),
+    ],
+    ['SELECT 1 (the round trip)', () => () => sql.query('SELECT 1')],
+  ];
+  const results = parts.map((): number[] => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [at, [, call]] of parts.entries()) results[at]?.push(await p50(call(round)));
+  }
+  console.log(`\n## PostgreSQL: what one enqueue costs (${ROUNDS} rounds × ${CALLS} calls, p50 per round, ms)`);
+  console.log('| call | p50 per round |');
+  console.log('| --- | --- |');
+  for (const [at, [name]] of parts.entries()) {
+    console.log(`| ${name} | ${(results[at] ?? []).map((ms) => ms.toFixed(3)).join(', ')} |`);
+  }
+  await queue.close();
+  await storage.close();
+  await schema.drop();
+}
+
 const only = process.env.QUEUE_BENCH_ONLY;
 console.log(`queue bench: N=${N}, rounds=${ROUNDS}; SQLite WAL + synchronous=NORMAL for all SQLite contenders`);
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'sqlite') await sqliteBench();
 if ((!only || only === 'postgres') && (await needsPostgres())) await postgresBench();
+if (only === 'latency-parts' && (await needsPostgres())) await latencyParts();
 if (only === 'latency' && (await needsPostgres())) {
   await latencyBench(await import('graphile-worker'), await import('graphile-worker-0.17'));
 }
