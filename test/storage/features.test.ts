@@ -207,6 +207,10 @@ describe('createStorage and driver loading', () => {
       () => new SqliteStorage({ filename: join(dir, 'x.db'), synchronous: 'OFF' as never }),
       () => new SqliteStorage({ filename: join(dir, 'x.db'), tablePrefix: 'bad-prefix' }),
       () => new SqliteStorage({ filename: join(dir, 'x.db'), unknown: 1 } as never),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: Number.NaN }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: -1 }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: 1.5 }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: '100' as never }),
       () => new MemoryStorage({ maxDocuments: 0 }),
       () => new PostgresStorage({}),
       () => new PostgresStorage({ connectionString: 'postgres://x', max: 0 }),
@@ -241,6 +245,7 @@ describe('SqliteStorage specifics', () => {
     expect(await pragma('busy_timeout')).toEqual({ timeout: 5000 });
     expect(await pragma('temp_store')).toEqual({ temp_store: 2 }); // MEMORY
     expect(await pragma('cache_size')).toEqual({ cache_size: -65536 });
+    expect(await pragma('wal_autocheckpoint')).toEqual({ wal_autocheckpoint: 8192 });
     await storage.putMany(
       'wal',
       Array.from({ length: 100 }, (_, i) => ({ i })),
@@ -250,6 +255,12 @@ describe('SqliteStorage specifics', () => {
     expect(storage.stats().checkpoints).toBe(1);
     await clock.advance(3000);
     expect(storage.stats().checkpoints).toBe(4);
+    await storage.close();
+  });
+
+  it('walAutocheckpointPages sets the in-commit checkpoint threshold', async () => {
+    const storage = new SqliteStorage({ filename: join(dir, 'autockpt.db'), walAutocheckpointPages: 250 });
+    expect(await storage.sql?.query('PRAGMA wal_autocheckpoint')).toEqual([{ wal_autocheckpoint: 250 }]);
     await storage.close();
   });
 
