@@ -472,7 +472,8 @@ async function latencyBench(graphile016: Graphile, graphile017: Graphile): Promi
 /**
  * What the enqueue part of the probe is made of, one connection each, 300 sequential calls, p50 per round:
  * `enqueue()`, the same INSERT sent raw through the same storage, and an INSERT into a one-column table with
- * `synchronous_commit` on and off (the WAL flush an acknowledged job pays), against `SELECT 1` (the round trip).
+ * `synchronous_commit` on and off (the WAL flush an acknowledged job pays), against `SELECT 1` (the round trip);
+ * each back to back and 5 ms apart, the probe's idle gap (a sleeping server process costs more per call).
  */
 async function latencyParts(): Promise<void> {
   const CALLS = 300;
@@ -484,12 +485,15 @@ async function latencyParts(): Promise<void> {
   if (sql === undefined) throw new Error('PostgresStorage has no sql access');
   await sql.query('CREATE TABLE hotpath_bench_one (id text PRIMARY KEY)');
   const rawInsert = `INSERT INTO hotpath_jobs (id, type, data, status, priority, run_at, created_at) VALUES ($1, 'ping', '1', 'queued', 0, 0, 0)`;
-  const p50 = async (call: (i: number) => Promise<unknown>): Promise<number> => {
+  // Back to back, and 5 ms apart as in the enqueue → start probe, where every process sleeps between samples.
+  const GAPS_MS = [0, 5];
+  const p50 = async (call: (i: number) => Promise<unknown>, gapMs: number): Promise<number> => {
     const samples: number[] = [];
     for (let i = 0; i < CALLS; i++) {
       const startedAt = performance.now();
       await call(i);
       samples.push(performance.now() - startedAt);
+      if (gapMs > 0) await sleep(gapMs);
     }
     return percentiles(samples).p50;
   };
@@ -511,15 +515,18 @@ async function latencyParts(): Promise<void> {
     ],
     ['SELECT 1 (the round trip)', () => () => sql.query('SELECT 1')],
   ];
-  const results = parts.map((): number[] => []);
+  const results = parts.map(() => GAPS_MS.map((): number[] => []));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [at, [, call]] of parts.entries()) results[at]?.push(await p50(call(round)));
+    for (const [g, gapMs] of GAPS_MS.entries()) {
+      for (const [at, [, call]] of parts.entries()) results[at]?.[g]?.push(await p50(call(round * 2 + g), gapMs));
+    }
   }
   console.log(`\n## PostgreSQL: what one enqueue costs (${ROUNDS} rounds × ${CALLS} calls, p50 per round, ms)`);
-  console.log('| call | p50 per round |');
-  console.log('| --- | --- |');
+  console.log('| call | back to back | 5 ms apart (as in the probe) |');
+  console.log('| --- | --- | --- |');
+  const cell = (values: number[] | undefined) => (values ?? []).map((ms) => ms.toFixed(3)).join(', ');
   for (const [at, [name]] of parts.entries()) {
-    console.log(`| ${name} | ${(results[at] ?? []).map((ms) => ms.toFixed(3)).join(', ')} |`);
+    console.log(`| ${name} | ${cell(results[at]?.[0])} | ${cell(results[at]?.[1])} |`);
   }
   await queue.close();
   await storage.close();
