@@ -10,10 +10,15 @@
  *    transaction, and raw `jsonb_array_elements` of one JSON array parameter).
  * 4. PostgreSQL get with 32 concurrent callers on a pool of 10 (vs raw pg unnamed, raw pg named, Kysely).
  *
+ * 5. SQLite steady writer: 1 MB `putMany` 10 times a second for 6 s, timing each write and the longest
+ *    event-loop stall — the periodic checkpoint in its thread (default) against checkpoints on the
+ *    adapter's own connection with SQLite's 1,000-page `wal_autocheckpoint` and with 8,192 pages.
+ *
  * Every SQLite connection (ours, raw, kysely's) runs with the same pragmas: see SQLITE_PRAGMAS.
  *
  * Run: npm run bench -- storage   (PostgreSQL parts need HOTPATH_PG_URL or a local server)
  *      npm run bench -- storage --ab   (mode: only the putMany A/B runs, ours vs raw, alternating, 10/8 runs)
+ *      npm run bench -- storage --checkpoint   (mode: only the steady-writer checkpoint runs)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -29,6 +34,8 @@ import { benchMode, compareOps, compareRuns, percentiles } from './harness.js';
 const PG_URL = process.env.HOTPATH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** `npm run bench -- storage --ab`: only the two putMany A/B runs (ours vs raw, alternating, 10 and 8 runs). */
 const AB = benchMode('ab');
+/** `npm run bench -- storage --checkpoint`: only the steady-writer checkpoint comparison. */
+const CHECKPOINT = benchMode('checkpoint');
 
 interface DocTable {
   id: string;
@@ -354,10 +361,63 @@ async function postgres(): Promise<void> {
   }
 }
 
+/**
+ * A steady writer (1 MB `putMany` every 100 ms for 6 s) against three checkpoint set-ups, interleaved,
+ * 3 rounds each: per write latency and the longest gap of a 1 ms interval timer (the event-loop stall).
+ */
+async function sqliteCheckpointStalls(): Promise<void> {
+  const setups: Array<[string, Partial<ConstructorParameters<typeof SqliteStorage>[0]>]> = [
+    ['checkpoint thread, every 1 s (default)', {}],
+    [
+      'own connection, every 30 s, wal_autocheckpoint 1,000 (SQLite default)',
+      { checkpointThread: false, walAutocheckpointPages: 1000 },
+    ],
+    ['own connection, every 30 s, wal_autocheckpoint 8,192', { checkpointThread: false }],
+  ];
+  const writes = setups.map((): number[] => []);
+  const stalls = setups.map((): number[] => []);
+  const rows = Array.from({ length: 1000 }, (_, i) => ({ i, pad: 'x'.repeat(1000) }));
+  for (let round = 0; round < 3; round++) {
+    for (const [at, [, options]] of setups.entries()) {
+      const storage = new SqliteStorage({ filename: join(dir, `checkpoint-${round}-${at}.db`), ...options });
+      let last = performance.now();
+      let longest = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      }, 1);
+      for (let i = 0; i < 60; i++) {
+        const start = performance.now();
+        await storage.putMany('steady', rows);
+        writes[at]?.push(performance.now() - start);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      clearInterval(timer);
+      stalls[at]?.push(longest);
+      await storage.close();
+    }
+  }
+  console.log('\n## SQLite steady writer: 1 MB putMany every 100 ms for 6 s, 3 interleaved rounds (ms)');
+  console.log('| checkpoint | write p50 | write p95 | write max | longest event-loop stall per round |');
+  console.log('| --- | ---: | ---: | ---: | --- |');
+  for (const [at, [name]] of setups.entries()) {
+    const p = percentiles(writes[at] ?? []);
+    const max = Math.max(...(writes[at] ?? []));
+    const perRound = (stalls[at] ?? []).map((ms) => ms.toFixed(1)).join(', ');
+    console.log(`| ${name} | ${p.p50.toFixed(1)} | ${p.p95.toFixed(1)} | ${max.toFixed(1)} | ${perRound} |`);
+  }
+}
+
 try {
-  await sqlitePutMany();
-  if (!AB) await sqliteGet();
-  await postgres();
+  if (CHECKPOINT) {
+    await sqliteCheckpointStalls();
+  } else {
+    await sqlitePutMany();
+    if (!AB) await sqliteGet();
+    await postgres();
+    if (!AB) await sqliteCheckpointStalls();
+  }
 } finally {
   await ours.close();
   await kysely.destroy(); // closes `raw`

@@ -26,15 +26,32 @@ export function loadDriver<T>(packageName: string, forWhat: string): T {
     loaded = nodeRequire()(packageName);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ConfigError(
-        'driver',
-        `${forWhat} needs the "${packageName}" package: run \`npm install ${packageName}\``,
-        { cause: error },
-      );
-    }
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND')
+      throw missingDriver(packageName, forWhat, error);
     throw error;
   }
   const withDefault = loaded as { default?: unknown };
   return (withDefault.default ?? loaded) as T;
+}
+
+/**
+ * The resolved entry file of `packageName`, for a worker thread that must load the same copy.
+ * @throws ConfigError naming the package when it is not installed.
+ */
+export function resolveDriver(packageName: string, forWhat: string): string {
+  try {
+    return nodeRequire().resolve(packageName);
+  } catch (error) {
+    throw missingDriver(packageName, forWhat, error);
+  }
+}
+
+function missingDriver(packageName: string, forWhat: string, cause: unknown): ConfigError {
+  return new ConfigError(
+    'driver',
+    `${forWhat} needs the "${packageName}" package: run \`npm install ${packageName}\``,
+    {
+      cause,
+    },
+  );
 }

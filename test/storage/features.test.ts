@@ -3,11 +3,11 @@
  * driver loader, Kysely access and migrations, SQLite pragmas and WAL checkpoints, PostgreSQL pool
  * options and statement timeouts.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cache } from 'hotpath/cache';
-import { ManualClock } from 'hotpath/core';
+import { ManualClock, silentLogger } from 'hotpath/core';
 import {
   createStorage,
   type DocumentCache,
@@ -20,6 +20,7 @@ import {
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDriver } from '../../src/storage/driver-loader.js';
+import { eventually } from '../helpers/async.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { freshPgSchema, needsPostgres } from '../helpers/services.js';
 
@@ -211,6 +212,7 @@ describe('createStorage and driver loading', () => {
       () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: -1 }),
       () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: 1.5 }),
       () => new SqliteStorage({ filename: join(dir, 'x.db'), walAutocheckpointPages: '100' as never }),
+      () => new SqliteStorage({ filename: join(dir, 'x.db'), checkpointThread: 'yes' as never }),
       () => new MemoryStorage({ maxDocuments: 0 }),
       () => new PostgresStorage({}),
       () => new PostgresStorage({ connectionString: 'postgres://x', max: 0 }),
@@ -238,7 +240,12 @@ describe('createStorage and driver loading', () => {
 describe('SqliteStorage specifics', () => {
   it('applies the pragmas and checkpoints the WAL on its (unref) timer', async () => {
     const clock = new ManualClock();
-    const storage = new SqliteStorage({ filename: join(dir, 'pragmas.db'), clock, checkpointIntervalMs: 1000 });
+    const storage = new SqliteStorage({
+      filename: join(dir, 'pragmas.db'),
+      clock,
+      checkpointIntervalMs: 1000,
+      checkpointThread: false,
+    });
     const pragma = async (name: string) => (await storage.sql?.query(`PRAGMA ${name}`))?.[0];
     expect(await pragma('journal_mode')).toEqual({ journal_mode: 'wal' });
     expect(await pragma('synchronous')).toEqual({ synchronous: 1 }); // NORMAL
@@ -255,6 +262,54 @@ describe('SqliteStorage specifics', () => {
     expect(storage.stats().checkpoints).toBe(1);
     await clock.advance(3000);
     expect(storage.stats().checkpoints).toBe(4);
+    await storage.close();
+  });
+
+  it('checkpoints in a worker thread while the event loop is blocked; the WAL is gone after close', async () => {
+    const clock = new ManualClock();
+    const filename = join(dir, 'thread-checkpoint.db');
+    const storage = new SqliteStorage({ filename, clock, checkpointIntervalMs: 1000 });
+    // ~2 MB of rows: under wal_autocheckpoint (32 MiB), so they stay in the WAL until a checkpoint.
+    await storage.putMany(
+      'wal',
+      Array.from({ length: 2000 }, (_, i) => ({ i, pad: 'x'.repeat(1000) })),
+    );
+    const before = statSync(filename).size;
+    expect(statSync(`${filename}-wal`).size).toBeGreaterThan(2_000_000);
+    await clock.advance(1000); // posts the checkpoint to the thread (which is only starting now)
+    expect(statSync(filename).size).toBeLessThan(before + 2_000_000); // nothing copied on this thread
+    // Block this thread: only another thread can copy the pages into the database file meanwhile.
+    const deadline = Date.now() + 15_000;
+    while (statSync(filename).size <= before + 2_000_000 && Date.now() < deadline) {
+      /* busy wait */
+    }
+    expect(statSync(filename).size).toBeGreaterThan(before + 2_000_000);
+    await eventually(() => storage.stats().checkpoints === 1);
+    expect(storage.stats().checkpointErrors).toBe(0);
+    expect(await storage.count('wal')).toBe(2000);
+    await storage.close();
+    expect(existsSync(`${filename}-wal`)).toBe(false); // the adapter's connection closed last
+  });
+
+  it('falls back to checkpoints on its own connection, with one warning, when the thread cannot open the file', async () => {
+    const clock = new ManualClock();
+    const filename = join(dir, 'fallback.db');
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: unknown, message?: string) => warnings.push(String(message)) };
+    const storage = new SqliteStorage({ filename, clock, checkpointIntervalMs: 1000, logger });
+    await storage.put('a', { id: '1' });
+    // The adapter keeps its open file; the thread, opening by name with fileMustExist, fails.
+    renameSync(filename, `${filename}.moved`);
+    await clock.advance(1000);
+    await eventually(() => warnings.length === 1);
+    expect(warnings[0]).toMatch(/checkpoint thread is unavailable/);
+    expect(storage.stats().checkpointErrors).toBe(1);
+    await clock.advance(1000); // inline now: counted before advance returns
+    expect(storage.stats().checkpoints).toBe(1);
+    await clock.advance(1000);
+    expect(storage.stats().checkpoints).toBe(2);
+    expect(warnings).toHaveLength(1);
+    expect(await storage.get('a', '1')).toMatchObject({ id: '1' });
     await storage.close();
   });
 

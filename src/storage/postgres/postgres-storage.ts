@@ -365,9 +365,10 @@ class PostgresSession extends SqlSession implements StorageAdapter {
     try {
       await this.#q('createTable', collection, ddl, []);
     } catch (error) {
-      // Two connections creating the same table race on the catalog; the loser's table exists anyway.
+      // Two connections creating the same table race on the catalog; the loser's table exists anyway. The
+      // loser sees a unique violation on pg_class/pg_type (23505), the table (42P07) or its row type (42710).
       const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (this.#tx || (code !== '23505' && code !== '42P07')) throw error;
+      if (this.#tx || (code !== '23505' && code !== '42P07' && code !== '42710')) throw error;
     }
     // Inside a transaction the table only exists once it commits: cache it only outside.
     if (!this.#tx) this.#shared.tables.set(collection, statements);

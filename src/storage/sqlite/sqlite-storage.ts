@@ -675,6 +675,8 @@ class SqliteSession extends SqlSession implements StorageAdapter {
       if (shared.checkpointTimer !== undefined) shared.clock.clearTimeout(shared.checkpointTimer);
       shared.tables.clear();
       shared.statements.clear();
+      // Its connection ends first, so the adapter's is the last one and removes the WAL on close.
+      await shared.checkpointThread?.close();
       try {
         shared.db.pragma('wal_checkpoint(PASSIVE)');
       } catch {
