@@ -3,9 +3,11 @@
  * driver loader, Kysely access and migrations, SQLite pragmas and WAL checkpoints, PostgreSQL pool
  * options and statement timeouts.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Cache } from 'hotpath/cache';
 import { ManualClock, silentLogger } from 'hotpath/core';
 import {
@@ -19,6 +21,9 @@ import {
 } from 'hotpath/storage';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const execFileAsync = promisify(execFile);
+
 import { loadDriver } from '../../src/storage/driver-loader.js';
 import { eventually } from '../helpers/async.js';
 import { BACKENDS } from '../helpers/backends.js';
@@ -290,6 +295,24 @@ describe('SqliteStorage specifics', () => {
     await storage.close();
     expect(existsSync(`${filename}-wal`)).toBe(false); // the adapter's connection closed last
   });
+
+  it('the checkpoint thread does not keep a process alive that never closes its storage', async () => {
+    const child = join(import.meta.dirname, 'fixtures', 'checkpoint-thread-child.ts');
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', child, join(dir, 'exits.db')], {
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/^checkpointed \d+\n$/);
+  }, 90_000);
+
+  it('a script whose last step is `await storage.close()` runs to its end', async () => {
+    const child = join(import.meta.dirname, 'fixtures', 'checkpoint-thread-child.ts');
+    const filename = join(dir, 'closes.db');
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', child, filename, 'close'], {
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/^checkpointed \d+\nclosed\n$/);
+    expect(existsSync(`${filename}-wal`)).toBe(false);
+  }, 90_000);
 
   it('falls back to checkpoints on its own connection, with one warning, when the thread cannot open the file', async () => {
     const clock = new ManualClock();

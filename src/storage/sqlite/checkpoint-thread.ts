@@ -105,6 +105,7 @@ export class CheckpointThread {
     pending?.reject(this.#failed);
     if (worker === undefined) return;
     const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    worker.ref(); // `await storage.close()` as a script's last step finishes before the process ends
     worker.postMessage('close');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((done) => {
@@ -116,7 +117,6 @@ export class CheckpointThread {
 
   #start(): Worker {
     const worker = new Worker(RUNNER_SOURCE, { eval: true, workerData: this.#options });
-    worker.unref();
     worker.on('message', (reply: Reply) => {
       const pending = this.#pending;
       this.#pending = undefined;
@@ -135,6 +135,8 @@ export class CheckpointThread {
     };
     worker.on('error', fail);
     worker.once('exit', (code) => fail(new Error(`checkpoint thread exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     this.#worker = worker;
     return worker;
   }
