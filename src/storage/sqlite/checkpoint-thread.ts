@@ -1,8 +1,8 @@
 /**
  * The periodic WAL checkpoint, run on a second connection in a worker thread. better-sqlite3 is
  * synchronous, so a checkpoint on the adapter's own connection stops the event loop for as long as it
- * copies pages (measured here: ~120 ms for 8,000 pages, ~20 ms for 1,000). A `PASSIVE` checkpoint from
- * another connection copies what is committed without taking the write lock, so the adapter keeps
+ * copies pages (140–260 ms stalls with 8,192 pages in `npm run bench -- storage --checkpoint`). A
+ * `PASSIVE` checkpoint from another connection copies what is committed without taking the write lock, so the adapter keeps
  * reading and writing meanwhile, and a commit only checkpoints by itself once the WAL passes
  * `wal_autocheckpoint` (which the thread keeps it below).
  *
@@ -15,6 +15,7 @@
  */
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { withTimeout } from '../../core/abort.js';
 
 /** Runs in the thread: one connection, one PASSIVE checkpoint per message. CommonJS (eval). */
 const RUNNER_SOURCE = `
@@ -29,8 +30,8 @@ parentPort.on('message', (message) => {
     return;
   }
   try {
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ ok: true, busy: result.busy, log: result.log, checkpointed: result.checkpointed });
+    db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ ok: true });
   } catch (error) {
     parentPort.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) });
   }
@@ -48,21 +49,14 @@ export interface CheckpointThreadOptions {
   onFailure?: (error: Error) => void;
 }
 
-/** A checkpoint's answer: WAL frames, and how many of them are now in the database file. */
-export interface CheckpointResult {
-  busy: number;
-  log: number;
-  checkpointed: number;
-}
-
-type Reply = ({ ok: true } & CheckpointResult) | { ok: false; message: string };
+type Reply = { ok: true } | { ok: false; message: string };
 
 /** One checkpoint connection in one thread, asked for one checkpoint at a time. */
 export class CheckpointThread {
   readonly #options: Omit<CheckpointThreadOptions, 'onFailure'>;
   readonly #onFailure: ((error: Error) => void) | undefined;
   #worker: Worker | undefined;
-  #pending: { resolve: (result: CheckpointResult) => void; reject: (error: Error) => void } | undefined;
+  #pending: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #failed: Error | undefined;
 
   constructor(options: CheckpointThreadOptions) {
@@ -85,11 +79,11 @@ export class CheckpointThread {
    * Runs one PASSIVE checkpoint in the thread (starting it first if needed).
    * @throws Error when the thread cannot start, dies, or the checkpoint fails; a second call while one runs.
    */
-  checkpoint(): Promise<CheckpointResult> {
+  checkpoint(): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#pending) return Promise.reject(new Error('a checkpoint is already running'));
     const worker = this.#worker ?? this.#start();
-    return new Promise<CheckpointResult>((resolvePromise, reject) => {
+    return new Promise<void>((resolvePromise, reject) => {
       this.#pending = { resolve: resolvePromise, reject };
       worker.postMessage('checkpoint');
     });
@@ -107,12 +101,11 @@ export class CheckpointThread {
     const exited = new Promise<void>((done) => worker.once('exit', () => done()));
     worker.ref(); // `await storage.close()` as a script's last step finishes before the process ends
     worker.postMessage('close');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((done) => {
-      timer = setTimeout(() => done('late'), timeoutMs);
-    });
-    if ((await Promise.race([exited, late])) === 'late') await worker.terminate();
-    clearTimeout(timer);
+    try {
+      await withTimeout(() => exited, timeoutMs);
+    } catch {
+      await worker.terminate(); // stuck in a checkpoint: end it (its connection closes with the thread)
+    }
   }
 
   #start(): Worker {
@@ -121,7 +114,7 @@ export class CheckpointThread {
       const pending = this.#pending;
       this.#pending = undefined;
       if (pending === undefined) return;
-      if (reply.ok) pending.resolve({ busy: reply.busy, log: reply.log, checkpointed: reply.checkpointed });
+      if (reply.ok) pending.resolve();
       else pending.reject(new Error(reply.message));
     });
     const fail = (error: Error): void => {
