@@ -21,15 +21,13 @@ import {
 } from 'hotpath/storage';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const execFileAsync = promisify(execFile);
-
 import { loadDriver } from '../../src/storage/driver-loader.js';
 import { eventually } from '../helpers/async.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { freshPgSchema, needsPostgres } from '../helpers/services.js';
 
 const hasPostgres = await needsPostgres();
+const execFileAsync = promisify(execFile);
 
 /** A Map-backed cache that counts calls, to see what the manager does. */
 class CountingCache implements DocumentCache {
